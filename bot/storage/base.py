@@ -1,0 +1,227 @@
+"""The storage contract. ``bot.storage.sql.SqlStorage`` implements it on SQLAlchemy 2
+async (SQLite file by default, PostgreSQL from a URL). The core and the pipeline depend
+on this Protocol only, never on SQLAlchemy.
+
+Design notes
+- Feeds are global rows; ``origin`` is ``config`` (from config/feeds.toml, synced at
+  start) or ``chat`` (added by a channel). A channel's feeds = config feeds it has not
+  removed + chat feeds it added (``channel_feeds`` overrides).
+- A channel's watchlist = the default watchlist minus the ids it disabled, plus its own
+  entries (stored as JSON dicts, the same form as a ``[[entry]]`` in watchlist.toml); an
+  own entry with a default id replaces that default entry for the channel.
+- Matches carry a ``scope``: ``None`` for default-watchlist entries (computed once per
+  item for everyone), or a channel id for a channel's own entries.
+- Deliveries (digests, instant alerts) are keyed uniquely per channel so a key is
+  delivered at most once; a row is ``pending`` until the adapter confirms it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.core.models import FeedHealth, FeedSource, Item, Match, StoredItem
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the poller needs to fetch a feed politely."""
+
+    id: int
+    url: str
+    name: str
+    lang: str | None
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    consecutive_failures: int
+    next_poll_at: datetime | None
+    origin: str  # "config" | "chat"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    id: int
+    platform: str  # "console", "discord", "slack"
+    external_id: str  # platform channel id
+    guild_id: str | None
+    name: str | None
+    timezone: str  # IANA name
+    digest_time: str | None  # "HH:MM" or None when no schedule
+    digest_days: str | None  # cron day_of_week, e.g. "mon-fri"; None = every day
+    last_digest_at: datetime | None
+    paused_reason: str | None  # set when the platform refused delivery (403/404)
+    group_by: str = "entry"  # "entry" | "story"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEntryRecord:
+    """A channel's own watchlist entry (JSON definition) and its delivery mode."""
+
+    entry_id: str
+    definition: dict[str, Any]
+    mode: str  # "digest" | "instant"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedItem:
+    """A stored item with the matches that put it in a channel's view."""
+
+    stored: StoredItem
+    matches: tuple[Match, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    channel_id: int
+    kind: str  # "digest" | "alert"
+    key: str  # unique per channel, e.g. "digest:2023-11-14T09:00+08:00"
+    payload: dict[str, Any]  # what to send (a serialised platform-neutral model)
+    status: str  # "pending" | "sent" | "failed"
+    nonce: str  # stable across retries (Discord enforce_nonce)
+    created_at: datetime
+    sent_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    message_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    stored: StoredItem
+    rank: float
+
+
+class Storage(Protocol):
+    # -- lifecycle -------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create/upgrade the schema (Alembic migrations) and connect."""
+
+    async def close(self) -> None: ...
+
+    # -- feeds -----------------------------------------------------------------------
+    async def sync_config_feeds(self, sources: Sequence[FeedSource]) -> None:
+        """Make the ``config`` feeds exactly ``sources`` (add new, rename, retire gone
+        ones); keeps HTTP validators and history of feeds that stay."""
+
+    async def add_feed(self, source: FeedSource, *, channel_id: int | None) -> FeedState:
+        """Add a ``chat`` feed (or reuse the row if the URL exists) and subscribe the
+        channel. Raises InputError if the channel already has it."""
+
+    async def remove_feed(self, channel_id: int, feed_id: int) -> None:
+        """Unsubscribe the channel (a config feed is marked removed for it)."""
+
+    async def channel_feeds(self, channel_id: int) -> list[FeedHealth]: ...
+
+    async def all_feeds(self) -> list[FeedHealth]: ...
+
+    async def feed_states(self) -> list[FeedState]:
+        """Every active feed (subscribed by someone or from config)."""
+
+    async def due_feeds(self, now: datetime) -> list[FeedState]:
+        """Active feeds whose next_poll_at is None or <= now."""
+
+    async def record_fetch_success(
+        self,
+        feed_id: int,
+        *,
+        at: datetime,
+        next_poll_at: datetime,
+        etag: str | None,
+        last_modified: str | None,
+        content_hash: str | None,
+        title: str | None = None,
+    ) -> None: ...
+
+    async def record_fetch_failure(
+        self, feed_id: int, *, at: datetime, next_poll_at: datetime, error: str
+    ) -> None:
+        """Increments consecutive_failures; keeps validators."""
+
+    async def failures_between(
+        self, start: datetime, end: datetime
+    ) -> list[FeedHealth]:
+        """Feeds with a failure recorded in [start, end) (for digest headers)."""
+
+    # -- items -----------------------------------------------------------------------
+    async def insert_items(
+        self, feed_id: int, items: Sequence[tuple[Item, Sequence[str]]], *, fetched_at: datetime
+    ) -> list[StoredItem]:
+        """Insert each (item, dedupe_keys) unless any of its keys is already stored
+        (or was seen earlier in this batch). Returns only the new items, in order."""
+
+    async def add_matches(
+        self, item_id: int, matches: Sequence[Match], *, scope: int | None = None
+    ) -> None:
+        """Record matches for an item (idempotent per (item, scope, entry))."""
+
+    async def items_between(self, start: datetime, end: datetime) -> list[StoredItem]:
+        """Items fetched (or published) in [start, end), newest first (for re-matching)."""
+
+    async def matched_items(
+        self, channel_id: int, start: datetime, end: datetime, *, entry_id: str | None = None
+    ) -> list[MatchedItem]:
+        """Items in the channel's view (its feeds, its effective watchlist) whose
+        fetched_at is in [start, end), with their matches (scope None minus the
+        channel's disabled ids, plus scope == channel_id)."""
+
+    async def search(
+        self, query: str, *, since: datetime | None, limit: int = 10
+    ) -> list[SearchHit]:
+        """Full-text search over titles and summaries, best first (SQLite FTS5 /
+        PostgreSQL tsvector). Raises InputError on a query the engine cannot parse."""
+
+    async def count_items_since(self, since: datetime) -> int: ...
+
+    # -- channels --------------------------------------------------------------------
+    async def get_channel(
+        self, platform: str, external_id: str, *, guild_id: str | None = None,
+        name: str | None = None, default_tz: str = "UTC"
+    ) -> ChannelRecord:
+        """Get or create the channel row."""
+
+    async def channel_by_id(self, channel_id: int) -> ChannelRecord: ...
+
+    async def all_channels(self, platform: str | None = None) -> list[ChannelRecord]: ...
+
+    async def set_schedule(
+        self, channel_id: int, *, time: str | None, timezone: str | None, days: str | None
+    ) -> ChannelRecord:
+        """time None clears the schedule."""
+
+    async def set_paused(self, channel_id: int, reason: str | None) -> None: ...
+
+    async def set_last_digest_at(self, channel_id: int, at: datetime) -> None: ...
+
+    async def channel_entries(self, channel_id: int) -> list[ChannelEntryRecord]: ...
+
+    async def disabled_entries(self, channel_id: int) -> set[str]: ...
+
+    async def put_channel_entry(
+        self, channel_id: int, entry_id: str, definition: dict[str, Any], mode: str
+    ) -> None: ...
+
+    async def remove_channel_entry(self, channel_id: int, entry_id: str) -> None:
+        """Removes an own entry; for a default id, records it as disabled."""
+
+    async def enable_default_entry(self, channel_id: int, entry_id: str) -> None: ...
+
+    # -- deliveries ------------------------------------------------------------------
+    async def create_delivery(
+        self, channel_id: int, kind: str, key: str, payload: dict[str, Any], *, at: datetime
+    ) -> Delivery | None:
+        """Create a pending delivery; None if this (channel, key) already exists."""
+
+    async def mark_sent(self, delivery_id: int, *, at: datetime, message_ids: Sequence[str]) -> None:
+        ...
+
+    async def mark_failed(self, delivery_id: int, *, error: str, permanent: bool) -> None:
+        """Record an attempt's error; permanent=True sets status 'failed'."""
+
+    async def pending_deliveries(self, channel_id: int | None = None) -> list[Delivery]: ...
+
+    async def alerted(self, channel_id: int, item_ids: Sequence[int]) -> set[int]:
+        """Which of these items already produced an instant alert in the channel."""
