@@ -17,7 +17,7 @@ Design notes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -141,9 +141,7 @@ class Storage(Protocol):
     ) -> None:
         """Increments consecutive_failures; keeps validators."""
 
-    async def failures_between(
-        self, start: datetime, end: datetime
-    ) -> list[FeedHealth]:
+    async def failures_between(self, start: datetime, end: datetime) -> list[FeedHealth]:
         """Feeds with a failure recorded in [start, end) (for digest headers)."""
 
     # -- items -----------------------------------------------------------------------
@@ -178,8 +176,13 @@ class Storage(Protocol):
 
     # -- channels --------------------------------------------------------------------
     async def get_channel(
-        self, platform: str, external_id: str, *, guild_id: str | None = None,
-        name: str | None = None, default_tz: str = "UTC"
+        self,
+        platform: str,
+        external_id: str,
+        *,
+        guild_id: str | None = None,
+        name: str | None = None,
+        default_tz: str = "UTC",
     ) -> ChannelRecord:
         """Get or create the channel row."""
 
@@ -191,6 +194,9 @@ class Storage(Protocol):
         self, channel_id: int, *, time: str | None, timezone: str | None, days: str | None
     ) -> ChannelRecord:
         """time None clears the schedule."""
+
+    async def set_group_by(self, channel_id: int, group_by: str) -> ChannelRecord:
+        """``entry`` or ``story``; anything else raises InputError."""
 
     async def set_paused(self, channel_id: int, reason: str | None) -> None: ...
 
@@ -211,12 +217,24 @@ class Storage(Protocol):
 
     # -- deliveries ------------------------------------------------------------------
     async def create_delivery(
-        self, channel_id: int, kind: str, key: str, payload: dict[str, Any], *, at: datetime
+        self,
+        channel_id: int,
+        kind: str,
+        key: str,
+        payload: dict[str, Any],
+        *,
+        at: datetime,
+        item_ids: Iterable[int] = (),
     ) -> Delivery | None:
-        """Create a pending delivery; None if this (channel, key) already exists."""
+        """Create a pending delivery; None if this (channel, key) already exists.
+        ``item_ids``: the stored items it carries (``alerted`` answers from them)."""
 
-    async def mark_sent(self, delivery_id: int, *, at: datetime, message_ids: Sequence[str]) -> None:
-        ...
+    async def get_delivery(self, channel_id: int, key: str) -> Delivery | None:
+        """The delivery with this key in the channel, if any."""
+
+    async def mark_sent(
+        self, delivery_id: int, *, at: datetime, message_ids: Sequence[str]
+    ) -> None: ...
 
     async def mark_failed(self, delivery_id: int, *, error: str, permanent: bool) -> None:
         """Record an attempt's error; permanent=True sets status 'failed'."""
@@ -224,4 +242,5 @@ class Storage(Protocol):
     async def pending_deliveries(self, channel_id: int | None = None) -> list[Delivery]: ...
 
     async def alerted(self, channel_id: int, item_ids: Sequence[int]) -> set[int]:
-        """Which of these items already produced an instant alert in the channel."""
+        """Which of these items already produced an instant alert in the channel: items
+        passed as ``item_ids`` to a ``create_delivery`` of kind ``alert``."""

@@ -1,0 +1,915 @@
+"""SqlStorage against real databases: SQLite in memory and in a file, and PostgreSQL when
+BRIEFBOT_TEST_POSTGRES_URL points at a server (an admin URL such as
+``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``; each test gets a fresh
+database that is dropped afterwards)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bot.core.models import FeedSource, Field, Item, Match
+from bot.errors import InputError, NotFoundError
+from bot.storage.sql import SqlStorage
+
+PG_URL = os.environ.get("BRIEFBOT_TEST_POSTGRES_URL", "")
+BACKENDS = ["memory", "file", *(["postgres"] if PG_URL else [])]
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+A_URL = "https://feeds.test/a.xml"
+B_URL = "https://feeds.test/b.xml"
+C_URL = "https://feeds.test/c.xml"
+
+
+@asynccontextmanager
+async def open_storage(backend: str, tmp_path: Path) -> AsyncIterator[SqlStorage]:
+    if backend == "memory":
+        storage = SqlStorage("sqlite+aiosqlite:///:memory:")
+    elif backend == "file":
+        storage = SqlStorage(f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'dir' / 'bot.db'}")
+    else:
+        async with postgres_database() as url:
+            storage = SqlStorage(url)
+            await storage.open()
+            try:
+                yield storage
+            finally:
+                await storage.close()
+        return
+    await storage.open()
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+@asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A throwaway database on the server at BRIEFBOT_TEST_POSTGRES_URL."""
+    import asyncpg
+
+    admin = make_url(PG_URL)
+    name = f"briefbot_test_{uuid.uuid4().hex[:12]}"
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStorage]:
+    async with open_storage(request.param, tmp_path) as s:
+        yield s
+
+
+def item(
+    n: int,
+    *,
+    title: str | None = None,
+    summary: str = "",
+    feed_url: str = A_URL,
+    published: datetime | None = None,
+    source: str = "Outlet A",
+    lang: str | None = None,
+) -> Item:
+    return Item(
+        guid=f"urn:guid:{n}",
+        title=title if title is not None else f"Story number {n}",
+        summary=summary,
+        link=f"https://news.test/{n}?utm_source=x",
+        canonical_link=f"https://news.test/{n}",
+        published=published,
+        feed_url=feed_url,
+        source=source,
+        lang=lang,
+    )
+
+
+def keys(it: Item) -> list[str]:
+    return [f"guid:{it.guid}", f"link:{it.canonical_link}"]
+
+
+async def feed_ids(storage: SqlStorage) -> dict[str, int]:
+    return {f.url: f.id for f in await storage.feed_states()}
+
+
+async def setup_feeds(storage: SqlStorage) -> dict[str, int]:
+    await storage.sync_config_feeds(
+        [FeedSource(A_URL, "Outlet A", "en"), FeedSource(B_URL, "Outlet B")]
+    )
+    return await feed_ids(storage)
+
+
+# -- feeds ---------------------------------------------------------------------------
+
+
+async def test_sync_config_feeds_adds_renames_and_retires(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    assert set(ids) == {A_URL, B_URL}
+    states = {f.url: f for f in await storage.feed_states()}
+    assert states[A_URL].name == "Outlet A"
+    assert states[A_URL].lang == "en"
+    assert states[A_URL].origin == "config"
+    assert states[A_URL].consecutive_failures == 0
+    assert states[A_URL].next_poll_at is None
+
+    await storage.record_fetch_success(
+        ids[A_URL],
+        at=T0,
+        next_poll_at=T0 + timedelta(minutes=15),
+        etag='"abc"',
+        last_modified="Fri, 01 Mar 2024 12:00:00 GMT",
+        content_hash="h1",
+    )
+    # rename A, drop B, add C
+    await storage.sync_config_feeds(
+        [FeedSource(A_URL, "Outlet A renamed"), FeedSource(C_URL, "Outlet C")]
+    )
+    states = {f.url: f for f in await storage.feed_states()}
+    assert set(states) == {A_URL, C_URL}
+    a = states[A_URL]
+    assert a.id == ids[A_URL]
+    assert a.name == "Outlet A renamed"
+    assert a.lang is None
+    assert (a.etag, a.last_modified, a.content_hash) == (
+        '"abc"',
+        "Fri, 01 Mar 2024 12:00:00 GMT",
+        "h1",
+    )
+    assert a.next_poll_at == T0 + timedelta(minutes=15)
+    assert a.next_poll_at is not None
+    assert a.next_poll_at.tzinfo is not None
+
+    # B comes back: same row, history kept
+    await storage.sync_config_feeds([FeedSource(B_URL, "Outlet B")])
+    states = {f.url: f for f in await storage.feed_states()}
+    assert set(states) == {B_URL}
+    assert states[B_URL].id == ids[B_URL]
+
+
+async def test_retired_config_feed_lives_on_for_a_channel_that_added_it(
+    storage: SqlStorage,
+) -> None:
+    ids = await setup_feeds(storage)
+    ch = await storage.get_channel("discord", "100")
+    other = await storage.get_channel("discord", "200")
+    # a config feed the channel explicitly adds is already followed
+    with pytest.raises(InputError, match="already follows"):
+        await storage.add_feed(FeedSource(A_URL, "A"), channel_id=ch.id)
+    await storage.remove_feed(ch.id, ids[A_URL])
+    state = await storage.add_feed(FeedSource(A_URL, "A"), channel_id=ch.id)
+    assert state.id == ids[A_URL]
+
+    await storage.sync_config_feeds([FeedSource(B_URL, "Outlet B")])
+    active = {f.url: f for f in await storage.feed_states()}
+    assert active[A_URL].origin == "chat"
+    assert [f.url for f in await storage.channel_feeds(ch.id)] == [A_URL, B_URL]
+    assert [f.url for f in await storage.channel_feeds(other.id)] == [B_URL]
+
+    # once its last subscriber leaves, it is no longer polled
+    await storage.remove_feed(ch.id, ids[A_URL])
+    assert A_URL not in await feed_ids(storage)
+
+
+async def test_add_and_remove_chat_feeds(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    ch1 = await storage.get_channel("discord", "1")
+    ch2 = await storage.get_channel("slack", "C2")
+    st = await storage.add_feed(FeedSource(C_URL, "Outlet C", "de"), channel_id=ch1.id)
+    assert (st.url, st.name, st.lang, st.origin) == (C_URL, "Outlet C", "de", "chat")
+    with pytest.raises(InputError, match=r"already follows Outlet C"):
+        await storage.add_feed(FeedSource(C_URL, "Other name"), channel_id=ch1.id)
+    # a second channel reuses the row
+    st2 = await storage.add_feed(FeedSource(C_URL, "Other name"), channel_id=ch2.id)
+    assert st2.id == st.id
+    assert st2.name == "Outlet C"
+
+    assert [f.url for f in await storage.channel_feeds(ch1.id)] == [A_URL, B_URL, C_URL]
+    await storage.remove_feed(ch1.id, st.id)
+    assert [f.url for f in await storage.channel_feeds(ch1.id)] == [A_URL, B_URL]
+    assert C_URL in await feed_ids(storage)  # ch2 still follows it
+    await storage.remove_feed(ch2.id, st.id)
+    assert C_URL not in await feed_ids(storage)
+    assert C_URL not in [f.url for f in await storage.all_feeds()]
+
+    # removing a config feed hides it for that channel only
+    await storage.remove_feed(ch1.id, ids[B_URL])
+    assert [f.url for f in await storage.channel_feeds(ch1.id)] == [A_URL]
+    assert [f.url for f in await storage.channel_feeds(ch2.id)] == [A_URL, B_URL]
+    assert B_URL in await feed_ids(storage)
+    with pytest.raises(NotFoundError, match="does not follow"):
+        await storage.remove_feed(ch1.id, ids[B_URL])
+    with pytest.raises(NotFoundError):
+        await storage.remove_feed(ch1.id, 9999)
+
+    # re-adding a removed feed brings it back
+    again = await storage.add_feed(FeedSource(C_URL, "Outlet C"), channel_id=ch1.id)
+    assert again.id == st.id
+    assert C_URL in await feed_ids(storage)
+
+
+async def test_add_feed_needs_an_existing_channel(storage: SqlStorage) -> None:
+    with pytest.raises(NotFoundError):
+        await storage.add_feed(FeedSource(C_URL, "C"), channel_id=424242)
+    assert await storage.all_feeds() == []
+
+
+async def test_due_feeds_and_fetch_results(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    a, b = ids[A_URL], ids[B_URL]
+    assert {f.id for f in await storage.due_feeds(T0)} == {a, b}
+
+    await storage.record_fetch_success(
+        a,
+        at=T0,
+        next_poll_at=T0 + timedelta(minutes=15),
+        etag="e",
+        last_modified=None,
+        content_hash=None,
+    )
+    await storage.record_fetch_failure(
+        b, at=T0, next_poll_at=T0 + timedelta(minutes=2), error="HTTP 503"
+    )
+    assert await storage.due_feeds(T0 + timedelta(minutes=1)) == []
+    assert [f.id for f in await storage.due_feeds(T0 + timedelta(minutes=2))] == [b]
+    assert {f.id for f in await storage.due_feeds(T0 + timedelta(hours=1))} == {a, b}
+
+    await storage.record_fetch_failure(
+        b,
+        at=T0 + timedelta(minutes=2),
+        next_poll_at=T0 + timedelta(minutes=6),
+        error="timeout",
+    )
+    health = {f.id: f for f in await storage.all_feeds()}
+    assert health[a].last_success_at == T0
+    assert not health[a].failing
+    assert health[b].consecutive_failures == 2
+    assert health[b].failing
+    assert health[b].last_error == "timeout"
+    assert health[b].last_error_at == T0 + timedelta(minutes=2)
+    assert health[b].last_success_at is None
+    state_b = next(f for f in await storage.feed_states() if f.id == b)
+    assert state_b.consecutive_failures == 2
+
+    # a success resets the count and keeps the validators it is given
+    await storage.record_fetch_success(
+        b,
+        at=T0 + timedelta(minutes=6),
+        next_poll_at=T0 + DAY,
+        etag=None,
+        last_modified="lm",
+        content_hash="hash",
+    )
+    state_b = next(f for f in await storage.feed_states() if f.id == b)
+    assert state_b.consecutive_failures == 0
+    assert (state_b.etag, state_b.last_modified, state_b.content_hash) == (None, "lm", "hash")
+
+    with pytest.raises(NotFoundError):
+        await storage.record_fetch_failure(999, at=T0, next_poll_at=T0, error="x")
+    with pytest.raises(NotFoundError):
+        await storage.record_fetch_success(
+            999, at=T0, next_poll_at=T0, etag=None, last_modified=None, content_hash=None
+        )
+
+
+async def test_failures_between(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    await storage.record_fetch_failure(
+        ids[A_URL], at=T0 - DAY, next_poll_at=T0, error="old failure"
+    )
+    await storage.record_fetch_failure(
+        ids[B_URL], at=T0 + timedelta(hours=1), next_poll_at=T0, error="HTTP 404"
+    )
+    # A recovered since, but its failure in the window still counts
+    await storage.record_fetch_success(
+        ids[A_URL],
+        at=T0 + timedelta(hours=2),
+        next_poll_at=T0 + DAY,
+        etag=None,
+        last_modified=None,
+        content_hash=None,
+    )
+    window = await storage.failures_between(T0, T0 + DAY)
+    assert [f.url for f in window] == [B_URL]
+    assert window[0].last_error == "HTTP 404"
+    assert [f.url for f in await storage.failures_between(T0 - DAY, T0 + DAY)] == [A_URL, B_URL]
+    assert await storage.failures_between(T0 + DAY, T0 + 2 * DAY) == []
+    # end is exclusive
+    assert await storage.failures_between(T0 - 2 * DAY, T0 - DAY) == []
+
+
+async def test_feed_title_replaces_a_bare_url_name_only(storage: SqlStorage) -> None:
+    ch = await storage.get_channel("discord", "1")
+    st = await storage.add_feed(FeedSource(C_URL, C_URL), channel_id=ch.id)
+    await setup_feeds(storage)
+    ids = await feed_ids(storage)
+    for feed_id in (st.id, ids[A_URL]):
+        await storage.record_fetch_success(
+            feed_id,
+            at=T0,
+            next_poll_at=T0,
+            etag=None,
+            last_modified=None,
+            content_hash=None,
+            title="  The Feed's Own Title ",
+        )
+    names = {f.url: f.name for f in await storage.feed_states()}
+    assert names[C_URL] == "The Feed's Own Title"
+    assert names[A_URL] == "Outlet A"
+
+
+# -- items ---------------------------------------------------------------------------
+
+
+async def test_insert_items_round_trip(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    shanghai = timezone(timedelta(hours=8))
+    it = Item(
+        guid="urn:1",
+        title="Xi &amp; <b>Biden</b> meet",
+        summary="<p>Talks in <a href='x'>Woodside</a></p>",
+        link="https://news.test/1?utm_source=rss",
+        canonical_link="https://news.test/1",
+        published=datetime(2024, 3, 1, 20, 0, tzinfo=shanghai),
+        feed_url=A_URL,
+        source="Outlet A",
+        lang="en",
+    )
+    bare = Item("urn:2", "No link", "", None, None, None, A_URL, "Outlet A")
+    fetched = datetime(2024, 3, 1, 21, 0, tzinfo=shanghai)
+    stored = await storage.insert_items(
+        ids[A_URL], [(it, ["k1"]), (bare, ["k2"])], fetched_at=fetched
+    )
+    assert [s.item.guid for s in stored] == ["urn:1", "urn:2"]
+    assert stored[0].fetched_at == T0 + timedelta(hours=1)
+    assert stored[0].fetched_at.tzinfo == UTC
+    assert stored[0].item.published == T0
+    assert stored[0].item.published is not None
+    assert stored[0].item.published.tzinfo == UTC
+
+    back = await storage.items_between(T0 - DAY, T0 + DAY)
+    assert {s.id for s in back} == {s.id for s in stored}
+    got = next(s for s in back if s.item.guid == "urn:1")
+    assert got.item == it  # raw title/summary kept, datetimes equal as instants
+    assert got.item.published is not None
+    assert got.item.published.tzinfo == UTC
+    assert got.fetched_at.tzinfo == UTC
+    assert got.feed_id == ids[A_URL]
+    got_bare = next(s for s in back if s.item.guid == "urn:2")
+    assert got_bare.item == bare
+    assert got_bare.when == got_bare.fetched_at
+
+
+async def test_naive_datetimes_are_refused(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    with pytest.raises(ValueError, match="naive"):
+        await storage.insert_items(ids[A_URL], [(item(1), ["k"])], fetched_at=datetime(2024, 1, 1))
+    with pytest.raises(ValueError, match="naive"):
+        await storage.insert_items(
+            ids[A_URL], [(item(1, published=datetime(2024, 1, 1)), ["k"])], fetched_at=T0
+        )
+    assert await storage.items_between(T0 - 1000 * DAY, T0 + DAY) == []
+
+
+async def test_dedupe_across_feeds_and_within_a_batch(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    a, b = ids[A_URL], ids[B_URL]
+    one, two, three = item(1), item(2), item(3)
+    # same story twice in one batch (different guid, same canonical link)
+    copy_of_two = Item(
+        "urn:other",
+        "Story number 2 (updated)",
+        "",
+        "https://news.test/2",
+        "https://news.test/2",
+        None,
+        A_URL,
+        "Outlet A",
+    )
+    stored = await storage.insert_items(
+        a, [(one, keys(one)), (two, keys(two)), (copy_of_two, keys(copy_of_two))], fetched_at=T0
+    )
+    assert [s.item.guid for s in stored] == [one.guid, two.guid]
+
+    # next poll: one old, one new
+    stored = await storage.insert_items(
+        a, [(one, keys(one)), (three, keys(three))], fetched_at=T0 + timedelta(minutes=15)
+    )
+    assert [s.item.guid for s in stored] == [three.guid]
+
+    # another feed syndicating story 1 (same canonical link, different guid)
+    syndicated = Item(
+        "b-guid-1",
+        "Story number 1",
+        "",
+        "https://news.test/1?ref=b",
+        "https://news.test/1",
+        None,
+        B_URL,
+        "Outlet B",
+    )
+    fresh = item(4, feed_url=B_URL, source="Outlet B")
+    stored = await storage.insert_items(
+        b, [(syndicated, keys(syndicated)), (fresh, keys(fresh))], fetched_at=T0
+    )
+    assert [s.item.guid for s in stored] == [fresh.guid]
+    assert stored[0].feed_id == b
+    assert await storage.count_items_since(T0 - DAY) == 4
+    assert await storage.insert_items(a, [], fetched_at=T0) == []
+
+
+async def test_items_without_keys_are_always_new(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    it = item(1)
+    assert (
+        len(await storage.insert_items(ids[A_URL], [(it, []), (it, ["", ""])], fetched_at=T0)) == 2
+    )
+
+
+async def test_items_between_and_count(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    a = ids[A_URL]
+    old_published = item(1, published=T0 - 3 * DAY)  # fetched now, published long ago
+    recent = item(2, published=T0 + timedelta(hours=1))
+    undated = item(3)
+    await storage.insert_items(a, [(old_published, ["1"])], fetched_at=T0)
+    await storage.insert_items(a, [(recent, ["2"]), (undated, ["3"])], fetched_at=T0 + DAY)
+
+    window = await storage.items_between(T0 - 4 * DAY, T0 - 2 * DAY)  # by published
+    assert [s.item.guid for s in window] == [old_published.guid]
+    window = await storage.items_between(T0, T0 + 2 * DAY)
+    # newest first by published-else-fetched: undated (T0+1d), recent (T0+1h), old (T0-3d)
+    assert [s.item.guid for s in window] == [undated.guid, recent.guid, old_published.guid]
+    assert await storage.items_between(T0 + 2 * DAY, T0 + 3 * DAY) == []
+
+    assert await storage.count_items_since(T0) == 3
+    assert await storage.count_items_since(T0 + timedelta(seconds=1)) == 2
+    assert await storage.count_items_since(T0 + 2 * DAY) == 0
+
+
+async def test_concurrent_polls_store_each_item_once(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    batch_a = [(item(n), keys(item(n))) for n in range(40)]
+    batch_b = [(item(n, feed_url=B_URL), keys(item(n))) for n in reversed(range(40))]
+    results = await asyncio.gather(
+        storage.insert_items(ids[A_URL], batch_a, fetched_at=T0),
+        storage.insert_items(ids[B_URL], batch_b, fetched_at=T0),
+        storage.insert_items(ids[A_URL], batch_a, fetched_at=T0),
+    )
+    new = [s.item.canonical_link for r in results for s in r]
+    assert sorted(new) == sorted(f"https://news.test/{n}" for n in range(40))
+    assert await storage.count_items_since(T0) == 40
+
+
+async def test_two_connections_to_one_file_do_not_duplicate(tmp_path: Path) -> None:
+    """Two storages on one SQLite file (like two processes): BEGIN IMMEDIATE and the
+    unique key table keep the items unique."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    first, second = SqlStorage(url), SqlStorage(url)
+    await first.open()
+    await second.open()
+    try:
+        await first.sync_config_feeds([FeedSource(A_URL, "A")])
+        feed_id = (await first.feed_states())[0].id
+        batch = [(item(n), keys(item(n))) for n in range(30)]
+        results = await asyncio.gather(
+            *(s.insert_items(feed_id, batch, fetched_at=T0) for s in (first, second, first))
+        )
+        assert sum(len(r) for r in results) == 30
+        assert await second.count_items_since(T0) == 30
+    finally:
+        await first.close()
+        await second.close()
+
+
+# -- matches and channel views ---------------------------------------------------------
+
+
+async def test_add_matches_is_idempotent(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    ch = await storage.get_channel("discord", "1")
+    [s] = await storage.insert_items(ids[A_URL], [(item(1), ["1"])], fetched_at=T0)
+    m = Match("xi", "Xi Jinping", Field.TITLE)
+    await storage.add_matches(s.id, [m, Match("xi", "Xi", Field.SUMMARY)])
+    await storage.add_matches(s.id, [m])
+    await storage.add_matches(s.id, [])
+    await storage.add_matches(s.id, [Match("xi", "习近平", Field.SUMMARY)], scope=ch.id)
+    [view] = await storage.matched_items(ch.id, T0, T0 + DAY)
+    # the default match is hidden only if the channel replaced "xi"; here both scopes
+    # carry "xi": the default one (first alias wins) and the channel's own
+    assert view.stored.id == s.id
+    assert sorted((x.alias, x.field) for x in view.matches) == [
+        ("Xi Jinping", Field.TITLE),
+        ("习近平", Field.SUMMARY),
+    ]
+
+
+async def test_matched_items_channel_views(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    chat = "https://feeds.test/chat.xml"
+    alice = await storage.get_channel("discord", "alice")
+    bob = await storage.get_channel("slack", "bob")
+    chat_feed = await storage.add_feed(FeedSource(chat, "Chat feed"), channel_id=bob.id)
+    await storage.remove_feed(bob.id, ids[B_URL])
+
+    s1, s2 = await storage.insert_items(
+        ids[A_URL],
+        [(item(1), ["1"]), (item(2, published=T0 + timedelta(hours=5)), ["2"])],
+        fetched_at=T0,
+    )
+    [s3] = await storage.insert_items(
+        ids[B_URL], [(item(3, feed_url=B_URL), ["3"])], fetched_at=T0 + timedelta(hours=1)
+    )
+    [s4] = await storage.insert_items(
+        chat_feed.id, [(item(4, feed_url=chat), ["4"])], fetched_at=T0 + timedelta(hours=2)
+    )
+    [late] = await storage.insert_items(ids[A_URL], [(item(5), ["5"])], fetched_at=T0 + DAY)
+    default = [Match("xi", "Xi", Field.TITLE), Match("trade", "tariff", Field.SUMMARY)]
+    for s in (s1, s2, s3, s4, late):
+        await storage.add_matches(s.id, default)
+    await storage.add_matches(s1.id, [Match("chips", "TSMC", Field.TITLE)], scope=bob.id)
+    await storage.add_matches(s2.id, [Match("xi", "习近平", Field.TITLE)], scope=bob.id)
+    unmatched = await storage.insert_items(ids[A_URL], [(item(6), ["6"])], fetched_at=T0)
+    assert unmatched
+
+    # bob: no feed B, plus his chat feed; "trade" disabled; own "xi" replaces default xi;
+    # own "chips"
+    await storage.remove_channel_entry(bob.id, "trade")
+    await storage.put_channel_entry(bob.id, "xi", {"id": "xi", "aliases": ["习近平"]}, "digest")
+    await storage.put_channel_entry(
+        bob.id, "chips", {"id": "chips", "aliases": ["TSMC"]}, "instant"
+    )
+    assert await storage.disabled_entries(bob.id) == {"trade"}
+
+    def summary(view: list) -> list[tuple[int, list[tuple[str, str]]]]:
+        return [(v.stored.id, [(m.entry_id, m.alias) for m in v.matches]) for v in view]
+
+    window = (T0, T0 + DAY)
+    assert summary(await storage.matched_items(alice.id, *window)) == [
+        (s2.id, [("trade", "tariff"), ("xi", "Xi")]),  # published T0+5h: newest
+        (s3.id, [("trade", "tariff"), ("xi", "Xi")]),
+        (s1.id, [("trade", "tariff"), ("xi", "Xi")]),
+    ]
+    assert summary(await storage.matched_items(bob.id, *window)) == [
+        (s2.id, [("xi", "习近平")]),
+        (s1.id, [("chips", "TSMC")]),
+    ]
+    # s4 (chat feed) only matched default entries bob replaced or disabled
+    await storage.enable_default_entry(bob.id, "trade")
+    assert summary(await storage.matched_items(bob.id, *window)) == [
+        (s2.id, [("trade", "tariff"), ("xi", "习近平")]),
+        (s4.id, [("trade", "tariff")]),
+        (s1.id, [("chips", "TSMC"), ("trade", "tariff")]),
+    ]
+    # one entry only
+    assert summary(await storage.matched_items(bob.id, *window, entry_id="chips")) == [
+        (s1.id, [("chips", "TSMC")])
+    ]
+    # removing his own "xi" brings the default "xi" back; his old xi matches are gone
+    await storage.remove_channel_entry(bob.id, "xi")
+    assert summary(await storage.matched_items(bob.id, *window, entry_id="xi")) == [
+        (s2.id, [("xi", "Xi")]),
+        (s4.id, [("xi", "Xi")]),
+        (s1.id, [("xi", "Xi")]),
+    ]
+    assert await storage.disabled_entries(bob.id) == set()
+    # end is exclusive, start inclusive
+    assert [v.stored.id for v in await storage.matched_items(alice.id, T0 + DAY, T0 + 2 * DAY)] == [
+        late.id
+    ]
+    # alice never sees bob's own matches or his chat feed
+    assert await storage.matched_items(alice.id, *window, entry_id="chips") == []
+
+
+async def test_channel_entries_round_trip(storage: SqlStorage) -> None:
+    ch = await storage.get_channel("discord", "1")
+    ids = await setup_feeds(storage)
+    [s] = await storage.insert_items(ids[A_URL], [(item(1), ["1"])], fetched_at=T0)
+    definition = {"id": "pm", "kind": "actor", "aliases": ["Li Qiang", "李强"], "min": 1}
+    await storage.put_channel_entry(ch.id, "pm", definition, "digest")
+    await storage.add_matches(s.id, [Match("pm", "Li Qiang", Field.TITLE)], scope=ch.id)
+    [rec] = await storage.channel_entries(ch.id)
+    assert (rec.entry_id, rec.definition, rec.mode) == ("pm", definition, "digest")
+
+    # a mode change keeps the matches; a new definition drops them (to be re-matched)
+    await storage.put_channel_entry(ch.id, "pm", definition, "instant")
+    assert [r.mode for r in await storage.channel_entries(ch.id)] == ["instant"]
+    assert len(await storage.matched_items(ch.id, T0, T0 + DAY)) == 1
+    await storage.put_channel_entry(ch.id, "pm", {**definition, "aliases": ["Li"]}, "instant")
+    assert await storage.matched_items(ch.id, T0, T0 + DAY) == []
+    [rec] = await storage.channel_entries(ch.id)
+    assert rec.definition["aliases"] == ["Li"]
+
+    with pytest.raises(InputError, match="Mode"):
+        await storage.put_channel_entry(ch.id, "x", {}, "loud")
+    with pytest.raises(InputError, match="cannot be stored"):
+        await storage.put_channel_entry(ch.id, "x", {"when": T0}, "digest")
+    assert [r.entry_id for r in await storage.channel_entries(ch.id)] == ["pm"]
+    other = await storage.get_channel("discord", "2")
+    assert await storage.channel_entries(other.id) == []
+
+
+# -- search ----------------------------------------------------------------------------
+
+
+async def search_ids(storage: SqlStorage, query: str, **kw: object) -> list[int]:
+    since = kw.pop("since", None)
+    return [h.stored.id for h in await storage.search(query, since=since, **kw)]  # type: ignore[arg-type]
+
+
+async def test_search_ranks_and_filters(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    a = ids[A_URL]
+    rows = [
+        item(1, title="Markets rally", summary="Chip export sanctions were eased on Monday"),
+        item(2, title="New sanctions on chip exports", summary="The sanctions target chips"),
+        item(3, title="Weather", summary="Rain expected"),
+        item(4, title="Sanctions debate", summary="", published=T0 - 10 * DAY),
+    ]
+    stored = await storage.insert_items(a, [(r, [r.guid]) for r in rows], fetched_at=T0)
+    by_guid = {s.item.guid: s.id for s in stored}
+
+    hits = await storage.search("sanctions", since=None)
+    ranked = [h.stored.id for h in hits]
+    # a title match outranks a summary-only match
+    assert set(ranked[:2]) == {by_guid["urn:guid:2"], by_guid["urn:guid:4"]}
+    assert ranked[2] == by_guid["urn:guid:1"]
+    assert [h.rank for h in hits] == sorted((h.rank for h in hits), reverse=True)
+    # all words required
+    assert await search_ids(storage, "chip sanctions") == [
+        by_guid["urn:guid:2"],
+        by_guid["urn:guid:1"],
+    ]
+    assert await search_ids(storage, "weather sanctions") == []
+    # since filters on published-else-fetched
+    assert by_guid["urn:guid:4"] not in await search_ids(storage, "sanctions", since=T0 - DAY)
+    assert await search_ids(storage, "sanctions", limit=1) == ranked[:1]
+    # HTML in the feed text is not searchable, its text is
+    html_item = item(
+        9, title="<b>Summit</b> &amp; talks", summary="<a href='https://spam.test'>x</a>"
+    )
+    [h] = await storage.insert_items(a, [(html_item, ["h"])], fetched_at=T0)
+    assert await search_ids(storage, "summit") == [h.id]
+    assert await search_ids(storage, "href") == []
+    assert await search_ids(storage, "spam") == []
+
+
+async def test_search_tolerates_any_user_input(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    [s] = await storage.insert_items(
+        ids[A_URL],
+        [
+            (
+                item(
+                    1,
+                    title="Xi's visit: AND/OR questions",
+                    summary='He said "never" - NEAR the border',
+                ),
+                ["1"],
+            )
+        ],
+        fetched_at=T0,
+    )
+    for query in [
+        '"unbalanced',
+        "AND OR",
+        "Xi's",
+        "NEAR(",
+        "title:xi",
+        "xi*",
+        "(xi",
+        "x-i",
+        "'; DROP TABLE items; --",
+        "a\\b",
+        "xi^",
+        "%_ xi",
+        "NOT xi",
+        "xi -",
+    ]:
+        await storage.search(query, since=None)  # never raises
+    assert await search_ids(storage, "Xi's") == [s.id]
+    # words, not operators (PostgreSQL drops them as English stop words)
+    assert await search_ids(storage, "AND OR") == ([s.id] if storage.dialect == "sqlite" else [])
+    assert await search_ids(storage, "xi AND questions") == [s.id]
+    assert await search_ids(storage, '"never') == [s.id]
+    assert await search_ids(storage, "NEAR border") == [s.id]
+    for empty in ["", "   ", "*", '"" -', "_"]:
+        with pytest.raises(InputError):
+            await storage.search(empty, since=None)
+    with pytest.raises(InputError, match="too long"):
+        await storage.search("word " * 100, since=None)
+
+
+async def test_search_prefix_and_case(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    [s] = await storage.insert_items(
+        ids[A_URL], [(item(1, title="Zelenskyy meets European leaders"), ["1"])], fetched_at=T0
+    )
+    if storage.dialect == "sqlite":  # prefix match on the last word (FTS5)
+        assert await search_ids(storage, "zelen") == [s.id]
+    assert await search_ids(storage, "ZELENSKYY") == [s.id]
+    assert await search_ids(storage, "european leader") == [s.id]
+
+
+async def test_search_cjk(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    stored = await storage.insert_items(
+        ids[A_URL],
+        [
+            (item(1, title="习近平会见拜登", summary="中美元首在旧金山举行会晤"), ["1"]),
+            (
+                item(2, title="李强出席论坛", summary="国务院总理李强发表演讲，谈及习近平经济思想"),
+                ["2"],
+            ),
+            (item(3, title="Tokyo: 岸田首相が訪米", summary=""), ["3"]),
+            (item(4, title="100%_增长", summary=""), ["4"]),
+        ],
+        fetched_at=T0,
+    )
+    s1, s2, s3, s4 = (s.id for s in stored)
+    assert await search_ids(storage, "习近平") == [s1, s2]  # title beats summary
+    assert await search_ids(storage, "李强") == [s2]  # two characters
+    assert await search_ids(storage, "拜登 旧金山") == [s1]
+    assert await search_ids(storage, "习近平 论坛") == [s2]
+    assert await search_ids(storage, "岸田") == [s3]
+    assert await search_ids(storage, "tokyo 岸田") == [s3]
+    assert await search_ids(storage, "普京") == []
+    assert await search_ids(storage, "%_增") == [s4]  # LIKE wildcards are literal
+    assert await search_ids(storage, "%增") == []
+    assert await search_ids(storage, "习近平", since=T0 + DAY) == []
+
+
+async def test_search_index_follows_updates_and_deletes(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    [s] = await storage.insert_items(
+        ids[A_URL], [(item(1, title="Original headline"), ["1"])], fetched_at=T0
+    )
+    async with storage.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE items SET title_plain = 'Corrected headline' WHERE id = :id"), {"id": s.id}
+        )
+    assert await search_ids(storage, "corrected") == [s.id]
+    assert await search_ids(storage, "original") == []
+    async with storage.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM items WHERE id = :id"), {"id": s.id})
+    assert await search_ids(storage, "headline") == []
+
+
+# -- channels --------------------------------------------------------------------------
+
+
+async def test_channels(storage: SqlStorage) -> None:
+    ch = await storage.get_channel(
+        "discord", "123", guild_id="9", name="news", default_tz="Asia/Shanghai"
+    )
+    assert (ch.platform, ch.external_id, ch.guild_id, ch.name) == ("discord", "123", "9", "news")
+    assert (ch.timezone, ch.digest_time, ch.digest_days, ch.group_by) == (
+        "Asia/Shanghai",
+        None,
+        None,
+        "entry",
+    )
+    assert ch.last_digest_at is None
+    assert ch.paused_reason is None
+    same = await storage.get_channel("discord", "123", default_tz="UTC")
+    assert same == ch
+    renamed = await storage.get_channel("discord", "123", name="world-news")
+    assert (renamed.id, renamed.name, renamed.guild_id) == (ch.id, "world-news", "9")
+    slack = await storage.get_channel("slack", "123")
+    assert slack.id != ch.id
+    assert [c.id for c in await storage.all_channels()] == [ch.id, slack.id]
+    assert [c.id for c in await storage.all_channels("slack")] == [slack.id]
+    assert await storage.channel_by_id(ch.id) == renamed
+    with pytest.raises(NotFoundError):
+        await storage.channel_by_id(12345)
+
+    rec = await storage.set_schedule(ch.id, time="08:30", timezone="Europe/Berlin", days="Mon-Fri")
+    assert (rec.digest_time, rec.timezone, rec.digest_days) == ("08:30", "Europe/Berlin", "mon-fri")
+    rec = await storage.set_schedule(ch.id, time="21:05", timezone=None, days=None)
+    assert (rec.digest_time, rec.timezone, rec.digest_days) == ("21:05", "Europe/Berlin", None)
+    for bad in ("8:30", "24:00", "12:60", "noon"):
+        with pytest.raises(InputError, match="HH:MM"):
+            await storage.set_schedule(ch.id, time=bad, timezone=None, days=None)
+    with pytest.raises(InputError, match="Unknown timezone"):
+        await storage.set_schedule(ch.id, time="09:00", timezone="Mars/Olympus", days=None)
+    assert (await storage.channel_by_id(ch.id)).digest_time == "21:05"
+    rec = await storage.set_schedule(ch.id, time=None, timezone=None, days="mon")
+    assert (rec.digest_time, rec.digest_days, rec.timezone) == (None, None, "Europe/Berlin")
+
+    await storage.set_paused(ch.id, "Missing Access (403)")
+    assert (await storage.channel_by_id(ch.id)).paused_reason == "Missing Access (403)"
+    await storage.set_paused(ch.id, None)
+    assert (await storage.channel_by_id(ch.id)).paused_reason is None
+    await storage.set_last_digest_at(
+        ch.id, datetime(2024, 3, 1, 9, tzinfo=timezone(timedelta(hours=1)))
+    )
+    assert (await storage.channel_by_id(ch.id)).last_digest_at == datetime(
+        2024, 3, 1, 8, tzinfo=UTC
+    )
+    assert (await storage.set_group_by(ch.id, "story")).group_by == "story"
+    with pytest.raises(InputError):
+        await storage.set_group_by(ch.id, "mood")
+    with pytest.raises(NotFoundError):
+        await storage.set_paused(999, "x")
+
+
+async def test_concurrent_get_channel_creates_one_row(storage: SqlStorage) -> None:
+    recs = await asyncio.gather(*(storage.get_channel("discord", "7") for _ in range(5)))
+    assert len({r.id for r in recs}) == 1
+    assert len(await storage.all_channels()) == 1
+
+
+# -- deliveries ------------------------------------------------------------------------
+
+
+async def test_deliveries_are_created_once(storage: SqlStorage) -> None:
+    ch = await storage.get_channel("discord", "1")
+    other = await storage.get_channel("discord", "2")
+    payload = {"title": "Morning brief", "stories": [{"id": 1, "title": "习近平"}]}
+    d = await storage.create_delivery(ch.id, "digest", "digest:2024-03-01", payload, at=T0)
+    assert d is not None
+    assert (d.channel_id, d.kind, d.key, d.payload, d.status) == (
+        ch.id,
+        "digest",
+        "digest:2024-03-01",
+        payload,
+        "pending",
+    )
+    assert d.nonce.isdigit()
+    assert len(d.nonce) == 18
+    assert (d.attempts, d.last_error, d.message_ids, d.sent_at) == (0, None, [], None)
+    assert d.created_at == T0
+    assert d.created_at.tzinfo == UTC
+    assert await storage.create_delivery(ch.id, "digest", "digest:2024-03-01", {}, at=T0) is None
+    # same key in another channel is another delivery
+    d2 = await storage.create_delivery(other.id, "digest", "digest:2024-03-01", {}, at=T0)
+    assert d2 is not None
+    assert d2.nonce != d.nonce
+    assert await storage.get_delivery(ch.id, "digest:2024-03-01") == d
+    assert await storage.get_delivery(ch.id, "nope") is None
+
+    # transient failure: still pending, nonce unchanged
+    await storage.mark_failed(d.id, error="HTTP 502", permanent=False)
+    [pending] = await storage.pending_deliveries(ch.id)
+    assert (pending.id, pending.nonce, pending.attempts, pending.last_error) == (
+        d.id,
+        d.nonce,
+        1,
+        "HTTP 502",
+    )
+    await storage.mark_sent(d.id, at=T0 + timedelta(minutes=1), message_ids=["111", "222"])
+    sent = await storage.get_delivery(ch.id, "digest:2024-03-01")
+    assert sent is not None
+    assert (sent.status, sent.sent_at, sent.message_ids, sent.attempts, sent.nonce) == (
+        "sent",
+        T0 + timedelta(minutes=1),
+        ["111", "222"],
+        2,
+        d.nonce,
+    )
+    assert await storage.pending_deliveries(ch.id) == []
+    assert [p.id for p in await storage.pending_deliveries()] == [d2.id]
+    await storage.mark_failed(d2.id, error="Missing Access", permanent=True)
+    failed = await storage.get_delivery(other.id, "digest:2024-03-01")
+    assert failed is not None
+    assert failed.status == "failed"
+    assert await storage.pending_deliveries() == []
+    with pytest.raises(NotFoundError):
+        await storage.mark_sent(999, at=T0, message_ids=[])
+
+
+async def test_concurrent_create_delivery_yields_one(storage: SqlStorage) -> None:
+    ch = await storage.get_channel("discord", "1")
+    made = await asyncio.gather(
+        *(storage.create_delivery(ch.id, "alert", "alert:1", {"n": n}, at=T0) for n in range(6))
+    )
+    assert len([d for d in made if d is not None]) == 1
+
+
+async def test_alerted(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    ch = await storage.get_channel("discord", "1")
+    other = await storage.get_channel("discord", "2")
+    s = await storage.insert_items(
+        ids[A_URL], [(item(n), [str(n)]) for n in range(3)], fetched_at=T0
+    )
+    await storage.create_delivery(ch.id, "alert", "alert:a", {}, at=T0, item_ids=[s[0].id, s[1].id])
+    await storage.create_delivery(ch.id, "digest", "digest:x", {}, at=T0, item_ids=[s[2].id])
+    await storage.create_delivery(other.id, "alert", "alert:b", {}, at=T0, item_ids=[s[2].id])
+    assert await storage.alerted(ch.id, [x.id for x in s]) == {s[0].id, s[1].id}
+    assert await storage.alerted(other.id, [x.id for x in s]) == {s[2].id}
+    assert await storage.alerted(ch.id, []) == set()
