@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t briefbot .
+# Run:   docker run -e DISCORD_TOKEN=... -v briefbot-data:/data briefbot
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+RUN python -m venv /opt/briefbot \
+    && /opt/briefbot/bin/pip install --no-cache-dir ".[postgres]"
+
+FROM python:3.11-slim AS runtime
+LABEL org.opencontainers.image.title="briefbot" \
+      org.opencontainers.image.description="News briefing bot for Discord and Slack"
+RUN groupadd --system --gid 10001 briefbot \
+    && useradd --system --uid 10001 --gid briefbot --home-dir /data --shell /usr/sbin/nologin briefbot \
+    && mkdir -p /data /etc/briefbot \
+    && chown 10001:10001 /data
+COPY --from=build /opt/briefbot /opt/briefbot
+COPY config /etc/briefbot
+ENV PATH="/opt/briefbot/bin:${PATH}" \
+    PYTHONUNBUFFERED=1 \
+    BRIEFBOT_CONFIG_DIR=/etc/briefbot \
+    BRIEFBOT_STORAGE__DATA_DIR=/data
+USER 10001:10001
+WORKDIR /data
+VOLUME ["/data"]
+HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["briefbot", "check-config"]
+ENTRYPOINT ["briefbot"]
+CMD ["run"]
