@@ -100,6 +100,8 @@ class Scheduler:
     # -- lifecycle -----------------------------------------------------------------
     async def start(self, *, poll_now: bool = True) -> None:
         interval = self._settings.poll.interval_minutes
+        # (next_run_time=None would add the job paused, so only pass it to poll now)
+        first_run = {"next_run_time": self._clock.now()} if poll_now else {}
         self._aps.add_job(
             self._poll_job,
             IntervalTrigger(minutes=interval, timezone=UTC),
@@ -108,8 +110,8 @@ class Scheduler:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=int(interval * 60),
-            next_run_time=self._clock.now() if poll_now else None,
             replace_existing=True,
+            **first_run,
         )
         if self._retry is not None:
             self._aps.add_job(
