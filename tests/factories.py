@@ -1,0 +1,63 @@
+"""Small builders for Item / StoredItem / MatchedItem in tests of the stories, digest and
+render modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.core.models import EntryKind, Field, Item, Match, StoredItem
+from bot.storage.base import MatchedItem
+
+T0 = datetime(2023, 11, 14, 0, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class E:
+    """A watchlist entry as the digest needs it (satisfies digest.EntryInfo)."""
+
+    id: str
+    kind: EntryKind
+    name: str
+
+
+def entries(*items: E) -> dict[str, E]:
+    return {e.id: e for e in items}
+
+
+def mi(
+    id: int,
+    title: str,
+    *,
+    summary: str = "",
+    source: str = "Reuters",
+    link: str | None = None,
+    canonical: str | None = None,
+    at: datetime | timedelta | None = None,
+    hits: tuple[tuple[str, str, str], ...] | list[tuple[str, str, str]] = (),
+    feed_id: int = 1,
+) -> MatchedItem:
+    """A matched item. ``at``: a datetime, or an offset from T0 (default: ``id`` minutes).
+    ``hits``: (entry_id, alias, "title" | "summary")."""
+    if at is None:
+        when = T0 + timedelta(minutes=id)
+    elif isinstance(at, timedelta):
+        when = T0 + at
+    else:
+        when = at
+    if link is None:
+        link = f"https://{source.lower().replace(' ', '')}.example/{id}"
+    item = Item(
+        guid=f"g{id}",
+        title=title,
+        summary=summary,
+        link=link,
+        canonical_link=canonical if canonical is not None else link,
+        published=when,
+        feed_url=f"https://{source.lower().replace(' ', '')}.example/feed",
+        source=source,
+    )
+    stored = StoredItem(id=id, feed_id=feed_id, item=item, fetched_at=when + timedelta(minutes=3))
+    return MatchedItem(
+        stored=stored, matches=tuple(Match(e, alias, Field(f)) for e, alias, f in hits)
+    )

@@ -1,0 +1,415 @@
+from __future__ import annotations
+
+import random
+import time
+from datetime import timedelta
+
+import pytest
+from factories import T0, mi
+
+from bot.core.models import EntryKind, Field, Match
+from bot.core.stories import cluster, link_key, rank
+
+
+def groups(stories):
+    return sorted(sorted(m.stored.id for m in s.items) for s in stories)
+
+
+# -- same story, several outlets ---------------------------------------------------------
+
+XI_TRIP = [
+    mi(
+        3,
+        "China's Xi to visit San Francisco for APEC summit, meet Biden",
+        summary="Chinese President Xi Jinping will travel to San Francisco next week for the "
+        "APEC summit and a meeting with U.S. President Joe Biden, Beijing said on Friday.",
+        source="Reuters",
+        at=timedelta(hours=1),
+    ),
+    mi(
+        1,
+        "Xi Jinping to travel to US for Biden summit and Apec",
+        summary="Xi will attend the Asia-Pacific Economic Cooperation leaders' meeting in San "
+        "Francisco and hold talks with Joe Biden, the foreign ministry said.",
+        source="SCMP",
+        at=timedelta(hours=2),
+    ),
+    mi(
+        7,
+        "Biden and Xi will meet in California next week",
+        summary="President Joe Biden and Chinese leader Xi Jinping will meet in the San "
+        "Francisco area on Wednesday, the White House said.",
+        source="AP",
+        at=timedelta(hours=3),
+    ),
+]
+
+
+def test_same_story_from_different_outlets_is_one_story():
+    noise = mi(20, "Taiwan reports Chinese warplanes near island", source="Reuters")
+    stories = cluster([*XI_TRIP, noise])
+    assert groups(stories) == [[1, 3, 7], [20]]
+    story = next(s for s in stories if len(s.items) == 3)
+    assert story.id == 1  # the smallest item id
+    assert story.outlets == ("Reuters", "SCMP", "AP")  # by first publication
+    assert story.first == T0 + timedelta(hours=1)
+    assert story.last == T0 + timedelta(hours=3)
+    assert story.headline.stored.id == 3  # earliest, no entry favours another
+    assert story.link == "https://reuters.example/3"
+
+
+def test_tracking_params_in_links_join_the_same_article():
+    a = mi(
+        1,
+        "Exclusive: Chip curbs to widen",
+        source="Reuters",
+        link="https://www.reuters.com/tech/chips-2023-11-14/?utm_source=rss&utm_medium=feed",
+    )
+    b = mi(
+        2,
+        "US set to tighten export rules on AI semiconductors",  # nothing in common
+        source="Reuters World",
+        link="http://reuters.com/tech/chips-2023-11-14#comments",
+    )
+    c = mi(3, "Unrelated: rain in Shanghai", source="Reuters", link="https://reuters.com/x/rain")
+    assert groups(cluster([a, b, c])) == [[1, 2], [3]]
+
+
+def test_chinese_outlet_joined_by_shared_link():
+    reuters = mi(
+        1,
+        "Blinken meets Wang Yi in Washington",
+        summary="Secretary of State Antony Blinken met Chinese Foreign Minister Wang Yi.",
+        source="Reuters",
+        link="https://www.reuters.com/world/blinken-wang-yi-2023-10-27/",
+    )
+    # cites the Reuters article in its summary
+    cankao = mi(
+        2,
+        "外媒：王毅与布林肯会谈",
+        summary='据<a href="https://reuters.com/world/blinken-wang-yi-2023-10-27?utm_source=weibo">'
+        "路透社</a>报道，王毅在华盛顿与布林肯会谈。",
+        source="参考消息",
+        link="https://cankao.example/2",
+    )
+    # an aggregator entry whose canonical link is the Reuters article
+    aggregator = mi(
+        3,
+        "王毅会见布林肯",
+        source="聚合新闻",
+        link="https://agg.example/r?id=9",
+        canonical="https://reuters.com/world/blinken-wang-yi-2023-10-27",
+    )
+    other = mi(4, "台湾海峡局势", summary="国防部发布消息。", source="新华社")
+    assert groups(cluster([reuters, cankao, aggregator, other])) == [[1, 2, 3], [4]]
+
+
+def test_chinese_items_cluster_by_text_but_look_alikes_stay_apart():
+    a = mi(
+        1, "王毅会见美国国务卿布林肯", summary="外交部长王毅在华盛顿会见布林肯。", source="新华社"
+    )
+    b = mi(
+        2,
+        "王毅会见美国国务卿布林肯（图）",
+        summary="外交部长王毅在华盛顿会见美国国务卿布林肯。",
+        source="人民网",
+    )
+    c = mi(3, "国务院常务会议研究经济工作", summary="李强主持召开国务院常务会议。", source="新华社")
+    d = mi(4, "李强会见布林肯", summary="国务院总理李强在北京会见美国国务卿布林肯。", source="CGTN")
+    assert groups(cluster([a, b, c, d])) == [[1, 2], [3], [4]]
+
+
+def test_boilerplate_links_do_not_join_stories():
+    footer = ' <a href="https://newsletters.example/signup?list=daily">Sign up</a>'
+    items = [
+        mi(i, title, summary=f"{summary}{footer}", source="Daily")
+        for i, (title, summary) in enumerate(
+            [
+                ("Rain floods Shanghai streets", "Heavy rain hit the city."),
+                ("Chip curbs widen", "New export rules were published."),
+                ("Panda born at Chengdu base", "The cub is healthy."),
+            ],
+            start=1,
+        )
+    ]
+    assert groups(cluster(items)) == [[1], [2], [3]]
+    # two outlets citing the same outside page (not an item here) are not joined by it
+    page = ' <a href="https://www.mfa.example/eng/statements/">MFA</a>'
+    a = mi(4, "Ministry condemns drills", summary=f"Statement.{page}", source="Reuters")
+    b = mi(5, "Beijing welcomes trade data", summary=f"Remarks.{page}", source="AP")
+    assert groups(cluster([a, b])) == [[4], [5]]
+
+
+def test_link_key_normalises():
+    assert link_key("https://www.Example.com/a/b/?utm_source=x&id=3&fbclid=1#frag") == (
+        "example.com/a/b?id=3"
+    )
+    assert link_key("http://example.com/a/b?id=3") == "example.com/a/b?id=3"
+    assert link_key("https://example.com/") is None  # a home page
+    assert link_key("javascript:alert(1)") is None
+    assert link_key("https://example.com:8443/x") == "example.com:8443/x"
+    assert link_key(None) is None
+
+
+# -- look-alikes stay apart --------------------------------------------------------------
+
+
+def test_same_actor_different_story_stays_apart():
+    yellen = mi(
+        1,
+        "Yellen meets He Lifeng in Washington",
+        summary="U.S. Treasury Secretary Janet Yellen met Chinese Vice Premier He Lifeng on "
+        "Thursday to discuss economic ties.",
+        source="Reuters",
+    )
+    raimondo = mi(
+        2,
+        "Raimondo meets He Lifeng",
+        summary="Commerce Secretary Gina Raimondo met Chinese Vice Premier He Lifeng on Friday "
+        "to discuss export controls.",
+        source="Bloomberg",
+    )
+    yellen2 = mi(
+        3,
+        "Yellen, He Lifeng hold talks on economic ties",
+        summary="Treasury Secretary Janet Yellen and Vice Premier He Lifeng held talks.",
+        source="SCMP",
+    )
+    assert groups(cluster([yellen, raimondo, yellen2])) == [[1, 3], [2]]
+
+
+def test_headline_case_titles_with_different_principals_stay_apart():
+    """In Headline Case every word is capitalised: names are learnt from the summaries."""
+    a = mi(
+        1,
+        "Yellen Meets He Lifeng In Washington",
+        summary="Treasury Secretary Janet Yellen met the vice premier.",
+    )
+    b = mi(
+        2,
+        "Raimondo Meets He Lifeng In Washington",
+        summary="Commerce Secretary Gina Raimondo met the vice premier.",
+        source="AP",
+    )
+    c = mi(
+        3,
+        "Yellen Holds Talks With He Lifeng",
+        summary="Janet Yellen and the vice premier held talks in Washington.",
+        source="SCMP",
+    )
+    assert groups(cluster([a, b, c])) == [[1, 3], [2]]
+
+
+def test_preview_and_event_stay_apart():
+    """Decision: "Blinken to meet Wang Yi" (announced) and "Blinken meets Wang Yi" (done) are
+    two stories: that the meeting happened is news even if the preview already ran."""
+    preview = mi(
+        1,
+        "Blinken to meet Wang Yi in Washington",
+        summary="Secretary of State Antony Blinken will host Chinese Foreign Minister Wang Yi.",
+        source="AP",
+        at=timedelta(hours=0),
+    )
+    event = mi(
+        2,
+        "Blinken meets Wang Yi in Washington",
+        summary="Secretary of State Antony Blinken met Chinese Foreign Minister Wang Yi.",
+        source="Reuters",
+        at=timedelta(hours=20),
+    )
+    event2 = mi(
+        3,
+        "Wang Yi, Blinken hold 'candid' talks in Washington",
+        summary="China's top diplomat Wang Yi met Antony Blinken in Washington on Thursday.",
+        source="SCMP",
+        at=timedelta(hours=21),
+    )
+    assert groups(cluster([preview, event, event2])) == [[1], [2, 3]]
+
+
+def test_tracked_actors_in_titles_keep_stories_apart():
+    kinds = {"xi": EntryKind.ACTOR, "li-qiang": EntryKind.ACTOR}
+    a = mi(
+        1,
+        "习近平会见布林肯",
+        summary="国家主席习近平在北京会见美国国务卿布林肯。",
+        hits=[("xi", "习近平", "title")],
+    )
+    b = mi(
+        2,
+        "李强会见布林肯",
+        summary="国务院总理李强在北京会见美国国务卿布林肯。",
+        hits=[("li-qiang", "李强", "title")],
+        source="CGTN",
+    )
+    assert groups(cluster([a, b], entry_kinds=kinds)) == [[1], [2]]
+
+
+def test_items_more_than_48h_apart_are_not_one_story():
+    items = [
+        mi(1, "Xi meets Biden at APEC summit in San Francisco", at=timedelta(hours=0)),
+        mi(2, "Xi meets Biden at APEC summit, in San Francisco", at=timedelta(hours=30)),
+        mi(3, "Xi meets Biden at APEC summit - San Francisco", at=timedelta(hours=60)),
+    ]
+    stories = cluster(items)
+    for s in stories:
+        assert s.last - s.first <= timedelta(hours=48)
+    assert groups(stories) == [[1, 2], [3]]
+    # same title, a week apart: two stories
+    assert len(cluster([items[0], mi(4, items[0].stored.item.title, at=timedelta(days=7))])) == 2
+
+
+def test_cluster_is_order_independent():
+    pool = [
+        *XI_TRIP,
+        mi(11, "Yellen meets He Lifeng in Washington", source="Reuters"),
+        mi(12, "Raimondo meets He Lifeng", source="Bloomberg"),
+        mi(13, "Yellen, He Lifeng hold talks in Washington", source="SCMP"),
+        mi(14, "Blinken to meet Wang Yi", source="AP"),
+        mi(15, "Blinken meets Wang Yi", source="Reuters"),
+        mi(16, "Taiwan reports Chinese warplanes near island", source="Reuters"),
+        mi(17, "Taiwan says Chinese warplanes spotted near island", source="Focus Taiwan"),
+    ]
+    expected = cluster(pool)
+    rng = random.Random(7)
+    for _ in range(10):
+        shuffled = pool[:]
+        rng.shuffle(shuffled)
+        got = cluster(shuffled)
+        assert got == expected
+    assert [1, 3, 7] in groups(expected)
+    assert [16, 17] in groups(expected)
+
+
+def test_duplicate_input_items_count_once():
+    a = mi(1, "Rain floods Shanghai streets")
+    assert groups(cluster([a, a])) == [[1]]
+
+
+# -- headline, matches, strength ---------------------------------------------------------
+
+
+def test_headline_prefers_a_title_match_then_earliest():
+    early = mi(
+        1,
+        "China's top diplomat heads to Washington for talks",
+        summary="Foreign Minister Wang Yi will meet Antony Blinken in Washington.",
+        hits=[("wang-yi", "Wang Yi", "summary")],
+        source="Reuters",
+    )
+    later = mi(
+        2,
+        "Wang Yi heads to Washington for talks with Blinken",
+        summary="China's top diplomat Wang Yi travels to Washington this week.",
+        hits=[("wang-yi", "Wang Yi", "title")],
+        source="SCMP",
+    )
+    (story,) = cluster([early, later])
+    assert story.headline.stored.id == 2
+    assert story.link == "https://scmp.example/2"
+    assert story.outlets == ("Reuters", "SCMP")
+    assert story.matches == {"wang-yi": Match("wang-yi", "Wang Yi", Field.TITLE)}
+
+
+def test_strength_title_hit_then_items_then_actor():
+    items = [
+        mi(1, "Taiwan Strait tension rises as Xi speaks", hits=[("taiwan", "Taiwan", "title")]),
+        mi(
+            2,
+            "Taiwan Strait tension rises after Xi speech",
+            summary="Xi Jinping spoke.",
+            hits=[("xi", "Xi Jinping", "summary"), ("taiwan", "Taiwan", "title")],
+            source="AP",
+        ),
+        mi(
+            3,
+            "Tension in Taiwan Strait rises after Xi remarks",
+            summary="Remarks by Xi Jinping; Wang Yi attended.",
+            hits=[("xi", "Xi Jinping", "summary"), ("wang-yi", "Wang Yi", "summary")],
+            source="SCMP",
+        ),
+    ]
+    (story,) = cluster(items)
+    kinds = {"taiwan": EntryKind.TOPIC, "xi": EntryKind.ACTOR, "wang-yi": EntryKind.ACTOR}
+    assert story.strength("taiwan", EntryKind.TOPIC) == (1, 2, 0)
+    assert story.strength("xi", EntryKind.ACTOR) == (0, 2, 1)
+    assert story.strength("wang-yi", EntryKind.ACTOR) == (0, 1, 1)
+    # a title hit beats more items; then more items; then actors before topics
+    assert story.entries_by_strength(kinds) == ["taiwan", "xi", "wang-yi"]
+    assert story.matches["xi"].field == Field.SUMMARY
+
+    a = mi(5, "Summit in Beijing", hits=[("xi", "Xi", "title"), ("trade", "summit", "title")])
+    (one,) = cluster([a])
+    assert one.entries_by_strength({"xi": EntryKind.ACTOR, "trade": EntryKind.TOPIC}) == [
+        "xi",
+        "trade",
+    ]
+
+
+# -- ranking -----------------------------------------------------------------------------
+
+
+def test_rank_outlets_then_entries_then_newer_then_id():
+    def story(ids, sources, hits=(), hour=0):
+        items = [
+            mi(
+                i,
+                f"Story {ids[0]} about subject zeta{ids[0]} and omega{ids[0]}",
+                source=src,
+                hits=hits,
+                at=timedelta(hours=hour, minutes=k),
+            )
+            for k, (i, src) in enumerate(zip(ids, sources, strict=True))
+        ]
+        (s,) = cluster(items)
+        return s
+
+    wide = story([1, 2, 3], ["A", "B", "C"])
+    two_entries = story([10], ["A"], hits=[("x", "x", "title"), ("y", "y", "title")])
+    one_entry_new = story([20], ["A"], hits=[("x", "x", "title")], hour=5)
+    one_entry_old = story([30], ["A"], hits=[("x", "x", "title")], hour=1)
+    tie_a = story([40], ["A"], hour=1)
+    tie_b = story([41], ["A"], hour=1)
+    same_outlet_twice = story([50, 51], ["A", "A"], hour=9)
+    ranked = rank(
+        [tie_b, one_entry_old, same_outlet_twice, tie_a, two_entries, wide, one_entry_new]
+    )
+    assert [s.id for s in ranked] == [1, 10, 20, 30, 50, 40, 41]
+    assert same_outlet_twice.outlets == ("A",)
+
+
+# -- scale -------------------------------------------------------------------------------
+
+
+def test_thousands_of_items_cluster_fast_and_right():
+    rng = random.Random(3)
+    vocab = [f"word{i}" for i in range(3000)]
+    items = []
+    n_stories = 700
+    for s in range(n_stories):
+        base = [f"Name{s}", f"Place{s}", *rng.sample(vocab, 6)]
+        for k in range(3):
+            words = rng.sample(base[2:], 5)
+            title = f"Name{s} {' '.join(words)} in Place{s}"
+            items.append(
+                mi(
+                    len(items) + 1,
+                    title,
+                    summary=f"Name{s} said {' '.join(rng.sample(base[2:], 4))} today.",
+                    source=f"Outlet{k}",
+                    at=timedelta(minutes=rng.randrange(24 * 60)),
+                )
+            )
+    started = time.perf_counter()
+    stories = cluster(items)
+    elapsed = time.perf_counter() - started
+    assert len(items) == 2100
+    assert len(stories) == n_stories
+    assert all(len(s.outlets) == 3 for s in stories)
+    assert elapsed < 10, elapsed
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_tiny_batches(n):
+    items = [mi(i + 1, "Only story") for i in range(n)]
+    assert len(cluster(items)) == n
