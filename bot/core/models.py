@@ -52,6 +52,7 @@ class FetchResult:
     error: str | None = None
     retry_after: float | None = None  # seconds, from Retry-After
     elapsed: float = 0.0
+    permanent_redirect: bool = False  # every hop was 301/308: final_url is the new address
 
 
 @dataclass(frozen=True, slots=True)

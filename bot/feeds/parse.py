@@ -1,0 +1,367 @@
+"""Feed bytes -> :class:`ParsedFeed` of :class:`~bot.core.models.Item`, with feedparser.
+
+feedparser is only ever handed the response body wrapped in a byte stream, with the
+response headers. Never a ``str`` (it would fetch a URL with blocking urllib or open a
+local file) and never raw ``bytes`` either: feedparser tries ``open(bytes)`` first, so
+a body such as ``b"/etc/passwd"`` would be read from the local disk.
+
+``parse_feed_bytes`` is synchronous and CPU-bound (feedparser holds the GIL). The
+poller calls :class:`ParserPool` / :func:`parse_in_executor`, which run it in a small
+process pool so the event loop keeps answering chat commands during a large poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import io
+import logging
+import multiprocessing
+import os
+import re
+import xml.sax
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from bot.core.models import Item
+from bot.errors import ParseError
+from bot.feeds.dedupe import canonical_link
+
+log = logging.getLogger(__name__)
+
+#: Dates before this are not news (feeds default to the epoch or year 1 on bad dates).
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+#: How far into the future a published date may be (clock skew, time zones) before it
+#: is treated as wrong and dropped.
+FUTURE_SLACK = timedelta(days=2)
+MAX_TITLE = 1_000
+MAX_SUMMARY = 20_000
+MAX_GUID = 1_000
+MAX_FEED_TITLE = 300
+
+_HTML_START = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>])", re.I | re.S
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str | None
+    items: list[Item] = field(default_factory=list)
+    #: why feedparser called the document ill-formed, when it still yielded a feed
+    bozo_warning: str | None = None
+
+
+def _text(value: Any, limit: int) -> str:
+    """A feedparser value as clean text (feedparser gives str, but be strict)."""
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\x00", "").strip()[:limit]
+
+
+def _http_url(raw: str, base: str) -> str | None:
+    """``raw`` made absolute against ``base``; None unless http(s)."""
+    if not raw:
+        return None
+    try:
+        url = urljoin(base, raw.strip())
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+    except ValueError:
+        return None
+    return url
+
+
+def _date(entry: Any, now: datetime) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = dict.get(entry, key)  # not entry.get: it maps updated to published
+        if value is None:
+            continue
+        try:
+            year, month, day, hour, minute, second = tuple(value)[:6]
+            when = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if EARLIEST <= when <= now + FUTURE_SLACK:
+            return when
+    return None
+
+
+def _summary(entry: Any) -> str:
+    summary = _text(entry.get("summary"), MAX_SUMMARY)
+    if summary:
+        return summary
+    content = entry.get("content")
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict):
+                value = _text(part.get("value"), MAX_SUMMARY)
+                if value:
+                    return value
+    return ""
+
+
+def _warning(exc: Any) -> str | None:
+    if exc is None:
+        return None
+    if isinstance(exc, feedparser.NonXMLContentType):
+        return None  # servers label feeds text/html all the time; it says nothing
+    if isinstance(exc, xml.sax.SAXParseException):
+        return f"ill-formed XML at line {exc.getLineNumber()}: {exc.getMessage()}"
+    text = str(exc).strip() or type(exc).__name__
+    return text[:300]
+
+
+def _lang(value: Any) -> str | None:
+    lang = _text(value, 16).lower().replace("_", "-")
+    return lang or None
+
+
+def _item(
+    entry: Any, *, feed_url: str, base: str, source: str, lang: str | None, now: datetime
+) -> Item:
+    title = _text(entry.get("title"), MAX_TITLE)
+    summary = _summary(entry)
+    link = _http_url(_text(entry.get("link"), 4_000), base)
+    guid = _text(entry.get("id"), MAX_GUID) or link
+    if not guid:
+        digest = hashlib.sha1(f"{title}\n{summary}".encode(), usedforsecurity=False)
+        guid = "sha1:" + digest.hexdigest()
+    return Item(
+        guid=guid,
+        title=title,
+        summary=summary,
+        link=link,
+        canonical_link=canonical_link(link),
+        published=_date(entry, now),
+        feed_url=feed_url,
+        source=source,
+        lang=lang or _lang(entry.get("language")),
+    )
+
+
+def parse_feed_bytes(
+    body: bytes,
+    *,
+    url: str,
+    headers: dict[str, str] | None = None,
+    source: str = "",
+    base_url: str | None = None,
+    lang: str | None = None,
+    now: datetime | None = None,
+) -> ParsedFeed:
+    """Parse a fetched feed document.
+
+    ``url`` is the feed's identity (stored on each item); ``base_url`` (default ``url``)
+    is where it was actually fetched from, for resolving relative links; ``headers``
+    are the response headers (lower-case names), used for the charset. ``source`` is
+    the outlet's display name, ``lang`` the configured language.
+
+    Raises :class:`ParseError` when the document is not a feed; a feed feedparser calls
+    ill-formed ("bozo") is accepted when it still yields a feed, with the warning kept.
+    Never raises anything else."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise ParseError("internal error: feed body must be bytes", url=url)
+    body = bytes(body)
+    if not body.strip():
+        raise ParseError("the server sent an empty document, not a feed", url=url)
+    now = now or datetime.now(UTC)
+    base = base_url or url
+    response_headers = {k.lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
+    response_headers["content-location"] = base  # the base for relative links
+    try:
+        # Relative links inside HTML summaries are not resolved (nothing uses them and it
+        # costs a third of the parse); item links are resolved below.
+        parsed = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=response_headers,
+            resolve_relative_uris=False,
+            sanitize_html=True,
+        )
+    except Exception as err:  # a bug in feedparser on hostile input: still just a bad feed
+        log.warning("feedparser failed on %s: %r", url, err)
+        raise ParseError(f"the feed could not be parsed ({type(err).__name__})", url=url) from None
+
+    entries = parsed.get("entries") or []
+    version = parsed.get("version") or ""
+    warning = _warning(parsed.get("bozo_exception")) if parsed.get("bozo") else None
+    feed_meta = parsed.get("feed") or {}
+    # A document with no entries is a feed if feedparser recognised the format, and,
+    # when it is ill-formed, still recovered the feed's own title or link from it.
+    recovered = bool(feed_meta.get("title") or feed_meta.get("link"))
+    if not entries and (not version or (warning and not recovered)):
+        if _HTML_START.match(body[:2048]):
+            raise ParseError(
+                "not a feed: the address returned a web page (HTML); use the site's "
+                "RSS or Atom feed URL",
+                url=url,
+            )
+        reason = warning or "no RSS, Atom or RDF structure found"
+        raise ParseError(f"not a feed: {reason}", url=url)
+
+    feed_lang = lang or _lang(feed_meta.get("language"))
+    title = _text(feed_meta.get("title"), MAX_FEED_TITLE) or None
+    shown_source = source or title or (urlsplit(url).hostname or url)
+    items = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        items.append(
+            _item(entry, feed_url=url, base=base, source=shown_source, lang=feed_lang, now=now)
+        )
+    return ParsedFeed(title=title, items=items, bozo_warning=warning)
+
+
+# -- off the event loop ------------------------------------------------------------------
+
+PoolKind = Literal["process", "thread"]
+
+
+class ParserPool:
+    """Runs :func:`parse_feed_bytes` off the event loop.
+
+    ``kind="process"`` (the default) uses a small spawn-based process pool: feedparser
+    holds the GIL, and a thread would stall the event loop for the whole parse of a
+    large feed (measured in ``tests/test_poll.py``). Bytes go in, picklable
+    :class:`ParsedFeed` comes back. If the platform cannot start processes the pool
+    falls back to threads. A crashed worker (out of memory on a huge feed) is replaced
+    and that feed reports a ParseError."""
+
+    def __init__(self, *, kind: PoolKind = "process", workers: int | None = None) -> None:
+        self.kind = kind
+        self.workers = workers or max(1, min(2, os.cpu_count() or 1))
+        self._executor: concurrent.futures.Executor | None = None
+        self._worked = False  # a parse has come back from this pool's workers
+
+    def _make(self) -> concurrent.futures.Executor:
+        if self.kind == "process":
+            try:
+                return concurrent.futures.ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    max_tasks_per_child=500,
+                )
+            except (OSError, ImportError, NotImplementedError) as err:
+                log.warning("cannot start parser processes (%s); parsing in threads", err)
+                self.kind = "thread"
+        return concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.workers, thread_name_prefix="feedparse"
+        )
+
+    @property
+    def executor(self) -> concurrent.futures.Executor:
+        if self._executor is None:
+            self._executor = self._make()
+        return self._executor
+
+    async def parse(
+        self,
+        body: bytes,
+        *,
+        url: str,
+        headers: dict[str, str] | None = None,
+        source: str = "",
+        base_url: str | None = None,
+        lang: str | None = None,
+        now: datetime | None = None,
+    ) -> ParsedFeed:
+        loop = asyncio.get_running_loop()
+        call = _ParseCall(body, url, headers, source, base_url, lang, now)
+        executor = self.executor
+        try:
+            parsed = await loop.run_in_executor(executor, call)
+        except BrokenProcessPool:
+            self._discard(executor)
+            if not self._worked:
+                # the workers could not even start (e.g. a main script without the
+                # ``if __name__ == "__main__"`` guard that spawn needs): use threads
+                log.error("feed parser processes failed to start; parsing in threads")
+                self.kind = "thread"
+                return await self.parse(
+                    body,
+                    url=url,
+                    headers=headers,
+                    source=source,
+                    base_url=base_url,
+                    lang=lang,
+                    now=now,
+                )
+            log.error("a feed parser process died while parsing %s; restarting the pool", url)
+            raise ParseError(
+                "the feed parser crashed on this feed (too large or malformed)", url=url
+            ) from None
+        except ParseError:
+            self._worked = True
+            raise
+        self._worked = True
+        return parsed
+
+    def _discard(self, broken: concurrent.futures.Executor) -> None:
+        """Drop a broken pool (unless another task already replaced it)."""
+        if self._executor is broken:
+            self._executor = None
+            broken.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the workers (waits for running parses)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _ParseCall:
+    """A picklable call of parse_feed_bytes (a lambda cannot cross to a process)."""
+
+    body: bytes
+    url: str
+    headers: dict[str, str] | None
+    source: str
+    base_url: str | None
+    lang: str | None
+    now: datetime | None
+
+    def __call__(self) -> ParsedFeed:
+        return parse_feed_bytes(
+            self.body,
+            url=self.url,
+            headers=self.headers,
+            source=self.source,
+            base_url=self.base_url,
+            lang=self.lang,
+            now=self.now,
+        )
+
+
+_default_pool: ParserPool | None = None
+
+
+def default_pool() -> ParserPool:
+    """The process-wide parser pool (created on first use)."""
+    global _default_pool  # noqa: PLW0603 - one pool per process, made lazily
+    if _default_pool is None:
+        _default_pool = ParserPool()
+    return _default_pool
+
+
+async def parse_in_executor(
+    body: bytes,
+    *,
+    url: str,
+    headers: dict[str, str] | None = None,
+    source: str = "",
+    base_url: str | None = None,
+    lang: str | None = None,
+    pool: ParserPool | None = None,
+) -> ParsedFeed:
+    """:func:`parse_feed_bytes` in ``pool`` (default: the shared process pool)."""
+    return await (pool or default_pool()).parse(
+        body, url=url, headers=headers, source=source, base_url=base_url, lang=lang
+    )
