@@ -57,3 +57,36 @@ def truncate(text: str, limit: int) -> str:
     if space > limit // 2:
         cut = cut[:space]
     return cut.rstrip() + "…"
+
+
+# -- matching form ---------------------------------------------------------------------
+
+# Characters folded further for matching only (never for display): middle dots used
+# between the parts of transliterated names (亨特·拜登, 亨特‧拜登, 亨特・拜登) become one
+# dot, modifier-letter apostrophes become "'", and hyphens become spaces so that
+# "Xi-Biden", "lab-leak" and "military-to-military" match aliases written with spaces
+# (and the other way round).
+_MATCH_FOLD = str.maketrans(
+    {
+        "\u2027": "·",
+        "\u30fb": "·",
+        "\u2022": "·",
+        "\u2219": "·",
+        "\u22c5": "·",
+        "\u02bc": "'",
+        "\u02b9": "'",
+        "`": "'",
+        "-": " ",
+    }
+)
+_SPACES = re.compile(r" {2,}")
+
+
+def match_form(text: str) -> str:
+    """Already-normalized text (see :func:`normalize`) in the form the watchlist matcher
+    compares: dots between name parts unified, hyphens as spaces, single spaces.
+    Length may shrink (spaces collapse); case is kept."""
+    text = text.translate(_MATCH_FOLD)
+    if "  " in text:
+        text = _SPACES.sub(" ", text)
+    return text.strip()

@@ -1,0 +1,1078 @@
+"""The watchlist: tracked actors and topics, their aliases and match rules.
+
+A watchlist is an ordered list of :class:`Entry`. The shipped default lives in
+``bot/defaults/watchlist.toml`` (31 entries with fixed ids); a user's
+``watchlist.toml`` is merged over it (:func:`merge_watchlists`): its ``[[entry]]``
+tables add or replace entries by id, and a top-level ``disable = ["id", ...]`` removes
+default entries. A channel's own entries (``/track``) are stored as JSON definitions
+(:meth:`Entry.to_definition`).
+
+What an entry can say (see ``bot/defaults/watchlist.toml`` for worked examples):
+
+``aliases``
+    Words or phrases that name the entry. A plain string, or a table with options:
+
+    - ``case``: ``"auto"`` (default): a word of three letters or fewer written with a
+      capital (Xi, He, Li, Yi, US, BRI) must match with exactly that case, every other
+      word in any case; so "Xi" does not match "XI" (Pius XI), "He Lifeng" needs the
+      capital H. ``"sensitive"``: the whole alias exactly as written.
+      ``"insensitive"``: any case.
+    - ``exclude``: phrases that veto the alias where they overlap the hit ("Hunter
+      Biden" vetoes the "Biden" inside it, but not another "Biden" in the same item).
+    - ``context``: the alias counts only when the item also contains one of these
+      phrases (a list), or one of each list (a list of lists).
+    - ``window``: with ``context``, the context must be within this many words (in
+      the same field; for a hit in the title, context anywhere in the summary counts:
+      headlines name people briefly and leave who they are to the summary).
+
+    Latin-script aliases match whole words (possessives like "Xi's" and hyphenated
+    compounds like "Xi-Biden" included); Chinese/Japanese aliases match anywhere.
+``exclude`` / ``context`` at the entry level
+    Apply to every alias and rule of the entry.
+``[[entry.rules]]``
+    Co-occurrence: the entry matches when the item has a hit of *every* group in
+    ``all`` (each group: any of its phrases), optionally within one ``scope =
+    "sentence"``, or within ``window`` words, with ``last_follows = true`` (a hit of the
+    last group must come after a hit of another group: "Albanese meets Biden ... Xi"
+    is no Xi-Biden meeting) and ``context`` (as above).
+
+References, expanded when the file is loaded (so every entry stands alone):
+``"@entry-id"`` stands for that entry's aliases (with its exclusions and context), and
+``"$name"`` for a named list in the file's ``[terms]`` table (or the default file's).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.config import DEFAULTS_DIR, read_toml
+from bot.core.models import EntryKind
+from bot.core.text import normalize
+from bot.errors import ConfigError, InputError
+
+DEFAULT_WATCHLIST_FILE = DEFAULTS_DIR / "watchlist.toml"
+
+ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+MAX_ID = 64
+MAX_NAME = 100
+MAX_ALIAS = 200
+MAX_WINDOW = 60
+_REF = re.compile(r"^[@$][A-Za-z0-9_-]+$")
+
+Case = Literal["auto", "sensitive", "insensitive"]
+
+
+def _is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return (
+        0x2E80 <= o <= 0x2FDF
+        or 0x3040 <= o <= 0x30FF
+        or 0x3100 <= o <= 0x312F
+        or 0x3400 <= o <= 0x4DBF
+        or 0x4E00 <= o <= 0x9FFF
+        or 0xF900 <= o <= 0xFAFF
+        or 0x20000 <= o <= 0x2FA1F
+    )
+
+
+def _groups(value: Any) -> Any:
+    """``context`` as a tuple of groups: a flat list is one group (any of)."""
+    if value is None:
+        return ()
+    if isinstance(value, str | dict):
+        return [[value]]
+    if isinstance(value, list | tuple):
+        if not value:
+            return ()
+        if all(isinstance(v, list | tuple) for v in value):
+            return value
+        if any(isinstance(v, list | tuple) for v in value):
+            raise ValueError(
+                "mix of phrases and lists: give one list of phrases (any of them), "
+                "or a list of lists (one of each list)"
+            )
+        return [value]
+    return value
+
+
+class Alias(BaseModel):
+    """A phrase that names an entry, with its options (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    case: Case = "auto"
+    exclude: tuple[Alias, ...] = ()
+    context: tuple[tuple[Alias, ...], ...] = ()
+    window: int | None = Field(default=None, ge=1, le=MAX_WINDOW)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"text": data}
+        return data
+
+    @field_validator("text")
+    @classmethod
+    def _check_text(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("empty alias")
+        if len(value) > MAX_ALIAS:
+            raise ValueError(f"alias longer than {MAX_ALIAS} characters")
+        if value[0] in "@$":
+            if not _REF.match(value):
+                raise ValueError(
+                    f"{value!r}: a reference is @entry-id or $term-list (letters, digits, -)"
+                )
+            return value
+        if not any(ch.isalnum() for ch in normalize(value)):
+            raise ValueError(f"{value!r} has no letters or digits")
+        return value
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _exclude_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | dict) else value
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _context_groups(cls, value: Any) -> Any:
+        return _groups(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> Alias:
+        if self.window is not None and not self.context:
+            raise ValueError("window needs a context")
+        if self.is_ref and (self.case != "auto" or self.exclude or self.context or self.window):
+            raise ValueError(f"{self.text!r} is a reference: it takes no options")
+        return self
+
+    @property
+    def is_ref(self) -> bool:
+        return self.text[0] in "@$"
+
+    def compact(self) -> str | dict[str, Any]:
+        """JSON-safe form: a bare string when the alias has no options."""
+        if self.case == "auto" and not self.exclude and not self.context and self.window is None:
+            return self.text
+        out: dict[str, Any] = {"text": self.text}
+        if self.case != "auto":
+            out["case"] = self.case
+        if self.exclude:
+            out["exclude"] = [a.compact() for a in self.exclude]
+        if self.context:
+            out["context"] = [[a.compact() for a in g] for g in self.context]
+        if self.window is not None:
+            out["window"] = self.window
+        return out
+
+
+class Rule(BaseModel):
+    """Co-occurrence: a hit of every group of ``all`` (each group: any of its phrases)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    all: tuple[tuple[Alias, ...], ...] = Field(min_length=1, max_length=8)
+    scope: Literal["item", "sentence"] = "item"
+    window: int | None = Field(default=None, ge=1, le=MAX_WINDOW)
+    last_follows: bool = False
+    context: tuple[tuple[Alias, ...], ...] = ()
+
+    @field_validator("all", mode="before")
+    @classmethod
+    def _all_groups(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [[g] if isinstance(g, str | dict) else g for g in value]
+        return value
+
+    @field_validator("all")
+    @classmethod
+    def _nonempty_groups(cls, value: tuple[tuple[Alias, ...], ...]) -> Any:
+        if any(not g for g in value):
+            raise ValueError("a group in 'all' is empty")
+        return value
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _context_groups(cls, value: Any) -> Any:
+        return _groups(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> Rule:
+        if self.last_follows and len(self.all) < 2:
+            raise ValueError("last_follows needs at least two groups in 'all'")
+        return self
+
+    def compact(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"all": [[a.compact() for a in g] for g in self.all]}
+        if self.scope != "item":
+            out["scope"] = self.scope
+        if self.window is not None:
+            out["window"] = self.window
+        if self.last_follows:
+            out["last_follows"] = True
+        if self.context:
+            out["context"] = [[a.compact() for a in g] for g in self.context]
+        return out
+
+
+class Entry(BaseModel):
+    """A tracked actor or topic."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)
+    kind: EntryKind
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    description: str = Field(default="", max_length=500)
+    aliases: tuple[Alias, ...] = Field(default=(), max_length=500)
+    exclude: tuple[Alias, ...] = ()
+    context: tuple[tuple[Alias, ...], ...] = ()
+    rules: tuple[Rule, ...] = Field(default=(), max_length=50)
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, value: str) -> str:
+        value = normalize(value)
+        if not value:
+            raise ValueError("empty name")
+        return value
+
+    @field_validator("aliases", "exclude", mode="before")
+    @classmethod
+    def _alias_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | dict) else value
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _context_groups(cls, value: Any) -> Any:
+        return _groups(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> Entry:
+        if not self.aliases and not self.rules:
+            raise ValueError(f"entry {self.id!r} has no aliases and no rules: it can never match")
+        return self
+
+    # -- JSON definitions (a channel's own entries in the database) --------------------
+    def to_definition(self) -> dict[str, Any]:
+        """A JSON-safe dict, the same shape as an ``[[entry]]`` table."""
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind.value, "name": self.name}
+        if self.description:
+            out["description"] = self.description
+        if self.aliases:
+            out["aliases"] = [a.compact() for a in self.aliases]
+        if self.exclude:
+            out["exclude"] = [a.compact() for a in self.exclude]
+        if self.context:
+            out["context"] = [[a.compact() for a in g] for g in self.context]
+        if self.rules:
+            out["rules"] = [r.compact() for r in self.rules]
+        return out
+
+    @classmethod
+    def from_definition(cls, data: Mapping[str, Any]) -> Entry:
+        """The inverse of :meth:`to_definition`. Raises :class:`InputError` when the
+        definition is not a valid, self-contained entry."""
+        try:
+            entry = cls.model_validate(dict(data))
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise InputError(
+                f"invalid entry definition: {_loc(first['loc'])}: {first['msg']}"
+            ) from None
+        refs = list(_refs_in_entry(entry))
+        if refs:
+            raise InputError(f"invalid entry definition: unresolved reference {refs[0]!r}")
+        return entry
+
+    # -- convenience ------------------------------------------------------------------
+    def alias_texts(self) -> list[str]:
+        return [a.text for a in self.aliases]
+
+
+def _refs_in_aliases(aliases: Iterable[Alias]) -> Iterable[str]:
+    for a in aliases:
+        if a.is_ref:
+            yield a.text
+        yield from _refs_in_aliases(a.exclude)
+        for g in a.context:
+            yield from _refs_in_aliases(g)
+
+
+def _refs_in_entry(entry: Entry) -> Iterable[str]:
+    yield from _refs_in_aliases(entry.aliases)
+    yield from _refs_in_aliases(entry.exclude)
+    for g in entry.context:
+        yield from _refs_in_aliases(g)
+    for r in entry.rules:
+        for g in r.all:
+            yield from _refs_in_aliases(g)
+        for g in r.context:
+            yield from _refs_in_aliases(g)
+
+
+class Watchlist(BaseModel):
+    """Ordered entries with unique ids. ``disabled``: ids this watchlist removes when
+    merged over a base (a user file's ``disable = [...]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entries: tuple[Entry, ...] = ()
+    disabled: tuple[str, ...] = ()
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Watchlist:
+        seen: set[str] = set()
+        for e in self.entries:
+            if e.id in seen:
+                raise ValueError(f"duplicate entry id {e.id!r}")
+            seen.add(e.id)
+            refs = list(_refs_in_entry(e))
+            if refs:
+                raise ValueError(f"entry {e.id!r}: unresolved reference {refs[0]!r}")
+        return self
+
+    def get(self, entry_id: str) -> Entry | None:
+        for e in self.entries:
+            if e.id == entry_id:
+                return e
+        return None
+
+    @property
+    def ids(self) -> list[str]:
+        return [e.id for e in self.entries]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def content_hash(self) -> str:
+        """A digest of the entries' definitions (not of ``source``)."""
+        key = id(self)
+        with _HASH_LOCK:
+            cached = _HASHES.get(key)
+            if cached is not None and cached[0] is self:
+                return cached[1]
+        blob = json.dumps(
+            [e.to_definition() for e in self.entries], sort_keys=True, ensure_ascii=False
+        )
+        digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        with _HASH_LOCK:
+            _HASHES[key] = (self, digest)
+            while len(_HASHES) > 128:
+                _HASHES.pop(next(iter(_HASHES)))
+        return digest
+
+
+# content_hash by identity (a frozen model cannot carry a cache without changing ==)
+_HASHES: dict[int, tuple[Watchlist, str]] = {}
+_HASH_LOCK = threading.Lock()
+
+
+# -- loading ---------------------------------------------------------------------------
+
+
+class _FileModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entry: list[Entry] = Field(default_factory=list)
+    terms: dict[str, tuple[Alias, ...]] = Field(default_factory=dict)
+    disable: list[str] = Field(default_factory=list)
+
+    @field_validator("terms")
+    @classmethod
+    def _term_names(cls, value: dict[str, tuple[Alias, ...]]) -> dict[str, tuple[Alias, ...]]:
+        for name, items in value.items():
+            if not re.match(r"^[A-Za-z0-9_-]+$", name):
+                raise ValueError(f"term list name {name!r}: use letters, digits, - and _")
+            if not items:
+                raise ValueError(f"term list {name!r} is empty")
+        return value
+
+
+def _loc(loc: Sequence[int | str]) -> str:
+    """pydantic's error location as a TOML-ish key: entry[3].aliases[2] (1-based)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _validation_error(err: ValidationError, source: str) -> ConfigError:
+    errors = err.errors()
+    first = errors[0]
+    msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    msg = msg.removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return ConfigError(msg + more, source=source, key=_loc(first["loc"]))
+
+
+class _Resolver:
+    """Expands @entry and $terms references, depth-first, detecting cycles."""
+
+    def __init__(
+        self,
+        entries: Sequence[Entry],
+        terms: Mapping[str, tuple[Alias, ...]],
+        base_entries: Mapping[str, Entry],
+        base_terms: Mapping[str, tuple[Alias, ...]],
+        source: str,
+    ) -> None:
+        self.raw = {e.id: (i, e) for i, e in enumerate(entries)}
+        self.terms = terms
+        self.base_entries = base_entries
+        self.base_terms = base_terms
+        self.source = source
+        self.done: dict[str, Entry] = {}
+        self.active: list[str] = []
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, source=self.source, key=key)
+
+    def expand(
+        self, aliases: Iterable[Alias], key: str, terms_seen: tuple[str, ...] = ()
+    ) -> tuple[Alias, ...]:
+        out: list[Alias] = []
+        for a in aliases:
+            if not a.is_ref:
+                if a.exclude or a.context:
+                    expanded = {
+                        "exclude": self.expand(a.exclude, key),
+                        "context": tuple(self.expand(g, key) for g in a.context),
+                    }
+                    out.append(a.model_copy(update=expanded))
+                else:
+                    out.append(a)
+                continue
+            name = a.text[1:]
+            if a.text[0] == "$":
+                items = self.terms.get(name, self.base_terms.get(name))
+                if items is None:
+                    raise self.fail(key, f"unknown term list {a.text!r} (define it in [terms])")
+                if name in terms_seen:
+                    raise self.fail(key, f"term list {a.text!r} refers to itself")
+                out.extend(self.expand(items, key, (*terms_seen, name)))
+            else:
+                target = self.entry(name, key)
+                for ta in target.aliases:
+                    update: dict[str, Any] = {}
+                    if target.exclude:
+                        update["exclude"] = ta.exclude + target.exclude
+                    if target.context:
+                        update["context"] = ta.context + target.context
+                    out.append(ta.model_copy(update=update) if update else ta)
+        # drop duplicates, keep order
+        seen: set[Alias] = set()
+        unique = []
+        for a in out:
+            if a not in seen:
+                seen.add(a)
+                unique.append(a)
+        return tuple(unique)
+
+    def entry(self, entry_id: str, key: str) -> Entry:
+        if entry_id in self.done:
+            return self.done[entry_id]
+        if entry_id in self.raw:
+            if entry_id in self.active:
+                chain = " -> ".join([*self.active, entry_id])
+                raise self.fail(key, f"references form a cycle: {chain}")
+            index, raw = self.raw[entry_id]
+            self.active.append(entry_id)
+            try:
+                resolved = self.resolve(raw, f"entry[{index + 1}]")
+            finally:
+                self.active.pop()
+            self.done[entry_id] = resolved
+            return resolved
+        if entry_id in self.base_entries:
+            return self.base_entries[entry_id]
+        raise self.fail(key, f"unknown entry '@{entry_id}' (no entry has that id)")
+
+    def resolve(self, e: Entry, key: str) -> Entry:
+        rules = []
+        for ri, r in enumerate(e.rules):
+            rkey = f"{key}.rules[{ri + 1}]"
+            groups = tuple(self.expand(g, f"{rkey}.all[{gi + 1}]") for gi, g in enumerate(r.all))
+            context = tuple(
+                self.expand(g, f"{rkey}.context[{gi + 1}]") for gi, g in enumerate(r.context)
+            )
+            rules.append(r.model_copy(update={"all": groups, "context": context}))
+        return e.model_copy(
+            update={
+                "aliases": self.expand(e.aliases, f"{key}.aliases"),
+                "exclude": self.expand(e.exclude, f"{key}.exclude"),
+                "context": tuple(
+                    self.expand(g, f"{key}.context[{gi + 1}]") for gi, g in enumerate(e.context)
+                ),
+                "rules": tuple(rules),
+            }
+        )
+
+
+def _parse(
+    data: Mapping[str, Any],
+    source: str,
+    *,
+    base_entries: Mapping[str, Entry],
+    base_terms: Mapping[str, tuple[Alias, ...]],
+) -> tuple[Watchlist, dict[str, tuple[Alias, ...]]]:
+    try:
+        model = _FileModel.model_validate(data)
+    except ValidationError as err:
+        raise _validation_error(err, source) from None
+    seen: dict[str, int] = {}
+    for i, e in enumerate(model.entry):
+        if e.id in seen:
+            raise ConfigError(
+                f"duplicate id {e.id!r} (also entry[{seen[e.id] + 1}])",
+                source=source,
+                key=f"entry[{i + 1}].id",
+            )
+        seen[e.id] = i
+    resolver = _Resolver(model.entry, model.terms, base_entries, base_terms, source)
+    entries = [resolver.entry(e.id, f"entry[{i + 1}]") for i, e in enumerate(model.entry)]
+    for i, d in enumerate(model.disable):
+        if not re.match(ID_PATTERN, d):
+            raise ConfigError(f"{d!r} is not an entry id", source=source, key=f"disable[{i + 1}]")
+    try:
+        wl = Watchlist(entries=tuple(entries), disabled=tuple(model.disable), source=source)
+    except ValidationError as err:
+        raise _validation_error(err, source) from None
+    return wl, dict(model.terms)
+
+
+@functools.cache
+def _default() -> tuple[Watchlist, dict[str, tuple[Alias, ...]]]:
+    data = read_toml(DEFAULT_WATCHLIST_FILE)
+    if data.get("disable"):
+        raise ConfigError(
+            "the default watchlist cannot disable entries",
+            source=str(DEFAULT_WATCHLIST_FILE),
+            key="disable",
+        )
+    return _parse(data, str(DEFAULT_WATCHLIST_FILE), base_entries={}, base_terms={})
+
+
+def default_watchlist() -> Watchlist:
+    """The shipped default watchlist (parsed once)."""
+    return _default()[0]
+
+
+def default_terms() -> dict[str, tuple[Alias, ...]]:
+    """The named term lists of the default file (``$us``, ``$meeting``, ...)."""
+    return dict(_default()[1])
+
+
+def load_watchlist(path: str | Path) -> Watchlist:
+    """A user's watchlist file. References (``@id``, ``$terms``) resolve against the file
+    itself, then against the default watchlist. Raises :class:`ConfigError` naming the
+    file, the key (``entry[3].aliases``, 1-based) and the problem."""
+    path = Path(path)
+    data = read_toml(path)
+    base, base_terms = _default()
+    wl, _ = _parse(
+        data,
+        str(path),
+        base_entries={e.id: e for e in base.entries},
+        base_terms=base_terms,
+    )
+    return wl
+
+
+def loads_watchlist(text: str, source: str = "<string>") -> Watchlist:
+    """Like :func:`load_watchlist`, from TOML text."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"not valid TOML: {err}", source=source) from None
+    base, base_terms = _default()
+    wl, _ = _parse(
+        data, source, base_entries={e.id: e for e in base.entries}, base_terms=base_terms
+    )
+    return wl
+
+
+def merge_watchlists(base: Watchlist, user: Watchlist, *, strict: bool = True) -> Watchlist:
+    """``base`` with ``user``'s entries added (new ids, at the end) or replacing the
+    base entry of the same id (in its place), and ``user.disabled`` removed.
+
+    An unknown id in ``user.disabled`` is a :class:`ConfigError` (a typo in a file);
+    with ``strict=False`` it is ignored (a channel's stored choices may name an entry a
+    newer default watchlist no longer has)."""
+    known = set(base.ids) | {e.id for e in user.entries}
+    for i, d in enumerate(user.disabled):
+        if strict and d not in known:
+            raise ConfigError(
+                f"unknown entry id {d!r} (not in the default watchlist)",
+                source=user.source or None,
+                key=f"disable[{i + 1}]",
+            )
+    disabled = set(user.disabled)
+    replacements = {e.id: e for e in user.entries}
+    out = [replacements.get(e.id, e) for e in base.entries if e.id not in disabled]
+    base_ids = set(base.ids)
+    out.extend(e for e in user.entries if e.id not in base_ids and e.id not in disabled)
+    return Watchlist(entries=tuple(out), source=user.source or base.source)
+
+
+# -- /track ---------------------------------------------------------------------------
+
+MAX_USER_ALIASES = 20
+MIN_SURNAME = 5
+
+#: Lower-case words too common to track on their own.
+_COMMON_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "him",
+        "his",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "out",
+        "over",
+        "say",
+        "says",
+        "said",
+        "she",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "up",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "which",
+        "who",
+        "will",
+        "with",
+        "you",
+        "your",
+        "new",
+        "news",
+        "today",
+        "report",
+        "update",
+        "live",
+        "world",
+        "china",
+        "uk",
+        "eu",
+        "un",
+    }
+)
+
+#: Common surnames (and surname-like words): never tracked alone, too many people.
+_COMMON_SURNAMES = frozenset(
+    {
+        "smith",
+        "johnson",
+        "williams",
+        "brown",
+        "jones",
+        "miller",
+        "davis",
+        "wilson",
+        "anderson",
+        "taylor",
+        "thomas",
+        "moore",
+        "martin",
+        "jackson",
+        "thompson",
+        "white",
+        "harris",
+        "clark",
+        "lewis",
+        "robinson",
+        "walker",
+        "young",
+        "allen",
+        "king",
+        "wright",
+        "scott",
+        "green",
+        "baker",
+        "adams",
+        "nelson",
+        "hill",
+        "campbell",
+        "mitchell",
+        "roberts",
+        "carter",
+        "phillips",
+        "evans",
+        "turner",
+        "parker",
+        "collins",
+        "edwards",
+        "stewart",
+        "morris",
+        "murphy",
+        "cook",
+        "rogers",
+        "morgan",
+        "cooper",
+        "peterson",
+        "reed",
+        "bailey",
+        "bell",
+        "kelly",
+        "howard",
+        "ward",
+        "cox",
+        "richardson",
+        "wood",
+        "watson",
+        "brooks",
+        "james",
+        "gray",
+        "hughes",
+        "price",
+        "sanders",
+        "long",
+        "foster",
+        "powell",
+        "russell",
+        "butler",
+        "barnes",
+        "fisher",
+        "henderson",
+        "coleman",
+        "simmons",
+        "patterson",
+        "jordan",
+        "reynolds",
+        "hamilton",
+        "graham",
+        "wallace",
+        "west",
+        "cole",
+        "hayes",
+        "gibson",
+        "bryant",
+        "ellis",
+        "stevens",
+        "murray",
+        "ford",
+        "marshall",
+        "owens",
+        "sullivan",
+        "rice",
+        "black",
+        "palmer",
+        "rose",
+        "stone",
+        "hunt",
+        "mills",
+        "lee",
+        "kim",
+        "park",
+        "choi",
+        "nguyen",
+        "singh",
+        "khan",
+        "ali",
+        "ahmed",
+        "hassan",
+        "garcia",
+        "rodriguez",
+        "martinez",
+        "hernandez",
+        "lopez",
+        "gonzalez",
+        "perez",
+        "sanchez",
+        "ramirez",
+        "torres",
+        "flores",
+        "rivera",
+        "gomez",
+        "diaz",
+        "cruz",
+        "reyes",
+        "morales",
+    }
+)
+
+#: Pinyin surnames: a Chinese name written family name first ("Li Qiang"): its last
+#: word is a given name, never a surname to track alone.
+_PINYIN_SURNAMES = frozenset(
+    {
+        "wang",
+        "li",
+        "zhang",
+        "liu",
+        "chen",
+        "yang",
+        "huang",
+        "zhao",
+        "zhou",
+        "wu",
+        "xu",
+        "sun",
+        "ma",
+        "zhu",
+        "hu",
+        "guo",
+        "he",
+        "lin",
+        "luo",
+        "gao",
+        "zheng",
+        "liang",
+        "xie",
+        "song",
+        "tang",
+        "han",
+        "feng",
+        "deng",
+        "cao",
+        "peng",
+        "zeng",
+        "xiao",
+        "tian",
+        "dong",
+        "pan",
+        "yuan",
+        "cai",
+        "jiang",
+        "yu",
+        "du",
+        "ye",
+        "cheng",
+        "wei",
+        "su",
+        "lu",
+        "ding",
+        "ren",
+        "shen",
+        "yao",
+        "jin",
+        "qin",
+        "xi",
+        "qian",
+        "lai",
+        "hou",
+        "kong",
+        "bai",
+        "cui",
+        "fang",
+        "shi",
+        "mao",
+        "meng",
+        "qiu",
+        "xiong",
+        "lei",
+        "ge",
+        "yan",
+        "fan",
+        "zou",
+    }
+)
+
+_SPLIT_ALIASES = re.compile(r"[,\n;，、；]")
+_LATIN_LETTER = re.compile(r"[^\W\d_]")
+
+
+def slugify(name: str) -> str:
+    """An entry id from a display name: ASCII lower-case words joined by '-'."""
+    text = unicodedata.normalize("NFKD", normalize(name))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:MAX_ID].strip("-")
+
+
+def _check_user_alias(alias: str, what: str) -> str:
+    text = normalize(alias)
+    if not text:
+        raise InputError(f"{what} is empty.")
+    if len(text) > 80:
+        raise InputError(f"{what} {text[:40]!r}… is too long (80 characters at most).")
+    if text[0] in "@$":
+        raise InputError(f"{what} {text!r} cannot start with @ or $.")
+    cjk = sum(1 for ch in text if _is_cjk(ch))
+    letters = [ch for ch in text if ch.isalnum() and not _is_cjk(ch)]
+    if cjk == 0 and not letters:
+        raise InputError(f"{what} {text!r} has no letters: it would match nothing useful.")
+    if cjk == 1 and not letters:
+        raise InputError(
+            f"{what} {text!r} is a single character: it would match far too much; "
+            "give a longer name."
+        )
+    if cjk == 0 and len(letters) < 2:
+        raise InputError(f"{what} {text!r} is too short: a single letter would match far too much.")
+    if text.lower() in _COMMON_WORDS:
+        raise InputError(f"{what} {text!r} is too common a word to track on its own.")
+    return text
+
+
+def _surname_alias(name: str) -> Alias | None:
+    """The surname alone, for an actor, only when that is safe (see make_user_entry)."""
+    words = name.split()
+    if len(words) < 2 or any(_is_cjk(ch) for ch in name):
+        return None
+    if words[0].lower().strip(".,") in _PINYIN_SURNAMES:
+        return None  # Chinese order: the last word is a given name
+    surname = words[-1].strip(".,")
+    if surname.lower() in {"jr", "sr", "ii", "iii", "iv"} and len(words) > 2:
+        surname = words[-2].strip(".,")
+    if (
+        len(surname) < MIN_SURNAME
+        or not surname.isalpha()
+        or not surname[0].isupper()
+        or surname.isupper()
+        or surname.lower() in _COMMON_SURNAMES
+        or surname.lower() in _COMMON_WORDS
+    ):
+        return None
+    return Alias(text=surname, case="sensitive")
+
+
+def make_user_entry(
+    kind: str,
+    name: str,
+    aliases: Sequence[str] | str,
+    *,
+    existing_ids: Iterable[str],
+) -> Entry:
+    """A channel's own entry from ``/track`` input.
+
+    The id is a slug of the name (``"Li Qiang"`` -> ``li-qiang``; a name with no Latin
+    letters gets ``entry-<hash>``). The name itself is always an alias. Aliases may be a
+    list or one comma-separated string (Chinese commas too).
+
+    For an actor with a multi-word Latin name, the surname alone is added, matched with
+    its exact case, only when it is safe: at least five letters, not a common surname
+    (Smith, Brown, Sullivan, Lee ...) or common word, and the name not in Chinese order
+    (family name first, e.g. "Li Qiang", "Wang Wentao": there the last word is a given
+    name). So "Jerome Powell" and "Ted Cruz" get only the full name; "Rishi Sunak" also
+    gets "Sunak" (but not "sunak").
+
+    Raises :class:`InputError` with a message fit for the user."""
+    kind_text = (kind or "").strip().lower()
+    try:
+        entry_kind = EntryKind(kind_text)
+    except ValueError:
+        raise InputError(f"Kind must be 'actor' (a person) or 'topic', not {kind!r}.") from None
+    clean_name = normalize(name or "")
+    if not clean_name:
+        raise InputError("Give a name for what to track.")
+    if len(clean_name) > MAX_NAME:
+        raise InputError(f"The name is too long ({MAX_NAME} characters at most).")
+    _check_user_alias(clean_name, "The name")
+
+    raw = [aliases] if isinstance(aliases, str) else list(aliases)
+    parts: list[str] = []
+    for chunk in raw:
+        parts.extend(p for p in _SPLIT_ALIASES.split(chunk or "") if p.strip())
+    if len(parts) > MAX_USER_ALIASES:
+        raise InputError(f"Too many aliases ({len(parts)}): {MAX_USER_ALIASES} at most.")
+    texts = [clean_name] + [_check_user_alias(p, "Alias") for p in parts]
+
+    alias_list: list[Alias] = []
+    seen: set[str] = set()
+    for t in texts:
+        if t.casefold() not in seen:
+            seen.add(t.casefold())
+            alias_list.append(Alias(text=t))
+    if entry_kind is EntryKind.ACTOR:
+        surname = _surname_alias(clean_name)
+        if surname is not None and surname.text.casefold() not in seen:
+            alias_list.append(surname)
+
+    entry_id = slugify(clean_name)
+    if not entry_id or not re.match(ID_PATTERN, entry_id):
+        digest = hashlib.sha1(clean_name.encode("utf-8")).hexdigest()[:8]  # noqa: S324
+        entry_id = f"entry-{digest}"
+    taken = set(existing_ids)
+    if entry_id in taken:
+        raise InputError(
+            f"An entry with id {entry_id!r} is already tracked here. Remove it first "
+            f"(/untrack {entry_id}) or choose another name."
+        )
+    try:
+        return Entry(id=entry_id, kind=entry_kind, name=clean_name, aliases=tuple(alias_list))
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise InputError(
+            f"Cannot track this: {first['msg'].removeprefix('Value error, ')}"
+        ) from None
+
+
+__all__ = [
+    "Alias",
+    "Entry",
+    "Rule",
+    "Watchlist",
+    "default_terms",
+    "default_watchlist",
+    "load_watchlist",
+    "loads_watchlist",
+    "make_user_entry",
+    "merge_watchlists",
+    "slugify",
+]
