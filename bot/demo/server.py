@@ -1,0 +1,104 @@
+"""A loopback HTTP server for the bundled sample feeds (``bot/demo/feeds``).
+
+It listens on 127.0.0.1 on an ephemeral port and answers like a well-behaved feed
+site: the right Content-Type, an ETag, and 304 to a matching conditional request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import web
+
+from bot.core.models import FeedSource
+
+FEEDS_DIR = Path(__file__).parent / "feeds"
+
+_CONTENT_TYPES = {
+    ".xml": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".rdf": "application/rdf+xml",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoFeed:
+    file: str
+    name: str
+    lang: str
+
+
+#: The sample outlets (all fictional): RSS 2.0, Atom and RSS 1.0 (RDF), one in Chinese,
+#: one an aggregator re-linking other outlets' stories with tracking parameters, one
+#: full of near misses.
+DEMO_FEEDS = (
+    DemoFeed("harbor-wire.xml", "Harbor Wire", "en"),
+    DemoFeed("capital-ledger.atom", "Capital Ledger", "en"),
+    DemoFeed("pacific-monitor.rdf", "Pacific Monitor", "en"),
+    DemoFeed("east-shore-times.xml", "东岸时报 East Shore Times", "zh"),
+    DemoFeed("morning-dispatch.xml", "The Morning Dispatch", "en"),
+    DemoFeed("newsroom-digest.atom", "Newsroom Digest", "en"),
+    DemoFeed("metro-weekly.xml", "Metro Weekly", "en"),
+)
+
+
+class DemoServer:
+    """``async with DemoServer() as server:`` then ``server.sources()``."""
+
+    def __init__(
+        self, feeds: tuple[DemoFeed, ...] = DEMO_FEEDS, *, directory: Path = FEEDS_DIR
+    ) -> None:
+        self.feeds = feeds
+        self._bodies: dict[str, tuple[bytes, str, str]] = {}
+        for feed in feeds:
+            body = (directory / feed.file).read_bytes()
+            etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            ctype = _CONTENT_TYPES.get(Path(feed.file).suffix, "application/xml")
+            self._bodies[feed.file] = (body, etag, f"{ctype}; charset=utf-8")
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/feeds/{file}", self._serve)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> DemoServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def url(self, feed: DemoFeed) -> str:
+        return f"{self.base_url}/feeds/{feed.file}"
+
+    def sources(self) -> list[FeedSource]:
+        return [FeedSource(url=self.url(f), name=f.name, lang=f.lang) for f in self.feeds]
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        entry = self._bodies.get(request.match_info["file"])
+        if entry is None:
+            return web.Response(status=404, text="no such demo feed")
+        body, etag, ctype = entry
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=body, headers={"ETag": etag, "Content-Type": ctype})
