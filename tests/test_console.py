@@ -1,0 +1,120 @@
+"""``briefbot console`` end to end: a real process, commands piped on stdin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.core.models import FeedSource
+from bot.feeds.opml import export_opml
+
+
+def run_console(
+    lines: list[str], *args: str, tmp_path: Path, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIEFBOT_", "DISCORD_"))}
+    env["HOME"] = str(tmp_path)  # never the developer's data directory
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "console", *args],
+        check=False,
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
+def test_demo_session_piped(tmp_path: Path) -> None:
+    opml = tmp_path / "subs.opml"
+    opml.write_bytes(export_opml([FeedSource("ftp://files.example/feed", "FTP thing")]))
+    result = run_console(
+        [
+            "# a comment line is skipped",
+            "/brief entry:wang-yi",
+            '/track kind:actor name:"Li Qiang" aliases:"Premier Li,李强" mode:instant',
+            "/watchlist",
+            "/test text:Premier Li met Wang Yi",
+            "/bogus",
+            "/brief hours:abc",
+            f"/feeds import file:{opml}",
+            "/feeds import file:/no/such/file.opml",
+            "/digest now",
+            "/status",
+            "",
+        ],
+        "--demo",
+        tmp_path=tmp_path,
+    )
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in out + result.stderr
+    assert out.startswith("Polled 7 sample feeds:")
+    # each command is echoed, then answered, in order
+    order = [out.index(f"> {cmd}") for cmd in (
+        "/brief entry:wang-yi", "/track kind:actor", "/watchlist", "/test text:", "/bogus",
+        "/brief hours:abc", "/feeds import file:", "/digest now", "/status")]
+    assert order == sorted(order)
+    assert "> # a comment" not in out
+    brief = out[out.index("> /brief entry:wang-yi"):out.index("> /track")]
+    assert "Brief: Wang Yi ·" in brief
+    assert "Wang Yi holds talks with Blinken" in brief
+    assert "Tracking Li Qiang (actor, id li-qiang): posted at once and in the digest." in out
+    assert "• Li Qiang (li-qiang) [this channel's, instant]" in out
+    assert "✓ Li Qiang (li-qiang): matched 'Premier Li'" in out
+    assert "error: unknown command /bogus; try /help" in out
+    assert "error: hours must be a whole number, not 'abc'" in out
+    assert "✗ FTP thing: refused" not in out  # the reason is the scheme
+    assert "✗ FTP thing: only http:// and https://" in out
+    assert "error: cannot read /no/such/file.opml" in out
+    # /digest now: the console channel is a sink, the digest prints, then the receipt
+    digest = out[out.index("> /digest now"):out.index("> /status")]
+    assert "Digest ·" in digest
+    assert "Digest posted (" in digest
+    assert "Last digest:" in out[out.index("> /status"):]
+
+
+def test_strict_exit_status_and_read_only(tmp_path: Path) -> None:
+    ok = run_console(["/help"], "--strict", "--data-dir", str(tmp_path / "d"), tmp_path=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "Commands:" in ok.stdout
+    failed = run_console(
+        ["/help", "/track kind:topic name:Rare earths"],
+        "--strict", "--read-only", "--data-dir", str(tmp_path / "d"), tmp_path=tmp_path,
+    )
+    assert failed.returncode == 1
+    assert "error: Changing this channel's setup needs the Manage Server permission" in (
+        failed.stdout)
+    assert "Traceback" not in failed.stdout + failed.stderr
+
+
+def test_state_persists_between_runs_per_channel(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    first = run_console(
+        ["/track kind:topic name:Rare earths aliases:rare-earth minerals",
+         "/digest schedule 07:45 Europe/Berlin weekdays"],
+        "--data-dir", data, "--channel", "desk", tmp_path=tmp_path,
+    )
+    assert first.returncode == 0, first.stderr
+    assert "Digest scheduled at 07:45 (Europe/Berlin), on mon-fri." in first.stdout
+    second = run_console(["/watchlist", "/status"], "--data-dir", data, "--channel", "desk",
+                         tmp_path=tmp_path)
+    assert "• Rare earths (rare-earths) [this channel's]" in second.stdout
+    assert "(07:45 Europe/Berlin, mon-fri)" in second.stdout
+    other = run_console(["/watchlist"], "--data-dir", data, "--channel", "other",
+                        tmp_path=tmp_path)
+    assert "rare-earths" not in other.stdout
+    assert (tmp_path / "data" / "briefbot.db").is_file()
+
+
+def test_bad_data_dir_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run_console(["/help"], "--data-dir", str(blocker / "sub"), tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("briefbot: cannot create the data directory")

@@ -1,0 +1,316 @@
+"""The outbox (once-only, confirmed, retried, paused on refusal), scheduled and on-demand
+digests through it, and instant alerts from new items."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.config import Settings
+from bot.core.clock import FakeClock
+from bot.core.delivery import Outbox, backoff, digest_key
+from bot.core.digest import Digest, build_digest
+from bot.core.matching import compile_watchlist
+from bot.core.models import FeedSource, Item
+from bot.core.replies import ChannelContext
+from bot.core.service import BriefingService
+from bot.core.watchlist import default_watchlist, slugify
+from bot.errors import DeliveryError
+from bot.feeds.dedupe import keys_for_batch
+from bot.feeds.guard import make_url_guard
+from bot.feeds.parse import parse_feed_bytes
+from bot.storage.base import ChannelRecord, MatchedItem
+from bot.storage.sql import SqlStorage
+
+NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)
+WIRE = FeedSource("https://wire.example/rss", "Wire")
+TIMES = FeedSource("https://times.example/rss", "Times")
+ADMIN = ChannelContext("console", "news", channel_name="news", can_manage=True)
+
+
+class RecordingSink:
+    """A platform stand-in: records what it was asked to post; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, Digest, str]] = []
+        self.calls = 0
+        self.fail: DeliveryError | None = None
+
+    async def send(self, channel: ChannelRecord, digest: Digest, *, nonce: str) -> list[str]:
+        self.calls += 1
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append((channel.id, digest, nonce))
+        return [f"m{len(self.sent)}"]
+
+
+class NoFetcher:
+    async def fetch(self, url: str, **kw: object) -> object:
+        raise AssertionError("no fetch expected")
+
+
+@pytest.fixture
+async def storage() -> AsyncIterator[SqlStorage]:
+    s = SqlStorage("sqlite+aiosqlite:///:memory:")
+    await s.open()
+    await s.sync_config_feeds([WIRE, TIMES])
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+def outbox(storage: SqlStorage, clock: FakeClock, sink: RecordingSink) -> Outbox:
+    return Outbox(storage, clock, {"console": sink})
+
+
+@pytest.fixture
+def service(storage: SqlStorage, clock: FakeClock, outbox: Outbox) -> BriefingService:
+    return BriefingService(
+        storage=storage, clock=clock, settings=Settings(), watchlist=default_watchlist(),
+        fetcher=NoFetcher(), parse=parse_feed_bytes, outbox=outbox,  # type: ignore[arg-type]
+        url_guard=make_url_guard(),
+    )
+
+
+async def channel(service: BriefingService) -> ChannelRecord:
+    return await service.channel(ADMIN)
+
+
+def small_digest(end: datetime = NOW) -> Digest:
+    return build_digest(
+        [], entries={}, period_start=end - timedelta(hours=24), period_end=end, tz="UTC",
+        now=end,
+    )
+
+
+async def poll(storage: SqlStorage, titles: list[str], *, feed: FeedSource = WIRE,
+               at: datetime = NOW) -> list[MatchedItem]:
+    """What the poller does with new items: store, match defaults, hand them over."""
+    fid = next(f.id for f in await storage.all_feeds() if f.url == feed.url)
+    items = []
+    for t in titles:
+        link = f"{feed.url.removesuffix('/rss')}/{slugify(t)}"
+        items.append(Item(guid=link, title=t, summary="", link=link, canonical_link=link,
+                          published=at, feed_url=feed.url, source=feed.name))
+    stored = await storage.insert_items(fid, keys_for_batch(items), fetched_at=at)
+    matcher = compile_watchlist(default_watchlist())
+    out = []
+    for s in stored:
+        found = tuple(matcher.match(s.item.title, s.item.summary))
+        if found:
+            await storage.add_matches(s.id, found, scope=None)
+        out.append(MatchedItem(s, found))
+    return out
+
+
+# -- the outbox ------------------------------------------------------------------------
+
+
+async def test_a_key_is_delivered_once(
+    service: BriefingService, outbox: Outbox, sink: RecordingSink, storage: SqlStorage
+) -> None:
+    ch = await channel(service)
+    first = await outbox.deliver(ch, "digest", "digest:x", small_digest())
+    assert first is not None
+    assert first.status == "sent"
+    assert first.message_ids == ["m1"]
+    assert await outbox.deliver(ch, "digest", "digest:x", small_digest()) is None
+    assert sink.calls == 1
+    stored = await storage.get_delivery(ch.id, "digest:x")
+    assert stored is not None
+    assert stored.status == "sent"
+    assert stored.message_ids == ["m1"]
+    assert (await storage.channel_by_id(ch.id)).last_digest_at == NOW
+
+
+async def test_transient_failure_stays_pending_and_retries_with_backoff_and_same_nonce(
+    service: BriefingService, outbox: Outbox, sink: RecordingSink, storage: SqlStorage,
+    clock: FakeClock,
+) -> None:
+    ch = await channel(service)
+    sink.fail = DeliveryError("HTTP 503 from the platform")
+    result = await outbox.deliver(ch, "digest", "digest:y", small_digest())
+    assert result is not None
+    assert result.status == "pending"
+    assert result.attempts == 1
+    [pending] = await storage.pending_deliveries(ch.id)
+    assert pending.last_error == "HTTP 503 from the platform"
+    # not confirmed: the channel's last digest did not move
+    assert (await storage.channel_by_id(ch.id)).last_digest_at is None
+    sink.fail = None
+    assert await outbox.retry_pending() == 0  # backoff not over
+    assert sink.sent == []
+    clock.advance(seconds=backoff(1).total_seconds() + 1)
+    assert await outbox.retry_pending() == 1
+    [(_, digest, nonce)] = sink.sent
+    assert nonce == pending.nonce
+    assert digest == small_digest()  # rebuilt from the stored payload, unchanged
+    assert await storage.pending_deliveries() == []
+    assert (await storage.channel_by_id(ch.id)).last_digest_at == NOW
+    assert await outbox.retry_pending() == 0
+
+
+async def test_permanent_failure_pauses_the_channel_without_retrying(
+    service: BriefingService, outbox: Outbox, sink: RecordingSink, storage: SqlStorage,
+    clock: FakeClock,
+) -> None:
+    ch = await channel(service)
+    sink.fail = DeliveryError("403 Missing Access", permanent=True)
+    result = await outbox.deliver(ch, "digest", "digest:z", small_digest())
+    assert result is not None
+    assert result.status == "failed"
+    paused = await storage.channel_by_id(ch.id)
+    assert paused.paused_reason == "delivery refused: 403 Missing Access"
+    assert await storage.pending_deliveries() == []
+    clock.advance(hours=2)
+    assert await outbox.retry_pending(force=True) == 0
+    assert sink.calls == 1  # no retry storm
+    # nothing more goes to a paused channel
+    assert await outbox.deliver(paused, "alert", "alert:1", small_digest()) is None
+    assert sink.calls == 1
+    status = await service.dispatch(ADMIN, "status", {})
+    assert "paused: delivery refused: 403 Missing Access" in status.text
+    # someone with the permission resumes it
+    resumed = await service.dispatch(ADMIN, "digest schedule", {"time": "08:00"})
+    assert "Posting resumed" in resumed.text
+    assert (await storage.channel_by_id(ch.id)).paused_reason is None
+
+
+async def test_restart_resends_pending_once_with_the_same_nonce(
+    service: BriefingService, outbox: Outbox, sink: RecordingSink, storage: SqlStorage,
+    clock: FakeClock,
+) -> None:
+    ch = await channel(service)
+    sink.fail = DeliveryError("connection reset")
+    await outbox.deliver(ch, "alert", "alert:7", small_digest())
+    [pending] = await storage.pending_deliveries()
+    # the process restarts: a new outbox, a working platform
+    fresh_sink = RecordingSink()
+    restarted = Outbox(storage, clock, {"console": fresh_sink})
+    assert await restarted.retry_pending() == 1
+    assert [nonce for _, _, nonce in fresh_sink.sent] == [pending.nonce]
+    assert await restarted.retry_pending(force=True) == 0
+    assert len(fresh_sink.sent) == 1
+    done = await storage.get_delivery(ch.id, "alert:7")
+    assert done is not None
+    assert done.status == "sent"
+
+
+async def test_no_sink_for_the_platform_keeps_it_pending(
+    storage: SqlStorage, clock: FakeClock, service: BriefingService
+) -> None:
+    ch = await channel(service)
+    lonely = Outbox(storage, clock, {})
+    result = await lonely.deliver(ch, "digest", "digest:n", small_digest())
+    assert result is not None
+    assert result.status == "pending"
+    assert "no console connection" in (result.last_error or "")
+
+
+# -- digests through the outbox --------------------------------------------------------
+
+
+async def test_scheduled_digest_is_sent_once_per_slot(
+    service: BriefingService, sink: RecordingSink, storage: SqlStorage, clock: FakeClock
+) -> None:
+    await poll(storage, ["Wang Yi meets Blinken"], at=NOW - timedelta(hours=3))
+    ch = await channel(service)
+    slot = NOW - timedelta(minutes=1)
+    await service.send_scheduled_digest(ch.id, slot)
+    await service.send_scheduled_digest(ch.id, slot)  # a restart, a coalesced run
+    assert len(sink.sent) == 1
+    digest = sink.sent[0][1]
+    assert [line.title for line in digest.lines()] == ["Wang Yi meets Blinken"]
+    assert digest.period_end == slot
+    assert (await storage.channel_by_id(ch.id)).last_digest_at == slot
+    assert await storage.get_delivery(ch.id, digest_key(slot)) is not None
+    # the next slot covers only what came after
+    await poll(storage, ["Putin visits Beijing"], at=NOW + timedelta(hours=1))
+    clock.advance(hours=24)
+    await service.send_scheduled_digest(ch.id, slot + timedelta(hours=24))
+    assert [line.title for line in sink.sent[1][1].lines()] == ["Putin visits Beijing"]
+
+
+async def test_digest_now_posts_through_the_sink_and_moves_the_period(
+    service: BriefingService, sink: RecordingSink, storage: SqlStorage, clock: FakeClock
+) -> None:
+    await poll(storage, ["Yellen meets He Lifeng"], at=NOW - timedelta(hours=1))
+    reply = await service.dispatch(ADMIN, "digest now", {})
+    assert "Digest posted (1 story" in reply.text
+    assert len(sink.sent) == 1
+    clock.advance(minutes=5)
+    again = await service.dispatch(ADMIN, "digest now", {})
+    assert "Digest posted (0 stories" in again.text
+    assert sink.sent[1][1].is_empty
+    sink.fail = DeliveryError("403 Missing Access", permanent=True)
+    clock.advance(minutes=5)
+    refused = await service.dispatch(ADMIN, "digest now", {})
+    assert refused.error
+    assert "could not be posted: 403 Missing Access" in refused.text
+    clock.advance(minutes=5)
+    paused = await service.dispatch(ADMIN, "digest now", {})
+    assert "paused" in paused.text
+    assert paused.digest is not None  # still answered, as a reply
+
+
+# -- instant alerts --------------------------------------------------------------------
+
+
+async def test_instant_alert_once_per_story(
+    service: BriefingService, sink: RecordingSink, storage: SqlStorage, clock: FakeClock
+) -> None:
+    reply = await service.dispatch(
+        ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "mode": "instant"})
+    assert not reply.error, reply.text
+    await service.dispatch(ADMIN, "track", {"kind": "topic", "name": "Rare earths"})
+    fresh = await poll(storage, ["Li Qiang meets Scholz in Berlin", "Rare earths prices jump",
+                                 "Weather"])
+    await service.handle_new_items(fresh)
+    assert len(sink.sent) == 1
+    digest = sink.sent[0][1]
+    assert digest.kind == "alert"
+    assert digest.title == "Alert: Li Qiang"
+    assert [line.title for line in digest.lines()] == ["Li Qiang meets Scholz in Berlin"]
+    # the items also count for /brief (channel-scoped matches were stored)
+    clock.advance(minutes=1)
+    brief = await service.dispatch(ADMIN, "brief", {})
+    assert brief.digest is not None
+    assert {line.title for line in brief.digest.lines()} == {
+        "Li Qiang meets Scholz in Berlin", "Rare earths prices jump"}
+    # the same batch again, and another outlet's copy of the same story: no new alert
+    await service.handle_new_items(fresh)
+    clock.advance(minutes=15)
+    copy = await poll(storage, ["Li Qiang meets Scholz in Berlin for talks"], feed=TIMES,
+                      at=clock.now())
+    await service.handle_new_items(copy)
+    assert len(sink.sent) == 1
+    # a different story is alerted
+    other = await poll(storage, ["Li Qiang visits Hanoi as Vietnam ties deepen"],
+                       at=clock.now())
+    await service.handle_new_items(other)
+    assert len(sink.sent) == 2
+    # another channel, without the instant entry, gets nothing
+    assert {ch for ch, _, _ in sink.sent} == {(await channel(service)).id}
+
+
+async def test_no_alert_for_feeds_the_channel_removed(
+    service: BriefingService, sink: RecordingSink, storage: SqlStorage
+) -> None:
+    await service.dispatch(ADMIN, "track", {"kind": "actor", "name": "Li Qiang",
+                                            "mode": "instant"})
+    await service.dispatch(ADMIN, "feeds remove", {"feed": "Times"})
+    fresh = await poll(storage, ["Li Qiang in Tokyo"], feed=TIMES)
+    await service.handle_new_items(fresh)
+    assert sink.sent == []
