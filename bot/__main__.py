@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func = getattr(_load_module(module_name), func_name)
     try:
         result = func(args)
-        if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
             result = asyncio.run(result)
         return int(result or 0)
     except BriefbotError as err:

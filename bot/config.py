@@ -37,7 +37,9 @@ def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {value!r} (use an IANA name like Asia/Shanghai)") from None
+        raise ValueError(
+            f"unknown timezone {value!r} (use an IANA name like Asia/Shanghai)"
+        ) from None
     return value
 
 
@@ -154,13 +156,15 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
-        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
         if section and key:
             out.setdefault(section, {})[key] = value
     return out
 
 
-def config_dir(explicit: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
+def config_dir(
+    explicit: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
     """The user's config directory, or None to use only the shipped defaults."""
     env = os.environ if environ is None else environ
     raw = str(explicit) if explicit else env.get(ENV_CONFIG_DIR, "")

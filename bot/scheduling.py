@@ -34,6 +34,7 @@ PollRunner = Callable[[], Awaitable[object]]
 
 POLL_JOB = "poll"
 RETRY_JOB = "retry-deliveries"
+POLL_TICK_MINUTES = 1.0
 
 
 def digest_trigger(channel: ChannelRecord) -> CronTrigger | None:
@@ -58,7 +59,9 @@ def next_slot(channel: ChannelRecord, after: datetime) -> datetime | None:
     return result
 
 
-def previous_slot(channel: ChannelRecord, now: datetime, *, lookback_days: int = 8) -> datetime | None:
+def previous_slot(
+    channel: ChannelRecord, now: datetime, *, lookback_days: int = 8
+) -> datetime | None:
     """The latest digest slot at or before ``now`` within ``lookback_days``."""
     trigger = digest_trigger(channel)
     if trigger is None:
@@ -99,7 +102,10 @@ class Scheduler:
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self, *, poll_now: bool = True) -> None:
-        interval = self._settings.poll.interval_minutes
+        # The poll job only *ticks*: each feed carries its own next_poll_at (the poll
+        # interval on success, backoff or Retry-After on failure), and a tick polls the
+        # feeds that are due. Ticking every minute lets backoff be finer than the interval.
+        interval = min(self._settings.poll.interval_minutes, POLL_TICK_MINUTES)
         # (next_run_time=None would add the job paused, so only pass it to poll now)
         first_run = {"next_run_time": self._clock.now()} if poll_now else {}
         self._aps.add_job(

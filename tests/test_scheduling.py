@@ -18,11 +18,24 @@ NY = ZoneInfo("America/New_York")
 SH = ZoneInfo("Asia/Shanghai")
 
 
-def channel(time: str | None = "08:00", tz: str = "UTC", days: str | None = None,
-            last: datetime | None = None, paused: str | None = None) -> ChannelRecord:
+def channel(
+    time: str | None = "08:00",
+    tz: str = "UTC",
+    days: str | None = None,
+    last: datetime | None = None,
+    paused: str | None = None,
+) -> ChannelRecord:
     return ChannelRecord(
-        id=1, platform="console", external_id="c", guild_id=None, name="c", timezone=tz,
-        digest_time=time, digest_days=days, last_digest_at=last, paused_reason=paused,
+        id=1,
+        platform="console",
+        external_id="c",
+        guild_id=None,
+        name="c",
+        timezone=tz,
+        digest_time=time,
+        digest_days=days,
+        last_digest_at=last,
+        paused_reason=paused,
     )
 
 
@@ -39,7 +52,8 @@ def test_slot_keeps_local_time_across_dst_end() -> None:
     ch = channel("08:00", "America/New_York")
     before = next_slot(ch, datetime(2023, 11, 4, 0, 0, tzinfo=UTC))
     after = next_slot(ch, before)
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     assert before.astimezone(UTC) == datetime(2023, 11, 4, 12, 0, tzinfo=UTC)
     assert after.astimezone(UTC) == datetime(2023, 11, 5, 13, 0, tzinfo=UTC)
     assert after.astimezone(NY).hour == 8
@@ -53,7 +67,8 @@ def test_slot_in_skipped_hour_of_dst_start_still_fires_once() -> None:
     assert slot is not None
     assert slot.astimezone(NY).date() == datetime(2024, 3, 10).date()
     following = next_slot(ch, slot)
-    assert following is not None and following.astimezone(NY).date().day == 11
+    assert following is not None
+    assert following.astimezone(NY).date().day == 11
 
 
 def test_weekday_schedule_skips_weekend() -> None:
@@ -84,8 +99,9 @@ async def storage():
     await s.close()
 
 
-async def _scheduler(storage: SqlStorage, clock: FakeClock, runs: list[tuple[int, datetime]],
-                     grace_hours: float = 12) -> Scheduler:
+async def _scheduler(
+    storage: SqlStorage, clock: FakeClock, runs: list[tuple[int, datetime]], grace_hours: float = 12
+) -> Scheduler:
     settings = Settings()
     settings = settings.model_copy(
         update={"digest": settings.digest.model_copy(update={"misfire_grace_hours": grace_hours})}
@@ -97,8 +113,9 @@ async def _scheduler(storage: SqlStorage, clock: FakeClock, runs: list[tuple[int
     async def run_poll() -> None:
         return None
 
-    return Scheduler(settings=settings, storage=storage, clock=clock,
-                     run_poll=run_poll, run_digest=run_digest)
+    return Scheduler(
+        settings=settings, storage=storage, clock=clock, run_poll=run_poll, run_digest=run_digest
+    )
 
 
 async def test_catch_up_sends_a_missed_digest_once(storage: SqlStorage) -> None:

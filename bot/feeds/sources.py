@@ -43,7 +43,7 @@ def _load_file(path: Path) -> FeedsFile:
 
 
 def _load_opml(path: Path) -> list[FeedSource]:
-    from bot.feeds.opml import parse_opml  # noqa: PLC0415 - only when an OPML file is used
+    from bot.feeds.opml import parse_opml
 
     try:
         data = path.read_bytes()

@@ -1,0 +1,185 @@
+"""The composition root: the one place that wires settings, storage, fetcher, clock,
+matcher, service, outbox, scheduler and adapters together.
+
+Tests, the console and the demo build the same App with fakes swapped in through the
+keyword arguments of :func:`build_app` (a storage on ``sqlite+aiosqlite:///:memory:``, a
+FakeClock, extra sinks, an allowlist for loopback feed servers)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import Settings, config_dir, load_settings
+from bot.core.clock import Clock, SystemClock
+from bot.core.delivery import Outbox, Sink
+from bot.core.matching import compile_watchlist
+from bot.core.models import FeedSource
+from bot.core.service import BriefingService
+from bot.core.watchlist import Watchlist, default_watchlist, load_watchlist, merge_watchlists
+from bot.feeds.fetch import Fetcher
+from bot.feeds.guard import make_url_guard
+from bot.feeds.parse import parse_feed_bytes
+from bot.feeds.poll import Poller
+from bot.feeds.sources import load_feed_sources
+from bot.scheduling import Scheduler
+from bot.storage.base import Storage
+from bot.storage.sql import SqlStorage
+
+log = logging.getLogger(__name__)
+
+
+def load_effective_watchlist(cfg_dir: Path | None) -> Watchlist:
+    """The shipped default watchlist with the user's watchlist.toml merged over it."""
+    base = default_watchlist()
+    if cfg_dir is not None and (cfg_dir / "watchlist.toml").is_file():
+        return merge_watchlists(base, load_watchlist(cfg_dir / "watchlist.toml"))
+    return base
+
+
+@dataclass
+class Config:
+    """Everything read from files, validated, before anything starts."""
+
+    settings: Settings
+    cfg_dir: Path | None
+    watchlist: Watchlist
+    feeds: list[FeedSource]
+
+
+def load_config(explicit_dir: str | Path | None = None) -> Config:
+    cfg_dir = config_dir(explicit_dir)
+    settings = load_settings(cfg_dir)
+    watchlist = load_effective_watchlist(cfg_dir)
+    compile_watchlist(watchlist)  # a watchlist that cannot compile is a config error now
+    feeds = load_feed_sources(cfg_dir)
+    return Config(settings=settings, cfg_dir=cfg_dir, watchlist=watchlist, feeds=feeds)
+
+
+@dataclass
+class App:
+    config: Config
+    storage: Storage
+    fetcher: Fetcher
+    clock: Clock
+    poller: Poller
+    service: BriefingService
+    outbox: Outbox
+    scheduler: Scheduler
+    sinks: dict[str, Sink] = field(default_factory=dict)
+    _opened: bool = False
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.settings
+
+    async def open(self) -> None:
+        """Migrate the database, sync config feeds, open the HTTP session."""
+        await self.storage.open()
+        await self.storage.sync_config_feeds(self.config.feeds)
+        await self.fetcher.start()
+        self._opened = True
+
+    async def close(self) -> None:
+        await self.scheduler.shutdown()
+        await self.fetcher.close()
+        await self.storage.close()
+        self._opened = False
+
+    async def __aenter__(self) -> App:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def add_sink(self, platform: str, sink: Sink) -> None:
+        self.sinks[platform] = sink
+
+
+def build_app(
+    config: Config,
+    *,
+    storage: Storage | None = None,
+    fetcher: Fetcher | None = None,
+    clock: Clock | None = None,
+    sinks: Mapping[str, Sink] | None = None,
+    database_url: str | None = None,
+) -> App:
+    settings = config.settings
+    clock = clock or SystemClock()
+    if storage is None:
+        url = database_url or settings.storage.resolved_url()
+        storage = SqlStorage(url)
+    fetcher = fetcher or Fetcher(settings.http, settings.poll)
+    sink_map: dict[str, Sink] = dict(sinks or {})
+    outbox = Outbox(storage, clock, sink_map)
+    default_matcher = compile_watchlist(config.watchlist)
+
+    # The service and the scheduler refer to each other (/status asks the scheduler for
+    # next runs; a schedule change rebuilds a job), so the scheduler's callbacks go
+    # through the service built just after it.
+    holder: dict[str, BriefingService] = {}
+
+    async def run_digest(channel_id: int, slot: object) -> None:
+        await holder["service"].send_scheduled_digest(channel_id, slot)  # type: ignore[arg-type]
+
+    # Feeds added from chat are untrusted: the same SSRF guard checks them when added
+    # (service) and at every later fetch and redirect (poller).
+    url_guard = make_url_guard(settings.security.allow_hosts)
+    poller = Poller(
+        storage, fetcher, lambda: default_matcher, clock, settings, chat_url_guard=url_guard
+    )
+
+    async def run_poll() -> object:
+        return await poller.poll_once()
+
+    scheduler = Scheduler(
+        settings=settings,
+        storage=storage,
+        clock=clock,
+        run_poll=run_poll,
+        run_digest=run_digest,
+        retry_deliveries=outbox.retry_pending,
+    )
+    service = BriefingService(
+        storage=storage,
+        clock=clock,
+        settings=settings,
+        watchlist=config.watchlist,
+        fetcher=fetcher,
+        parse=parse_feed_bytes,
+        schedule_info=scheduler,
+        on_schedule_changed=scheduler.on_schedule_changed,
+        outbox=outbox,
+        url_guard=url_guard,
+    )
+    holder["service"] = service
+    poller.on_new_items = service.handle_new_items
+    return App(
+        config=config,
+        storage=storage,
+        fetcher=fetcher,
+        clock=clock,
+        poller=poller,
+        service=service,
+        outbox=outbox,
+        scheduler=scheduler,
+        sinks=sink_map,
+    )
+
+
+def load_and_build(explicit_dir: str | Path | None = None, **kwargs: object) -> App:
+    return build_app(load_config(explicit_dir), **kwargs)  # type: ignore[arg-type]
+
+
+__all__ = [
+    "App",
+    "Config",
+    "build_app",
+    "load_and_build",
+    "load_config",
+    "load_effective_watchlist",
+]

@@ -1,0 +1,89 @@
+"""``briefbot run`` and ``briefbot check-config``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from bot.app import App, build_app, load_config
+from bot.config import secret
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    if name == "run":
+        parser.add_argument(
+            "--no-console",
+            action="store_true",
+            help="do not open the console channel even when no chat platform is configured",
+        )
+
+
+def check_config_main(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    s = config.settings
+    print(f"config OK ({config.cfg_dir or 'shipped defaults'})")
+    print(f"  database:  {s.storage.resolved_url()}")
+    print(f"  feeds:     {len(config.feeds)}")
+    print(f"  watchlist: {len(config.watchlist.entries)} entries")
+    print(f"  poll:      every {s.poll.interval_minutes:g} min")
+    print(f"  discord:   {'token set' if secret('DISCORD_TOKEN') else 'DISCORD_TOKEN not set'}")
+    return 0
+
+
+async def _wait_for_stop() -> None:
+    """Until SIGINT/SIGTERM. Ctrl-C stops cleanly: jobs end, the DB closes, nothing lost."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def main(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    token = secret("DISCORD_TOKEN")
+    app: App = build_app(config)
+    await app.open()
+    tasks: list[asyncio.Task[object]] = []
+    try:
+        if token:
+            from bot.adapters.discord.bot import start_discord
+
+            tasks.append(asyncio.create_task(start_discord(app, token), name="discord"))
+        else:
+            print(
+                "briefbot: DISCORD_TOKEN is not set, so Discord is off. Set DISCORD_TOKEN "
+                "to the bot token of your Discord application (see README: Discord).",
+                file=sys.stderr,
+            )
+            if sys.stdin.isatty() and not args.no_console:
+                from bot.adapters.console import run_console_channel
+
+                tasks.append(asyncio.create_task(run_console_channel(app), name="console"))
+        await app.scheduler.start()
+        await app.outbox.retry_pending()
+        print(
+            f"briefbot: running; database {config.settings.storage.resolved_url()}", file=sys.stderr
+        )
+        stopper = asyncio.create_task(_wait_for_stop(), name="stop")
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        stopper.cancel()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await app.close()
+        print("briefbot: stopped", file=sys.stderr)
+    return 0
