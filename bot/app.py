@@ -155,6 +155,7 @@ def build_app(
         on_schedule_changed=scheduler.on_schedule_changed,
         outbox=outbox,
         url_guard=url_guard,
+        poll_feeds=lambda ids: poller.poll_once(feed_ids=ids),
     )
     holder["service"] = service
     poller.on_new_items = service.handle_new_items

@@ -118,3 +118,41 @@ def test_bad_data_dir_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("briefbot: cannot create the data directory")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_readme_walkthrough_track_then_add_feed_then_brief(tmp_path: Path) -> None:
+    """The README's console walkthrough: a new actor has no stories until a feed that
+    covers it is added; /feeds add stores and matches that feed at once."""
+    port = _free_port()
+    extra = f"http://127.0.0.1:{port}/feeds/lantern-review.xml"
+    result = run_console(
+        [
+            '/track kind:actor name:"Li Qiang" aliases:"Premier Li,李强"',
+            "/brief entry:li-qiang hours:720",
+            f"/feeds add {extra}",
+            "/brief entry:li-qiang hours:720",
+            f"/feeds add {extra}",
+        ],
+        "--demo", "--demo-port", str(port),
+        tmp_path=tmp_path,
+    )
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert f"Another sample feed to try /feeds add with: {extra}" in out
+    before, after = out.split(f"> /feeds add {extra}", 1)[0], out.split("> /brief")[2]
+    assert "No stored story from the last 7 days matches yet." in before
+    assert "Added Lantern Review: 4 items" in out
+    # the second brief lists the three Li Qiang stories (English and Chinese), not the
+    # factory-orders item from the same feed
+    assert after.count("Lantern Review ·") == 3
+    assert "李强出席第六届进博会开幕式" in after
+    assert "Factory orders" not in after
+    assert "This channel already follows" in out.split(f"> /feeds add {extra}")[2]

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         help="the console channel's name (each name has its own setup)")
     parser.add_argument("--demo", action="store_true",
                         help="serve and poll the bundled sample feeds first (offline)")
+    parser.add_argument("--demo-port", type=int, default=0, metavar="PORT",
+                        help="with --demo, serve the sample feeds on this loopback port "
+                        "(default: any free port)")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="where the database lives (default: storage.data_dir); with "
                         "--demo the default is an in-memory database")
@@ -252,8 +255,11 @@ async def _main(args: argparse.Namespace, out: IO[str]) -> int:
     config, database_url = _configure(args)
     demo: DemoServer | None = None
     if getattr(args, "demo", False):
-        demo = DemoServer()
-        await demo.start()
+        demo = DemoServer(port=getattr(args, "demo_port", 0) or 0)
+        try:
+            await demo.start()
+        except OSError as err:
+            raise InputError(f"cannot serve the demo feeds: {err}") from None
         # the demo server is on loopback: let its host through the SSRF guard too
         security = config.settings.security.model_copy(update={
             "allow_hosts": [*config.settings.security.allow_hosts,
@@ -273,6 +279,9 @@ async def _main(args: argparse.Namespace, out: IO[str]) -> int:
             report = await app.poller.poll_once(only_due=False)
             what = "sample feeds" if demo is not None else "feeds"
             _write(out, f"Polled {len(report.results)} {what}: {report.summary()}\n")
+            if demo is not None:
+                spare = ", ".join(demo.url(f) for f in demo.extra)
+                _write(out, f"Another sample feed to try /feeds add with: {spare}\n")
         if interactive:
             await app.scheduler.start(poll_now=not poll_first)
         failures = await run_console_channel(

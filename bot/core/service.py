@@ -203,6 +203,7 @@ class BriefingService:
         on_schedule_changed: ScheduleChanged | None = None,
         outbox: Outbox | None = None,
         url_guard: Callable[[str], Awaitable[None]],
+        poll_feeds: Callable[[list[int]], Awaitable[object]] | None = None,
     ) -> None:
         self.storage = storage
         self.clock = clock
@@ -215,6 +216,9 @@ class BriefingService:
         self.outbox = outbox
         #: the SSRF guard for feeds added from chat (bot.feeds.guard, wired by bot.app)
         self.url_guard = url_guard
+        #: polls the given feeds now (the poller); a feed added from chat is stored and
+        #: matched at once, so /brief shows its stories without waiting for the next tick
+        self.poll_feeds = poll_feeds
         self._views: dict[int, ChannelWatchlist] = {}
         self._handlers: dict[str, Callable[..., Awaitable[Reply]]] = {
             "brief": self.brief,
@@ -649,7 +653,12 @@ class BriefingService:
                 f"Added {known.name} ({_health_text(known, self.clock.now())})."
             )
         source, count = await self._check_feed(url, name)
-        await self.storage.add_feed(source, channel_id=channel.id)
+        state = await self.storage.add_feed(source, channel_id=channel.id)
+        if self.poll_feeds is not None:
+            try:
+                await self.poll_feeds([state.id])
+            except Exception:  # the feed is added; the scheduler's next tick polls it
+                log.exception("first poll of %s failed", source.url)
         moved = f" (it moved to {source.url})" if source.url != url else ""
         return Reply.message(
             f"Added {source.name}{moved}: {count} {'item' if count == 1 else 'items'} in "

@@ -44,16 +44,26 @@ DEMO_FEEDS = (
     DemoFeed("metro-weekly.xml", "Metro Weekly", "en"),
 )
 
+#: Served too, but not among the default subscriptions: for trying ``/feeds add``.
+EXTRA_FEEDS = (DemoFeed("lantern-review.xml", "Lantern Review", "en"),)
+
 
 class DemoServer:
     """``async with DemoServer() as server:`` then ``server.sources()``."""
 
     def __init__(
-        self, feeds: tuple[DemoFeed, ...] = DEMO_FEEDS, *, directory: Path = FEEDS_DIR
+        self,
+        feeds: tuple[DemoFeed, ...] = DEMO_FEEDS,
+        *,
+        directory: Path = FEEDS_DIR,
+        extra: tuple[DemoFeed, ...] = EXTRA_FEEDS,
+        port: int = 0,
     ) -> None:
         self.feeds = feeds
+        self.extra = extra
+        self.port = port
         self._bodies: dict[str, tuple[bytes, str, str]] = {}
-        for feed in feeds:
+        for feed in (*feeds, *extra):
             body = (directory / feed.file).read_bytes()
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
             ctype = _CONTENT_TYPES.get(Path(feed.file).suffix, "application/xml")
@@ -66,7 +76,7 @@ class DemoServer:
         app.router.add_get("/feeds/{file}", self._serve)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}"

@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -180,13 +180,22 @@ class Poller:
         )
         return now + timedelta(seconds=delay)
 
-    async def poll_once(self, now: datetime | None = None, *, only_due: bool = True) -> PollReport:
-        """Poll the due feeds (every active feed with ``only_due=False``). Cycles do not
-        overlap: a second call waits for the running one."""
+    async def poll_once(
+        self,
+        now: datetime | None = None,
+        *,
+        only_due: bool = True,
+        feed_ids: Collection[int] | None = None,
+    ) -> PollReport:
+        """Poll the due feeds (every active feed with ``only_due=False``; just these
+        feeds, due or not, with ``feed_ids``). Cycles do not overlap: a second call waits
+        for the running one."""
         async with self._lock:
             started = now or self.clock.now()
             matcher = self.matcher_provider()
-            if only_due:
+            if feed_ids is not None:
+                feeds = [f for f in await self.storage.feed_states() if f.id in feed_ids]
+            elif only_due:
                 feeds = await self.storage.due_feeds(started)
             else:
                 feeds = await self.storage.feed_states()
