@@ -1,0 +1,110 @@
+"""``briefbot run`` and ``briefbot check-config`` as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+from feedserver import FeedServer, rss
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIEFBOT_", "DISCORD_"))}
+    env["HOME"] = str(tmp_path)
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    env.update(extra)
+    return env
+
+
+def _config(tmp_path: Path, feed_url: str) -> Path:
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "briefbot.toml").write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n')
+    (cfg / "feeds.toml").write_text(
+        f'replace_defaults = true\n[[feed]]\nname = "Loopback Wire"\nurl = "{feed_url}"\n'
+    )
+    return cfg
+
+
+async def _run(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_run_polls_then_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    async with FeedServer() as server:
+        url = server.feed("/wire.xml", rss([
+            {"title": "Blinken meets Wang Yi in Washington", "guid": "w-1",
+             "link": "https://wire.example/1", "description": "Talks on Taiwan."},
+            {"title": "Weather turns cold in Chicago", "guid": "w-2",
+             "link": "https://wire.example/2"},
+        ]))
+        cfg = _config(tmp_path, url)
+        proc = await _run("--config", str(cfg), "run", env=_env(tmp_path), cwd=tmp_path)
+        assert proc.stderr is not None
+        # wait until it is up and has polled the feed once
+        seen = b""
+        while b"running;" not in seen:
+            line = await asyncio.wait_for(proc.stderr.readline(), timeout=30)
+            assert line, f"run exited early: {seen.decode()}"
+            seen += line
+        for _ in range(300):
+            if server.requests.get("/wire.xml"):
+                break
+            await asyncio.sleep(0.05)
+        assert server.requests.get("/wire.xml"), "the configured feed was never fetched"
+        await asyncio.sleep(0.5)  # let the cycle store what it fetched
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    text = (seen + err).decode()
+    assert proc.returncode == 0, text
+    assert "DISCORD_TOKEN is not set" in text
+    assert "briefbot: stopped" in text
+    assert "Traceback" not in text
+    # nothing lost: the items and the match are in the database after the stop
+    db = sqlite3.connect(tmp_path / "data" / "briefbot.db")
+    try:
+        titles = {row[0] for row in db.execute("SELECT title FROM items")}
+        matched = {row[0] for row in db.execute("SELECT entry_id FROM matches")}
+    finally:
+        db.close()
+    assert titles == {"Blinken meets Wang Yi in Washington", "Weather turns cold in Chicago"}
+    assert {"antony-blinken", "wang-yi", "taiwan"} <= matched
+
+
+async def test_check_config_ok_and_bad_file(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, "https://wire.example/feed.xml")
+    proc = await _run("--config", str(cfg), "check-config", env=_env(tmp_path), cwd=tmp_path)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert "config OK" in out.decode()
+    assert "feeds:     1" in out.decode()
+
+    (cfg / "briefbot.toml").write_text("[poll]\ninterval_minutes = -5\n")
+    proc = await _run("--config", str(cfg), "check-config", env=_env(tmp_path), cwd=tmp_path)
+    out, err = await proc.communicate()
+    message = err.decode()
+    assert proc.returncode == 2
+    assert "Traceback" not in message
+    assert message.count("\n") == 1, message
+    assert str(cfg / "briefbot.toml") in message
+    assert "poll.interval_minutes" in message
+    assert "greater than 0" in message
+
+
+async def test_env_override_is_validated_too(tmp_path: Path) -> None:
+    proc = await _run(
+        "check-config", env=_env(tmp_path, BRIEFBOT_DIGEST__DEFAULT_TIMEZONE="Mars/Olympus"),
+        cwd=tmp_path,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert "digest.default_timezone" in err.decode()
+    assert "unknown timezone" in err.decode()
