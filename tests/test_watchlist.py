@@ -194,6 +194,21 @@ scope = "sentence"
          '[[entry]]\nid = "b"\nkind = "topic"\nname = "B"\naliases = ["@a"]\n',
          "entry", "cycle"),
         ('disable = ["Not An Id"]\n', "disable[1]", "not an entry id"),
+        ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\n'
+         'aliases = [{ text = "abc", implies = ["no-such-entry"] }]\n',
+         "entry[1].aliases[1].implies", "unknown entry 'no-such-entry'"),
+        ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\n'
+         'aliases = [{ text = "abc", implies = ["Not An Id"] }]\n',
+         "entry[1].aliases[1].implies", "not an entry id"),
+        ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\n'
+         'aliases = [{ text = "@joe-biden", implies = ["xi-jinping"] }]\n',
+         "entry[1].aliases[1]", "takes no options"),
+        ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\n[[entry.rules]]\n'
+         'all = ["abc"]\nexclusive = true\n',
+         "entry[1].rules[1]", "exclusive needs at least two groups"),
+        ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\n[[entry.rules]]\n'
+         'all = ["abc", "def"]\nscope = "paragraph"\n',
+         "entry[1].rules[1].scope", "'item', 'sentence' or 'lead'"),
     ],
 )  # fmt: skip
 def test_load_errors_name_file_key_and_problem(
@@ -206,6 +221,47 @@ def test_load_errors_name_file_key_and_problem(
     assert message.startswith(str(path)), message
     assert key in message, message
     assert problem in message, message
+
+
+def test_implies_and_lead_rules_load_and_round_trip(tmp_path: Path) -> None:
+    wl = load_watchlist(
+        write(
+            tmp_path,
+            """
+[[entry]]
+id = "sunak"
+kind = "actor"
+name = "Rishi Sunak"
+aliases = ["Sunak"]
+
+[[entry]]
+id = "uk-china"
+kind = "topic"
+name = "Sunak-Xi meeting"
+# "implies" may name this file's entries or the default watchlist's
+aliases = [{ text = "Sunak-Xi", implies = ["sunak", "xi-jinping", "sunak"] }]
+[[entry.rules]]
+all = ["@sunak", "@xi-jinping", "$meeting"]
+scope = "lead"
+exclusive = true
+""",
+        )
+    )
+    entry = wl.get("uk-china")
+    assert entry is not None
+    assert entry.aliases[0].implies == ("sunak", "xi-jinping")  # deduplicated
+    assert entry.rules[0].scope == "lead"
+    assert entry.rules[0].exclusive
+    data = json.loads(json.dumps(entry.to_definition(), ensure_ascii=False))
+    assert data["aliases"][0]["implies"] == ["sunak", "xi-jinping"]
+    assert data["rules"][0]["exclusive"] is True
+    assert Entry.from_definition(data) == entry
+    # a channel's stored definition may imply an entry it no longer has: no error
+    stored = Entry.from_definition(
+        {"id": "y", "kind": "topic", "name": "Y",
+         "aliases": [{"text": "abc", "implies": ["long-gone"]}]}
+    )  # fmt: skip
+    assert compile_watchlist(Watchlist(entries=(stored,))).match("abc", "")[0].entry_id == "y"
 
 
 def test_load_missing_and_invalid_toml(tmp_path: Path) -> None:

@@ -13,6 +13,18 @@ entry touched by a hit is decided: alias hits minus those overlapped by an exclu
 lacking their context, rules whose groups co-occur in the required scope, and the
 entry's own context. Matching one item costs about 0.1 ms.
 
+Reading as a reader does:
+
+- The title and the summary's first sentence (the *lead*) are read together: a
+  windowed alias context may sit in the other one, and a ``scope = "lead"`` rule may
+  spread its hits over both ("Xi trip to San Francisco confirmed" / "... a meeting with
+  Biden").
+- A field written (mostly) in capitals relaxes the case rules, except for a hit that
+  reads as a roman numeral right after the name or noun it numbers ("PIUS XI").
+- An ``exclusive`` rule's last group is a relation between the others (a meeting): a
+  hit of it tied to a third name ("talks with Putin", "Xi-Putin talks") does not count.
+- An alias may *imply* other entries (习拜会 credits Xi and Biden).
+
 Text is compared in *match form*: ``bot.core.text.plain`` (HTML and entities removed,
 NFKC, curly quotes / dashes / odd spaces folded), then ``match_form`` (hyphens as
 spaces, name dots unified). Aliases go through the same folding.
@@ -30,7 +42,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from bot.core.models import Field, Match
+from bot.core.models import EntryKind, Field, Match
 from bot.core.text import match_form, normalize, plain
 from bot.core.watchlist import Alias, Entry, Rule, Watchlist
 
@@ -105,6 +117,83 @@ _ABBREV = frozenset(
 )
 
 
+# -- capitals and roman numerals ----------------------------------------------------------
+
+_ROMAN = re.compile(r"M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})")
+#: Words a roman numeral follows: regnal and papal names, numbered things, cricket
+#: elevens ("PIUS XI", "SUPER BOWL XI", "CHAPTER XI", "PLAYING XI", "PRESIDENT'S XI").
+_NUMBERED = frozenset(
+    """
+    pius leo louis benedict gregory clement innocent urban boniface john paul alexander
+    alfonso alphonso charles carl karl gustav gustaf gustavus eric erik henry edward
+    george james william richard philip frederick constantine ramesses rameses ramses
+    rama haakon olav christian ferdinand nicholas peter ludwig juan sancho pedro felipe
+    carlos baldwin stephen sixtus honorius celestine martin victor felix anastasius
+    bowl chapter article title part section volume vol book act phase season episode
+    series stage level class type mark mk gen generation apollo vatican war wrestlemania
+    rocky playing starting best test odi world dream first second third county combined
+    team squad side president's minister's pm's chairman's governor's xi
+    """.split()  # noqa: SIM905
+)
+_PREV_WORD = re.compile(r"(\S+) $")
+
+
+def _numeral_after_name(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] reads as a roman numeral numbering the word before it."""
+    if not _ROMAN.fullmatch(text[start:end]):
+        return False
+    m = _PREV_WORD.search(text, max(0, start - 40), start)
+    if m is None:
+        return False
+    return m.group(1).strip("\"'(").lower() in _NUMBERED
+
+
+def _mostly_upper(text: str) -> bool:
+    upper = lower = 0
+    for ch in text:
+        if ch.isupper():
+            upper += 1
+        elif ch.islower():
+            lower += 1
+    return upper >= 6 and upper >= 3 * lower
+
+
+# -- third parties to a relation (exclusive rules) -----------------------------------------
+
+#: Words between a meeting word and the one met: "talks with Chinese President Xi".
+_PARTNER_SKIP = frozenset(
+    """
+    with between and & the a an his her their its of top chinese china's china u.s us
+    american america's president prime minister premier chancellor vice foreign defense
+    defence secretary state leader leaders counterpart counterparts general mr mrs ms dr
+    chairman chief national security adviser advisor envoy ambassador senator sen
+    governor gov king queen crown prince emperor pope new
+    """.split()  # noqa: SIM905
+)
+_CALENDAR = frozenset(
+    """
+    monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december jan feb mar apr jun jul aug
+    sep sept oct nov dec today tomorrow tonight
+    """.split()  # noqa: SIM905
+)
+_NEXT_WORD = re.compile(r" (\S+)")
+_CJK_CLAUSE_START = re.compile(
+    r"[\s,.;:!?，。；：！？、（）()「」“”]+(?!.*[\s,.;:!?，。；：！？、（）()「」“”])"
+)
+_PREV_WORDS = re.compile(r"(?:\S+ ){1,2}$")
+#: "Sullivan says talks with Xi ...": the speaker is no party to the talks
+_SPEECH = frozenset(
+    """
+    says said say tells told expects expected hopes hoped wants wanted confirms confirmed
+    announces announced urges urged sees
+    """.split()  # noqa: SIM905
+)
+_CLAUSE_BREAK = re.compile(r"[,;:!?()\"]")
+_CJK_CLAUSE_END = re.compile(r"[\s,.;:!?，。；：！？、（）()「」“”]")
+_CLAUSE_END = frozenset(",;:!?)")
+
+
 def _is_word_char(ch: str) -> bool:
     return ch.isalnum() and not _CJK_RE.match(ch)
 
@@ -144,6 +233,7 @@ class _AliasC:
     exclude: tuple[_Term, ...]
     context: tuple[tuple[_AliasC, ...], ...]
     window: int | None
+    implies: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -154,12 +244,14 @@ class _RuleC:
     window: int | None
     last_follows: bool
     context: tuple[tuple[_AliasC, ...], ...]
+    exclusive: bool = False
 
 
 @dataclass(slots=True)
 class _EntryC:
     index: int
     id: str
+    kind: EntryKind
     aliases: tuple[_AliasC, ...]
     context: tuple[tuple[_AliasC, ...], ...]
     rules: tuple[_RuleC, ...]
@@ -210,6 +302,25 @@ class _Segment:
 
     def sentence(self, pos: int) -> int:
         return bisect_right(self.sentence_starts, pos) - 1
+
+    @cached_property
+    def caps(self) -> bool:
+        """Written (mostly) in capitals: "BIDEN, XI TO MEET WEDNESDAY"."""
+        return _mostly_upper(self.text)
+
+    @cached_property
+    def title_case(self) -> bool:
+        """Capitals carry no signal here: most longer words start with one ("China
+        Weighs Xi Trip to San Francisco"), or the field is in capitals."""
+        words = re.findall(r"[^\W\d_]{4,}", self.text)
+        if len(words) < 3:
+            return self.caps
+        return sum(1 for w in words if w[0].isupper()) >= 0.7 * len(words)
+
+    def in_lead(self, pos: int) -> bool:
+        """In the part read with the title: the whole title, the summary's first
+        sentence."""
+        return self.index == 0 or self.sentence(pos) == 0
 
     def snippet(self, start: int, end: int, width: int = 30) -> str:
         a = max(0, start - width)
@@ -305,6 +416,12 @@ class Matcher:
                 node = node.setdefault(ch, {})
             node[""] = {}
         self._scanner = self._build_scanner()
+        self._index_by_id = {e.id: e.index for e in self._entries}
+        # the people the watchlist tracks: a meeting with one of them is a meeting with
+        # a third party for a rule about others
+        self._actor_aliases = tuple(
+            a for e in self._entries if e.kind is EntryKind.ACTOR for a in e.aliases
+        )
 
     # -- compilation --------------------------------------------------------------------
     def _term(self, text: str, case: str) -> _Term:
@@ -347,6 +464,7 @@ class Matcher:
             exclude=tuple(self._term(x.text, x.case) for x in a.exclude),
             context=tuple(tuple(self._alias(x) for x in g) for g in a.context),
             window=a.window,
+            implies=a.implies,
         )
         self._aliases[a] = compiled
         self._alias_list.append(compiled)
@@ -366,6 +484,7 @@ class Matcher:
                     exclude=ac.exclude + entry_excl,
                     context=ac.context,
                     window=ac.window,
+                    implies=ac.implies,
                 )
                 ac.id = len(self._alias_list)
                 self._alias_list.append(ac)
@@ -381,6 +500,7 @@ class Matcher:
         return _EntryC(
             index=index,
             id=e.id,
+            kind=e.kind,
             aliases=tuple(aliases),
             context=tuple(tuple(self._alias(x) for x in g) for g in e.context),
             rules=tuple(rules),
@@ -394,6 +514,7 @@ class Matcher:
             window=r.window,
             last_follows=r.last_follows,
             context=tuple(tuple(self._alias(a) for a in g) for g in r.context),
+            exclusive=r.exclusive,
         )
 
     def _build_scanner(self) -> re.Pattern[str]:
@@ -444,7 +565,9 @@ class Matcher:
                             if term.bound_start and p > 0 and _is_word_char(text[p - 1]):
                                 continue
                             form = term.form
-                            if any(text[p + k] != form[k] for k in term.exact):
+                            if any(text[p + k] != form[k] for k in term.exact) and not (
+                                seg.caps and not _numeral_after_name(text, p, i)
+                            ):
                                 if case_misses is not None:
                                     case_misses.append(_Hit(term, seg.index, p, i))
                                 continue
@@ -483,6 +606,8 @@ class _Evaluation:
         self.hits = matcher._scan(self.segments, self.case_misses)
         self.accepted: dict[int, list[_Hit]] = {}
         self.candidates: list[Candidate] = []
+        self.implied: list[tuple[str, _Found]] = []
+        self._actor_spans: list[list[tuple[int, int]]] | None = None
 
     # an alias's hits that count, with the reasons others do not
     def _check(self, a: _AliasC, hit: _Hit) -> str | None:
@@ -513,6 +638,10 @@ class _Evaluation:
                     # a headline names someone briefly ("China's Wang warns ...") and
                     # leaves who they are to the summary: context anywhere there counts
                     return True
+                elif self.segments[1].in_lead(hit.start):
+                    # and the summary's lead goes on from the headline: "China's foreign
+                    # minister warns ..." / "Wang said ..."
+                    return True
         return False
 
     def ok(self, a: _AliasC) -> list[_Hit]:
@@ -535,8 +664,135 @@ class _Evaluation:
                 return f"no {_describe(g)} in the item" if self.explain else "no context"
         return None
 
+    # -- exclusive rules: is a relation word tied to a third name? --------------------
+    def actor_spans(self, seg: int) -> list[tuple[int, int]]:
+        """(start, end) of every accepted hit of a tracked person in a field."""
+        if self._actor_spans is None:
+            spans: list[list[tuple[int, int]]] = [[], []]
+            for a in self.m._actor_aliases:
+                if a.term.id in self.hits:
+                    for h in self.ok(a):
+                        spans[h.seg].append((h.start, h.end))
+            self._actor_spans = spans
+        return self._actor_spans[seg]
+
+    def _tie(
+        self, hit: _Hit, partners: Sequence[tuple[int, int]], *, after_only: bool = False
+    ) -> int:
+        """What a relation word (a meeting) is tied to: 1 to one of the rule's own
+        people (``partners``: (start, end) of their hits in this field: "talks with
+        Biden", "Xi and Biden hold talks"), -1 to someone else ("talks with (Russia's)
+        Putin", "met Albanese": a capitalised name in sentence-case text, "Xi-Putin
+        talks": a tracked person right before it), 0 to nobody in particular. With
+        ``after_only``, only a partner the relation word names ("a meeting with Biden",
+        "to meet Biden") ties it, not one before it ("Biden talks tough")."""
+        seg = self.segments[hit.seg]
+        text = seg.text
+        actors = self.actor_spans(hit.seg)
+        starts = {a for a, _ in partners}
+        if _CJK_RE.match(text[hit.start]) or _CJK_RE.match(text[hit.end - 1]):
+            return self._tie_cjk(hit, starts, [*actors, *partners])
+        # a tracked person just before it, in its clause: "Xi-Putin talks", "Putin holds
+        # talks with Xi" (but "Sullivan says talks with Xi ..." is about the talks)
+        m = _PREV_WORDS.search(text, max(0, hit.start - 60), hit.start)
+        if m is not None:
+            near = [
+                (end, a)
+                for a, end in actors
+                if m.start() <= a
+                and end <= hit.start
+                and not _CLAUSE_BREAK.search(text, end, hit.start)
+            ]
+            if near:
+                end, a = max(near)
+                between = text[end : hit.start].split()
+                if a not in starts and not any(w.lower() in _SPEECH for w in between):
+                    return -1
+        named = False
+        pos = hit.end
+        for _ in range(6):
+            m = _NEXT_WORD.match(text, pos)
+            if m is None:
+                break
+            start = m.start(1)
+            if start in starts:
+                return 1
+            if any(a == start for a, _ in actors):
+                return -1
+            word = m.group(1)
+            core = word.strip(".,;:!?\"'()[]")
+            low = core.lower()
+            if not core or low in _CALENDAR:
+                break
+            if low not in _PARTNER_SKIP:
+                if not core[0].isupper():
+                    break
+                if not seg.title_case:
+                    named = True
+            if word[-1] in _CLAUSE_END or (word[-1] == "." and "." not in core):
+                break
+            pos = m.end(1)
+        if named:
+            return -1
+        if after_only:
+            return 0
+        # one of them just before it, in the same clause: "Xi and Biden hold talks",
+        # "the two leaders last met", "their four-hour talks"
+        tok = seg.token(hit.start)
+        sentence = seg.sentence(hit.start)
+        for a, end in partners:
+            if (
+                a < hit.start
+                and tok - seg.token(end - 1) <= 3
+                and seg.sentence(a) == sentence
+                and not _CLAUSE_BREAK.search(text, end, hit.start)
+            ):
+                return 1
+        return 0
+
+    def _tie_cjk(self, hit: _Hit, partners: set[int], people: list[tuple[int, int]]) -> int:
+        """Chinese has no word spaces: the person nearest the relation word in its
+        clause, just before ("习近平同普京会谈") or after ("会见俄罗斯总统普京"), decides."""
+        text = self.segments[hit.seg].text
+        lo = max(0, hit.start - 8)
+        m = _CJK_CLAUSE_START.search(text, lo, hit.start)
+        left = m.end() if m else lo
+        hi = min(len(text), hit.end + 10)
+        m = _CJK_CLAUSE_END.search(text, hit.end, hi)
+        right = m.start() if m else hi
+        before = max(
+            ((end, a) for a, end in people if left <= a and end <= hit.start), default=None
+        )
+        after = min(((a, end) for a, end in people if hit.end <= a < right), default=None)
+        if (before is not None and before[1] not in partners) or (
+            after is not None and after[0] not in partners
+        ):
+            return -1
+        return 1 if before is not None or after is not None else 0
+
+    def _named_partner(self, hit: _Hit, combo: Sequence[tuple[_Hit, _AliasC]]) -> bool:
+        """In a spread over title and lead, the relation word must name its partner
+        where it stands: "... a meeting with Biden", not "Biden talks tough"."""
+        partners = [(h.start, h.end) for h, _ in combo[:-1] if h.seg == hit.seg]
+        return bool(partners) and self._tie(hit, partners, after_only=True) == 1
+
+    @staticmethod
+    def _partners(per_group: list[list[tuple[_Hit, _AliasC]]]) -> list[list[tuple[int, int]]]:
+        spans: list[list[tuple[int, int]]] = [[], []]
+        for g in per_group[:-1]:
+            for h, _ in g:
+                spans[h.seg].append((h.start, h.end))
+        return spans
+
     def _rule(self, r: _RuleC) -> tuple[_Found | None, str]:
         per_group = [self._group_hits(g) for g in r.groups]
+        if r.exclusive and all(per_group):
+            partners = self._partners(per_group)
+            per_group[-1] = [x for x in per_group[-1] if self._tie(x[0], partners[x[0].seg]) >= 0]
+            if not per_group[-1]:
+                if not self.explain:
+                    return None, ""
+                return None, f"{_describe(r.groups[-1], 2)}: only with someone else"
         missing = [i for i, g in enumerate(per_group) if not g]
         if missing:
             if not self.explain:
@@ -576,6 +832,10 @@ class _Evaluation:
                     if not any(h.start < last for h, _ in combo[:-1]):
                         continue
                 return self._found(seg, list(combo)), ""
+        if r.scope == "lead":
+            found = self._lead_spread(r, per_group)
+            if found is not None:
+                return found, ""
         if not self.explain:
             return None, ""
         if r.window is not None:
@@ -583,9 +843,45 @@ class _Evaluation:
                 _describe(g, 2) for g in r.groups
             )
         order = ", with the last after another" if r.last_follows else ""
-        return None, "not in one sentence" + order + ": " + " + ".join(
+        where = "one sentence" if r.scope == "sentence" else "one sentence or title + lead"
+        return None, f"not in {where}" + order + ": " + " + ".join(
             _describe(g, 2) for g in r.groups
         )
+
+    def _lead_spread(
+        self,
+        r: _RuleC,
+        per_group: list[list[tuple[_Hit, _AliasC]]],
+    ) -> _Found | None:
+        """A rule's hits spread over the title and the summary's first sentence. For an
+        exclusive rule the relation word must be tied to one of the others where it
+        stands ("... a meeting with Biden"): "Biden hosts island leaders for summit" /
+        "Xi was not invited" is no Xi-Biden summit."""
+        summary = self.segments[1]
+        lead = [[x for x in g if summary.in_lead(x[0].start) or x[0].seg == 0] for g in per_group]
+        if not all(lead):
+            return None
+        for combo in itertools.islice(itertools.product(*lead), 20000):
+            segs = {h.seg for h, _ in combo}
+            if len(segs) < 2:
+                continue  # all in one field: the sentence check above decides
+            if r.window is not None:
+                ok = True
+                for seg in segs:
+                    toks = [self.segments[seg].token(h.start) for h, _ in combo if h.seg == seg]
+                    if max(toks) - min(toks) > r.window:
+                        ok = False
+                if not ok:
+                    continue
+            last = combo[-1][0]
+            if r.last_follows and not any(
+                (h.seg, h.start) < (last.seg, last.start) for h, _ in combo[:-1]
+            ):
+                continue
+            if r.exclusive and not self._named_partner(last, combo):
+                continue
+            return self._found(1, list(combo))
+        return None
 
     def _found(self, seg: int, chosen: Sequence[tuple[_Hit, _AliasC]]) -> _Found:
         return _Found(
@@ -605,6 +901,8 @@ class _Evaluation:
                 seg = self.segments[h.seg]
                 if why is None:
                     found.append(_Found(seg.field, h.start, a.text))
+                    for target in a.implies:
+                        self.implied.append((target, found[-1]))
                 if self.explain:
                     self.candidates.append(
                         Candidate(
@@ -657,6 +955,15 @@ class _Evaluation:
             f = self._entry(e)
             if f is not None:
                 matches.append(Match(entry_id=e.id, alias=f.alias, field=f.field))
+        if self.implied:
+            matched = {m.entry_id for m in matches}
+            index_by_id = self.m._index_by_id
+            for target, f in sorted(
+                self.implied, key=lambda x: (x[0], x[1].field is not Field.TITLE, x[1].pos)
+            ):
+                if target not in matched and target in index_by_id:
+                    matched.add(target)
+                    matches.append(Match(entry_id=target, alias=f.alias, field=f.field))
         if self.explain and self.case_misses:
             for h in self.case_misses:
                 for index in sorted(self.m._triggers.get(h.term.id, set())):

@@ -22,19 +22,33 @@ What an entry can say (see ``bot/defaults/watchlist.toml`` for worked examples):
     - ``context``: the alias counts only when the item also contains one of these
       phrases (a list), or one of each list (a list of lists).
     - ``window``: with ``context``, the context must be within this many words (in
-      the same field; for a hit in the title, context anywhere in the summary counts:
-      headlines name people briefly and leave who they are to the summary).
+      the same field). The title and the summary's first sentence (its *lead*) are
+      read together: for a hit in the title, context anywhere in the summary counts
+      (headlines name people briefly and leave who they are to the summary), and for a
+      hit in the lead, context in the title counts ("China's foreign minister warns
+      ..." / "Wang said ...").
+    - ``implies``: entry ids this alias also refers to: a hit of "习拜会" (the Xi–Biden
+      meeting) credits ``xi-jinping`` and ``joe-biden`` as well as its own entry.
+      Ids missing from the effective watchlist (disabled) are ignored.
 
     Latin-script aliases match whole words (possessives like "Xi's" and hyphenated
-    compounds like "Xi-Biden" included); Chinese/Japanese aliases match anywhere.
+    compounds like "Xi-Biden" included); Chinese/Japanese aliases match anywhere. In a
+    field written (mostly) in capitals ("BIDEN, XI TO MEET"), case rules relax, except
+    that a hit that reads as a roman numeral after the name it numbers ("PIUS XI",
+    "SUPER BOWL XI") is still rejected.
 ``exclude`` / ``context`` at the entry level
     Apply to every alias and rule of the entry.
 ``[[entry.rules]]``
     Co-occurrence: the entry matches when the item has a hit of *every* group in
     ``all`` (each group: any of its phrases), optionally within one ``scope =
-    "sentence"``, or within ``window`` words, with ``last_follows = true`` (a hit of the
-    last group must come after a hit of another group: "Albanese meets Biden ... Xi"
-    is no Xi-Biden meeting) and ``context`` (as above).
+    "sentence"``, or ``scope = "lead"`` (one sentence, or spread over the title and the
+    summary's first sentence read as one), or within ``window`` words, with
+    ``last_follows = true`` (a hit of the last group must come after a hit of another
+    group: "Albanese meets Biden ... Xi" is no Xi-Biden meeting), ``exclusive = true``
+    (the last group is a relation between the others, such as a meeting: a hit of it
+    tied to a third name, "talks with Putin", "Xi-Putin talks", does not count, and in
+    a spread over title and lead it must name one of the others where it stands: "... a
+    meeting with Biden") and ``context`` (as above).
 
 References, expanded when the file is loaded (so every entry stands alone):
 ``"@entry-id"`` stands for that entry's aliases (with its exclusions and context), and
@@ -122,6 +136,7 @@ class Alias(BaseModel):
     exclude: tuple[Alias, ...] = ()
     context: tuple[tuple[Alias, ...], ...] = ()
     window: int | None = Field(default=None, ge=1, le=MAX_WINDOW)
+    implies: tuple[str, ...] = Field(default=(), max_length=8)
 
     @model_validator(mode="before")
     @classmethod
@@ -129,6 +144,19 @@ class Alias(BaseModel):
         if isinstance(data, str):
             return {"text": data}
         return data
+
+    @field_validator("implies", mode="before")
+    @classmethod
+    def _implies_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("implies")
+    @classmethod
+    def _implies_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry_id in value:
+            if len(entry_id) > MAX_ID or not re.match(ID_PATTERN, entry_id):
+                raise ValueError(f"implies: {entry_id!r} is not an entry id")
+        return tuple(dict.fromkeys(value))
 
     @field_validator("text")
     @classmethod
@@ -162,7 +190,9 @@ class Alias(BaseModel):
     def _check(self) -> Alias:
         if self.window is not None and not self.context:
             raise ValueError("window needs a context")
-        if self.is_ref and (self.case != "auto" or self.exclude or self.context or self.window):
+        if self.is_ref and (
+            self.case != "auto" or self.exclude or self.context or self.window or self.implies
+        ):
             raise ValueError(f"{self.text!r} is a reference: it takes no options")
         return self
 
@@ -172,7 +202,13 @@ class Alias(BaseModel):
 
     def compact(self) -> str | dict[str, Any]:
         """JSON-safe form: a bare string when the alias has no options."""
-        if self.case == "auto" and not self.exclude and not self.context and self.window is None:
+        if (
+            self.case == "auto"
+            and not self.exclude
+            and not self.context
+            and self.window is None
+            and not self.implies
+        ):
             return self.text
         out: dict[str, Any] = {"text": self.text}
         if self.case != "auto":
@@ -183,6 +219,8 @@ class Alias(BaseModel):
             out["context"] = [[a.compact() for a in g] for g in self.context]
         if self.window is not None:
             out["window"] = self.window
+        if self.implies:
+            out["implies"] = list(self.implies)
         return out
 
 
@@ -192,9 +230,10 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     all: tuple[tuple[Alias, ...], ...] = Field(min_length=1, max_length=8)
-    scope: Literal["item", "sentence"] = "item"
+    scope: Literal["item", "sentence", "lead"] = "item"
     window: int | None = Field(default=None, ge=1, le=MAX_WINDOW)
     last_follows: bool = False
+    exclusive: bool = False
     context: tuple[tuple[Alias, ...], ...] = ()
 
     @field_validator("all", mode="before")
@@ -220,6 +259,8 @@ class Rule(BaseModel):
     def _check(self) -> Rule:
         if self.last_follows and len(self.all) < 2:
             raise ValueError("last_follows needs at least two groups in 'all'")
+        if self.exclusive and len(self.all) < 2:
+            raise ValueError("exclusive needs at least two groups in 'all'")
         return self
 
     def compact(self) -> dict[str, Any]:
@@ -230,6 +271,8 @@ class Rule(BaseModel):
             out["window"] = self.window
         if self.last_follows:
             out["last_follows"] = True
+        if self.exclusive:
+            out["exclusive"] = True
         if self.context:
             out["context"] = [[a.compact() for a in g] for g in self.context]
         return out
@@ -553,6 +596,16 @@ def _parse(
                 key=f"entry[{i + 1}].id",
             )
         seen[e.id] = i
+    known = set(seen) | set(base_entries)
+    for i, e in enumerate(model.entry):
+        for ai, a in enumerate(e.aliases):
+            for target in a.implies:
+                if target not in known:
+                    raise ConfigError(
+                        f"implies unknown entry {target!r} (no entry has that id)",
+                        source=source,
+                        key=f"entry[{i + 1}].aliases[{ai + 1}].implies",
+                    )
     resolver = _Resolver(model.entry, model.terms, base_entries, base_terms, source)
     entries = [resolver.entry(e.id, f"entry[{i + 1}]") for i, e in enumerate(model.entry)]
     for i, d in enumerate(model.disable):
