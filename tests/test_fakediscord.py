@@ -16,7 +16,6 @@ from fakediscord import FakeDiscord, fast_client_options, faults, redirect_disco
 from fakediscord.client import RunClient
 from fakediscord.models import MANAGE_GUILD, SEND_MESSAGES, VIEW_CHANNEL, Overwrite
 
-pytest_plugins = ["fakediscord.pytest_plugin"]
 pytestmark = pytest.mark.filterwarnings("error")
 
 TOPICS = ["china", "chile", "climate", "cyber"]

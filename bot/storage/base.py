@@ -239,6 +239,10 @@ class Storage(Protocol):
     async def mark_failed(self, delivery_id: int, *, error: str, permanent: bool) -> None:
         """Record an attempt's error; permanent=True sets status 'failed'."""
 
+    async def record_progress(self, delivery_id: int, message_ids: Sequence[str]) -> None:
+        """The message ids of the parts of a multi-message delivery confirmed so far
+        (in order); it stays ``pending``, and a retry skips those parts."""
+
     async def pending_deliveries(self, channel_id: int | None = None) -> list[Delivery]: ...
 
     async def alerted(self, channel_id: int, item_ids: Sequence[int]) -> set[int]:

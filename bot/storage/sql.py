@@ -912,6 +912,9 @@ class SqlStorage:
             values["status"] = "failed"
         await self._update_delivery(delivery_id, **values)
 
+    async def record_progress(self, delivery_id: int, message_ids: Sequence[str]) -> None:
+        await self._update_delivery(delivery_id, message_ids=[str(m) for m in message_ids])
+
     async def _update_delivery(self, delivery_id: int, **values: Any) -> None:
         async with self._tx() as conn:
             result = await conn.execute(

@@ -1,0 +1,221 @@
+"""Shared test plugins and the Discord test harness.
+
+``fake_discord`` / ``run_client`` come from the loopback fake Discord
+(``fakediscord.pytest_plugin``). ``discord_env`` runs the real Briefbot Discord adapter
+(``DiscordBot.run``: login through ``DISCORD_API_BASE``, command sync, every shard
+connected) on the real app (SqlStorage on in-memory SQLite, the real service and
+outbox, a FakeClock) against that fake, with a loopback feed server for feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+
+pytest_plugins = ["fakediscord.pytest_plugin"]
+
+NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)
+
+
+async def _no_identify_pause(self: Any, shard_id: int | None, *, initial: bool = False) -> None:
+    return None
+
+
+@dataclass
+class DiscordEnv:
+    fake: Any  # FakeDiscord
+    app: Any  # bot.app.App
+    clock: Any  # FakeClock
+    feeds: Any  # FeedServer
+    bot: Any  # DiscordBot
+    task: asyncio.Task[None]
+    tmp_path: Path
+
+    @property
+    def client(self) -> discord.AutoShardedClient:
+        return self.bot.client  # type: ignore[no-any-return]
+
+    def channel(self, guild: int = 0, name: str = "general") -> Any:
+        g = self.fake.guild_list[guild]
+        return next(c for c in g.text_channels() if c.name == name)
+
+    async def command(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user: Any = None,
+        guild: int = 0,
+        channel: str = "general",
+    ) -> Any:
+        """Run a slash command as ``user`` (default: the admin) and wait for its
+        callback; returns the FakeInteraction."""
+        g = self.fake.guild_list[guild]
+        inter = await self.fake.send_interaction(
+            name,
+            options or {},
+            guild_id=g.id,
+            channel_id=self.channel(guild, channel).id,
+            user=user or self.fake.admin,
+        )
+        await inter.wait_response()
+        await self.settle()
+        return inter
+
+    async def settle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until discord.py finished handling every interaction delivered so far
+        (its command tree runs each in a task named ``CommandTree-invoker``)."""
+        tasks = [
+            t
+            for t in asyncio.all_tasks()
+            if t.get_name() == "CommandTree-invoker" and t is not asyncio.current_task()
+        ]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    async def channel_record(self, guild: int = 0, name: str = "general") -> Any:
+        ch = self.channel(guild, name)
+        return await self.app.storage.get_channel(
+            "discord", str(ch.id), guild_id=str(ch.guild_id), name=name
+        )
+
+    async def seed(
+        self,
+        titles: list[str],
+        *,
+        feed_url: str = "https://wire.example/rss",
+        source: str = "Wire",
+        ago: timedelta = timedelta(hours=2),
+        summary: str = "",
+    ) -> list[Any]:
+        """Store items as the poller would (fetched ``ago`` before NOW), with the
+        default watchlist's matches."""
+        from bot.core.matching import compile_watchlist
+        from bot.core.models import Item
+        from bot.core.watchlist import slugify
+        from bot.feeds.dedupe import keys_for_batch
+
+        storage = self.app.storage
+        fid = next(f.id for f in await storage.all_feeds() if f.url == feed_url)
+        when = NOW - ago
+        items = []
+        for i, t in enumerate(titles):
+            link = f"{feed_url.removesuffix('/rss')}/{slugify(t)[:60] or 'item'}-{i}"
+            items.append(
+                Item(
+                    guid=link,
+                    title=t,
+                    summary=summary,
+                    link=link,
+                    canonical_link=link,
+                    published=when,
+                    feed_url=feed_url,
+                    source=source,
+                )
+            )
+        stored = await storage.insert_items(fid, keys_for_batch(items), fetched_at=when)
+        matcher = compile_watchlist(self.app.config.watchlist)
+        for s in stored:
+            found = matcher.match(s.item.title, s.item.summary)
+            if found:
+                await storage.add_matches(s.id, found, scope=None)
+        return list(stored)
+
+
+async def start_discord_env(
+    fake: Any,
+    tmp_path: Path,
+    feeds: Any,
+    *,
+    storage: Any = None,
+    clock: Any = None,
+    sources: list[Any] | None = None,
+    **discord_settings: Any,
+) -> DiscordEnv:
+    """Build the app and run the Discord adapter against ``fake`` until READY."""
+    from bot.adapters.discord.bot import DiscordBot
+    from bot.app import Config, build_app
+    from bot.config import DiscordSettings, SecuritySettings, Settings, StorageSettings
+    from bot.core.clock import FakeClock
+    from bot.core.models import FeedSource
+    from bot.core.watchlist import default_watchlist
+    from bot.storage.sql import SqlStorage
+
+    settings = Settings(
+        storage=StorageSettings(data_dir=str(tmp_path)),
+        security=SecuritySettings(allow_hosts=[f"127.0.0.1:{feeds.port}"]),
+        discord=DiscordSettings(**discord_settings),
+    )
+    config = Config(
+        settings=settings,
+        cfg_dir=None,
+        watchlist=default_watchlist(),
+        feeds=sources
+        if sources is not None
+        else [
+            FeedSource("https://wire.example/rss", "Wire"),
+            FeedSource("https://other.example/rss", "Other Times"),
+        ],
+    )
+    clock = clock or FakeClock(NOW)
+    app = build_app(
+        config, storage=storage or SqlStorage("sqlite+aiosqlite:///:memory:"), clock=clock
+    )
+    await app.open()
+    bot = DiscordBot(app, guild_ready_timeout=0.2)
+    task = asyncio.create_task(bot.run(fake.token), name="discord-bot")
+    ready = asyncio.create_task(bot.client.wait_until_ready())
+    done, _ = await asyncio.wait({ready, task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    if ready not in done:
+        ready.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ready
+        if task in done:
+            task.result()
+        raise AssertionError("the Discord bot did not get ready")
+    return DiscordEnv(fake, app, clock, feeds, bot, task, tmp_path)
+
+
+async def stop_discord_env(env: DiscordEnv, *, close_app: bool = True) -> None:
+    await env.settle()
+    env.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await env.task
+    assert env.client.is_closed()
+    if close_app:
+        await env.app.close()
+
+
+@pytest.fixture
+def fast_shards(monkeypatch: pytest.MonkeyPatch, fake_discord: Any) -> None:
+    """discord.py pauses 5 s before each shard's IDENTIFY (max_concurrency 1 on Discord):
+    not against the fake. And the adapter finds the fake through DISCORD_API_BASE."""
+    monkeypatch.setattr(discord.AutoShardedClient, "before_identify_hook", _no_identify_pause)
+    monkeypatch.setenv("DISCORD_API_BASE", fake_discord.api_base)
+
+
+@pytest.fixture
+async def feed_site() -> AsyncIterator[Any]:
+    from feedserver import FeedServer
+
+    async with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def discord_env(
+    fake_discord: Any, fast_shards: None, tmp_path: Path, feed_site: Any
+) -> AsyncIterator[DiscordEnv]:
+    env = await start_discord_env(fake_discord, tmp_path, feed_site)
+    try:
+        yield env
+    finally:
+        await stop_discord_env(env)
