@@ -10,17 +10,23 @@ Every problem is a :class:`ConfigError` naming the file, the key and the problem
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 ENV_CONFIG_DIR = "BRIEFBOT_CONFIG_DIR"
@@ -43,11 +49,73 @@ def check_timezone(value: str) -> str:
     return value
 
 
+#: the database URL schemes Briefbot runs on (SQLAlchemy async drivers)
+DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+_URL_EXAMPLES = (
+    "sqlite+aiosqlite:////path/to/briefbot.db or "
+    "postgresql+asyncpg://user:password@host:5432/briefbot"
+)
+#: ``scheme://user:password@`` in a URL SQLAlchemy cannot parse
+_PASSWORD_IN_URL = re.compile(r"(?<=://)([^:@/]*):.*@")
+
+
+def hide_password(url: str) -> str:
+    """A database URL fit to print or log: its password replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        return _PASSWORD_IN_URL.sub(r"\1:***@", url)
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def check_database_url(url: str) -> URL:
+    """The parsed URL if Briefbot can use it, else ValueError saying what to write."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        raise ValueError(
+            f"{hide_password(url)!r} is not a database URL: write {_URL_EXAMPLES}"
+        ) from None
+    scheme = parsed.drivername
+    backend = scheme.partition("+")[0]
+    if scheme in DATABASE_SCHEMES:
+        return parsed
+    if backend in ("postgresql", "postgres"):
+        raise ValueError(
+            f"{scheme}:// needs the asyncpg driver: write postgresql+asyncpg://... "
+            "(add +asyncpg after postgresql)"
+        )
+    if backend == "sqlite":
+        raise ValueError(
+            f"{scheme}:// needs the aiosqlite driver: write sqlite+aiosqlite://... "
+            "(add +aiosqlite after sqlite)"
+        )
+    raise ValueError(
+        f"unsupported database {backend!r}: Briefbot runs on SQLite or PostgreSQL ({_URL_EXAMPLES})"
+    )
+
+
 class StorageSettings(_Section):
     #: SQLAlchemy async URL; empty = a SQLite file in data_dir
     database_url: str = ""
     #: where the SQLite file lives; empty = the per-user data dir (XDG)
     data_dir: str = ""
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            check_database_url(value)
+        return value
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir:
@@ -108,18 +176,42 @@ class Settings(_Section):
     discord: DiscordSettings = DiscordSettings()
 
 
-def format_validation_error(err: ValidationError, source: str) -> ConfigError:
-    """One clear message from pydantic's error: the file, the key, the problem."""
-    lines = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{key}: {msg}")
-    first_key = ".".join(str(p) for p in err.errors()[0]["loc"]) if err.errors() else None
-    more = "" if len(lines) == 1 else f" (and {len(lines) - 1} more: " + "; ".join(lines[1:]) + ")"
-    return ConfigError(lines[0].split(": ", 1)[-1] + more, source=source, key=first_key)
+def error_location(loc: Sequence[int | str]) -> str:
+    """pydantic's error location as a TOML-style key, list positions 1-based:
+    ``entry[3].aliases[2]``, ``feed[1].url``, ``poll.interval_minutes``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    msg = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg
+
+
+def format_validation_error(err: ValidationError, source: str | None) -> ConfigError:
+    """One line from pydantic's error: the file, the key and the first problem, and
+    where the others are. The one formatter for every config file (settings, feeds,
+    watchlists)."""
+    errors = err.errors()
+    if not errors:  # pragma: no cover - pydantic always reports at least one
+        return ConfigError(str(err), source=source)
+    first = errors[0]
+    more = ""
+    if len(errors) > 1:
+        others = list(dict.fromkeys(error_location(e["loc"]) for e in errors[1:]))
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        n = len(errors) - 1
+        more = f" (and {n} more problem{'s' if n > 1 else ''}: {shown})"
+    return ConfigError(_problem(first) + more, source=source, key=error_location(first["loc"]))
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -151,15 +243,47 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+def _wants_json(section: str, key: str) -> bool:
+    """Whether ``[section] key`` holds a list or a table (set from the environment as
+    JSON)."""
+    field = Settings.model_fields.get(section)
+    model = field.annotation if field is not None else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return False
+    sub = model.model_fields.get(key)
+    if sub is None:
+        return False
+    origin = typing.get_origin(sub.annotation) or sub.annotation
+    return origin in (list, dict, tuple, set, frozenset)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Settings from ``BRIEFBOT_<SECTION>__<KEY>`` variables, and the variable behind
+    each ``section.key``. A list or table is written as JSON:
+    ``BRIEFBOT_SECURITY__ALLOW_HOSTS='["feeds.internal"]'``."""
     out: dict[str, Any] = {}
-    for name, value in environ.items():
+    names: dict[str, str] = {}
+    for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if section and key:
-            out.setdefault(section, {})[key] = value
-    return out
+        if not (section and key):
+            continue
+        parsed: Any = value
+        if _wants_json(section, key):
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError as err:
+                raise ConfigError(
+                    f"not valid JSON ({err.msg}): a list is written as JSON, "
+                    f'e.g. {name}=\'["a", "b"]\'',
+                    source=f"environment variable {name}",
+                    key=f"{section}.{key}",
+                ) from None
+        out.setdefault(section, {})[key] = parsed
+        names[f"{section}.{key}"] = name
+        names.setdefault(section, name)
+    return out, names
 
 
 def config_dir(
@@ -180,19 +304,22 @@ def load_settings(cfg_dir: Path | None, environ: Mapping[str, str] | None = None
     env = os.environ if environ is None else environ
     defaults_file = DEFAULTS_DIR / "briefbot.toml"
     data = read_toml(defaults_file)
-    validate(Settings, data, str(defaults_file))
-    source = str(defaults_file)
+    settings = validate(Settings, data, str(defaults_file))
     if cfg_dir is not None and (cfg_dir / "briefbot.toml").is_file():
         user_file = cfg_dir / "briefbot.toml"
-        user = read_toml(user_file)
-        validate(Settings, _deep_merge(data, user), str(user_file))
-        data = _deep_merge(data, user)
-        source = str(user_file)
-    overrides = _env_overrides(env)
-    if overrides:
-        data = _deep_merge(data, overrides)
-        source = "environment (BRIEFBOT_<SECTION>__<KEY>)"
-    return validate(Settings, data, source)
+        data = _deep_merge(data, read_toml(user_file))
+        settings = validate(Settings, data, str(user_file))
+    overrides, names = _env_overrides(env)
+    if not overrides:
+        return settings
+    try:
+        return Settings.model_validate(_deep_merge(data, overrides))
+    except ValidationError as err:
+        # name the variable that caused it (the files alone were valid)
+        loc = [str(p) for p in err.errors()[0]["loc"]]
+        name = names.get(".".join(loc[:2])) or names.get(loc[0] if loc else "")
+        source = f"environment variable {name}" if name else "environment (BRIEFBOT_*__*)"
+        raise format_validation_error(err, source) from None
 
 
 def secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:

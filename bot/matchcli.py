@@ -119,7 +119,8 @@ def _text_field(obj: dict[str, Any], key: str, where: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class InputItem:
-    id: str
+    #: as given: a number stays a number in the output
+    id: str | int
     title: str
     summary: str
     labels: tuple[str, ...] | None = None
@@ -143,8 +144,9 @@ def read_items(path_text: str, *, labelled: bool = False) -> list[InputItem]:
             raise InputError(f"{where}: invalid JSON: {err.msg} (column {err.colno})") from None
         if not isinstance(obj, dict):
             raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        if "id" not in obj or not isinstance(obj["id"], str | int) or obj["id"] == "":
-            raise InputError(f"{where}: missing field 'id' (a string or number)")
+        item_id = obj.get("id")
+        if not isinstance(item_id, str | int) or isinstance(item_id, bool) or item_id == "":
+            raise InputError(f"{where}: missing field 'id' (a string or an integer)")
         labels: tuple[str, ...] | None = None
         if labelled:
             raw = obj.get("labels")
@@ -153,7 +155,7 @@ def read_items(path_text: str, *, labelled: bool = False) -> list[InputItem]:
             labels = tuple(raw)
         items.append(
             InputItem(
-                id=str(obj["id"]),
+                id=item_id,
                 title=_text_field(obj, "title", where),
                 summary=_text_field(obj, "summary", where),
                 labels=labels,
@@ -274,7 +276,7 @@ class _Counts:
 @dataclass(frozen=True, slots=True)
 class Miss:
     kind: str  # "fn" | "fp"
-    item_id: str
+    item_id: str | int
     entry_id: str
     title: str
     why: str
@@ -354,7 +356,20 @@ def evaluate(matcher: Matcher, items: list[InputItem]) -> EvalResult:
                         "; ".join(dict.fromkeys(reasons)) or "no alias or rule word found",
                     )
                 )
-    return EvalResult(len(items), total, per_entry, misses, unknown)
+    return EvalResult(len(items), total, per_entry, rank_misses(misses, per_entry), unknown)
+
+
+def rank_misses(misses: list[Miss], per_entry: dict[str, _Counts]) -> list[Miss]:
+    """Worst first: misses of the entries that miss most (false negatives plus false
+    positives), false negatives before false positives, then in input order. So the
+    first lines of the report point at the rules most worth fixing."""
+    order = {id(m): i for i, m in enumerate(misses)}
+
+    def key(m: Miss) -> tuple[int, int, str, int]:
+        c = per_entry[m.entry_id]
+        return (-(c.fn + c.fp), 0 if m.kind == "fn" else 1, m.entry_id, order[id(m)])
+
+    return sorted(misses, key=key)
 
 
 def _print_report(result: EvalResult, worst: int, out: TextIO) -> None:
@@ -375,7 +390,9 @@ def _print_report(result: EvalResult, worst: int, out: TextIO) -> None:
         if not rows or worst <= 0:
             continue
         out.write(
-            f"\n{heading}: {len(rows)}" + (f" (first {worst})" if len(rows) > worst else "") + "\n"
+            f"\n{heading}: {len(rows)}"
+            + (f" (the {worst} worst: entries that miss most first)" if len(rows) > worst else "")
+            + "\n"
         )
         for m in rows[:worst]:
             out.write(f"  {m.item_id}  {m.entry_id}: {m.title}\n      why: {m.why}\n")
@@ -400,6 +417,8 @@ def eval_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def iter_matches(matcher: Matcher, items: list[InputItem]) -> Iterator[tuple[str, list[Match]]]:
+def iter_matches(
+    matcher: Matcher, items: list[InputItem]
+) -> Iterator[tuple[str | int, list[Match]]]:
     for item in items:
         yield item.id, matcher.match(item.title, item.summary)

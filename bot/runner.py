@@ -10,7 +10,7 @@ import signal
 import sys
 
 from bot.app import App, build_app, load_config
-from bot.config import secret
+from bot.config import hide_password, secret
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def check_config_main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     s = config.settings
     print(f"config OK ({config.cfg_dir or 'shipped defaults'})")
-    print(f"  database:  {s.storage.resolved_url()}")
+    print(f"  database:  {hide_password(s.storage.resolved_url())}")
     print(f"  feeds:     {len(config.feeds)}")
     print(f"  watchlist: {len(config.watchlist.entries)} entries")
     print(f"  poll:      every {s.poll.interval_minutes:g} min")
@@ -50,7 +50,13 @@ async def main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     token = secret("DISCORD_TOKEN")
     app: App = build_app(config)
-    await app.open()
+    try:
+        await app.open()
+    except BaseException:
+        # nothing started yet: release the database before reporting the error
+        with contextlib.suppress(Exception):
+            await app.storage.close()
+        raise
     tasks: list[asyncio.Task[object]] = []
     try:
         if token:
@@ -69,9 +75,8 @@ async def main(args: argparse.Namespace) -> int:
                 tasks.append(asyncio.create_task(run_console_channel(app), name="console"))
         await app.scheduler.start()
         await app.outbox.retry_pending()
-        print(
-            f"briefbot: running; database {config.settings.storage.resolved_url()}", file=sys.stderr
-        )
+        database = hide_password(config.settings.storage.resolved_url())
+        print(f"briefbot: running; database {database}", file=sys.stderr)
         stopper = asyncio.create_task(_wait_for_stop(), name="stop")
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:

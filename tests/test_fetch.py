@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import itertools
 import random
 import socket
@@ -144,6 +145,27 @@ async def test_gzip_bomb_stops_at_the_cap_without_inflating_it(server: FeedServe
             tracemalloc.stop()
     assert res.error == "response larger than 1 MB once decompressed"
     assert peak < 20_000_000, f"peak memory {peak} bytes while reading a gzip bomb"
+
+
+async def test_chunked_gzip_over_the_cap_compressed_is_refused(server: FeedServer) -> None:
+    """No Content-Length, and a body that stays under the cap once decompressed: only the
+    count of compressed bytes received can refuse it."""
+    cap = 200_000
+    body = random.Random(7).randbytes(cap - 16)  # incompressible: gzip makes it larger
+    assert len(gzip.compress(body)) > cap
+    url = server.reply("/gz-chunked", Reply(body=body, gzip=True, stream_chunks=8))
+    async with make_fetcher(max_bytes=cap) as f:
+        res = await f.fetch(url)
+    assert "content-length" not in {k.lower() for k in res.headers}
+    assert res.error == "response larger than 200 KB"
+    assert res.body is None
+
+    # the same bytes, plain and chunked, are under the cap and accepted
+    plain = server.reply("/plain-chunked", Reply(body=body, stream_chunks=8))
+    async with make_fetcher(max_bytes=cap) as f:
+        ok = await f.fetch(plain)
+    assert ok.error is None
+    assert ok.body == body
 
 
 async def test_redirect_chain_records_final_url(server: FeedServer, fetcher: Fetcher) -> None:

@@ -45,13 +45,32 @@ def test_match_items(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     code, out, err = run(["match", "--items", str(path)], capsys)
     assert code == 0, err
     rows = lines(out)
-    assert [r["id"] for r in rows] == ["a", "7", "c"]
+    assert [r["id"] for r in rows] == ["a", 7, "c"]  # a numeric id stays a number
     assert rows[0]["matches"] == ["apec", "joe-biden", "xi-biden-summit", "xi-jinping"]
     assert rows[0]["why"]["joe-biden"] == ["Biden", "title"]  # type: ignore[index]
     assert rows[0]["why"]["xi-biden-summit"] == ["Xi + Biden + meet", "title"]  # type: ignore[index]
-    assert rows[1] == {"id": "7", "matches": [], "why": {}}
+    assert rows[1] == {"id": 7, "matches": [], "why": {}}
     assert rows[2]["matches"] == ["antony-blinken", "taiwan", "xi-jinping"]
     assert rows[2]["why"]["taiwan"] == ["台湾", "summary"]  # type: ignore[index]
+
+
+def test_match_keeps_id_types(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [
+        {"id": 12, "title": "Taiwan votes", "summary": ""},
+        {"id": "12", "title": "Taiwan votes", "summary": ""},
+        {"id": 10**20, "title": "x", "summary": ""},
+    ]
+    path = write_jsonl(tmp_path / "items.jsonl", rows)
+    code, out, _ = run(["match", "--items", str(path)], capsys)
+    assert code == 0
+    ids = [r["id"] for r in lines(out)]
+    assert ids == [12, "12", 10**20]
+    assert [type(i) for i in ids] == [int, str, int]
+    for bad in (True, 1.5, None, ""):
+        path = write_jsonl(tmp_path / "bad.jsonl", [{"id": bad, "title": "t", "summary": ""}])
+        code, _, err = run(["match", "--items", str(path)], capsys)
+        assert code == 2
+        assert "line 1: missing field 'id'" in err
 
 
 def test_match_explain_lists_rejections(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -245,6 +264,61 @@ def test_eval_counts_false_positives(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 0
     assert data["fp"] == 1
     assert data["false_positives"][0]["why"] == "matched 'Iran' in the title"
+
+
+# Misses in input order: one of "taiwan" first, then three of "iran" (the entry that
+# misses most), then a false positive of "iran".
+RANKED = [
+    {"id": 1, "title": "Island election results", "summary": "", "labels": ["taiwan"]},
+    {"id": 2, "title": "Oil tanker seized", "summary": "", "labels": ["iran"]},
+    {"id": 3, "title": "Nuclear talks stall", "summary": "", "labels": ["iran"]},
+    {"id": 4, "title": "Persian Gulf protests", "summary": "", "labels": ["iran"]},
+    {"id": 5, "title": "Iran rial falls", "summary": "", "labels": []},
+    {"id": 6, "title": "Taiwan Strait transit", "summary": "", "labels": []},
+]
+
+
+def test_eval_lists_the_worst_misses_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_jsonl(tmp_path / "gold.jsonl", RANKED)
+    code, out, _ = run(["eval", "--items", str(path), "--json", "--worst", "2"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert (data["per_entry"]["iran"]["fn"], data["per_entry"]["iran"]["fp"]) == (3, 1)
+    assert (data["per_entry"]["taiwan"]["fn"], data["per_entry"]["taiwan"]["fp"]) == (1, 1)
+    # iran misses 4 times, taiwan twice: iran's misses come first, not item 1's
+    assert [(m["id"], m["entry"]) for m in data["false_negatives"]] == [(2, "iran"), (3, "iran")]
+    assert [(m["id"], m["entry"]) for m in data["false_positives"]] == [
+        (5, "iran"),
+        (6, "taiwan"),
+    ]
+
+    code, out, _ = run(["eval", "--items", str(path), "--worst", "2"], capsys)
+    assert code == 0
+    fn_section = out.split("False negatives (missed): 4")[1].split("False positives")[0]
+    assert "the 2 worst" in fn_section
+    assert "2  iran: Oil tanker seized" in fn_section
+    assert "3  iran: Nuclear talks stall" in fn_section
+    assert "Island election results" not in fn_section
+
+
+def test_rank_misses_puts_false_negatives_first_within_an_entry() -> None:
+    from bot.core.matching import compile_watchlist
+    from bot.core.watchlist import default_watchlist
+    from bot.matchcli import InputItem, evaluate
+
+    items = [
+        InputItem(id="fp", title="Iran rial falls", summary="", labels=()),
+        InputItem(id="fn", title="Persian Gulf protests", summary="", labels=("iran",)),
+        InputItem(id="other", title="Island election", summary="", labels=("taiwan",)),
+    ]
+    result = evaluate(compile_watchlist(default_watchlist()), items)
+    assert [(m.kind, m.item_id) for m in result.misses] == [
+        ("fn", "fn"),
+        ("fp", "fp"),
+        ("fn", "other"),
+    ]
 
 
 def test_eval_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -108,3 +108,82 @@ async def test_env_override_is_validated_too(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "digest.default_timezone" in err.decode()
     assert "unknown timezone" in err.decode()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _one_line_failure(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    proc = await _run(*args, env=env, cwd=cwd)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    message = err.decode()
+    assert "Traceback" not in message, message
+    assert message.count("\n") == 1, message
+    assert message.startswith("briefbot: "), message
+    assert proc.returncode is not None
+    return proc.returncode, message
+
+
+async def test_run_against_unreachable_postgresql(tmp_path: Path) -> None:
+    port = _closed_port()
+    url = f"postgresql+asyncpg://briefbot:s3cret@127.0.0.1:{port}/briefbot"
+    status, message = await _one_line_failure(
+        "run", "--no-console", env=_env(tmp_path, BRIEFBOT_STORAGE__DATABASE_URL=url), cwd=tmp_path
+    )
+    assert status == 1
+    assert f"briefbot:***@127.0.0.1:{port}/briefbot" in message
+    assert "s3cret" not in message
+    assert "is the PostgreSQL server running" in message
+
+
+async def test_run_on_a_corrupt_database_keeps_the_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    junk = b"definitely not sqlite" * 100
+    (data / "briefbot.db").write_bytes(junk)
+    env = _env(tmp_path, BRIEFBOT_STORAGE__DATA_DIR=str(data))
+    status, message = await _one_line_failure("run", "--no-console", env=env, cwd=tmp_path)
+    assert status == 1
+    assert f"{data / 'briefbot.db'}: it is not a valid SQLite database" in message
+    assert (data / "briefbot.db").read_bytes() == junk
+
+
+async def test_run_with_postgresql_url_without_asyncpg(tmp_path: Path) -> None:
+    env = _env(tmp_path, BRIEFBOT_STORAGE__DATABASE_URL="postgresql://u:s3cret@127.0.0.1/db")
+    status, message = await _one_line_failure("run", "--no-console", env=env, cwd=tmp_path)
+    assert status == 2
+    assert "BRIEFBOT_STORAGE__DATABASE_URL" in message
+    assert "add +asyncpg" in message
+    assert "s3cret" not in message
+
+
+async def test_demo_with_unusable_data_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    status, message = await _one_line_failure(
+        "demo", "--data-dir", str(blocker / "demo"), env=_env(tmp_path), cwd=tmp_path
+    )
+    assert status == 2
+    assert f"cannot create the database directory {blocker / 'demo'}" in message
+
+
+async def test_check_config_hides_the_password_and_takes_config_after_command(
+    tmp_path: Path,
+) -> None:
+    cfg = _config(tmp_path, "https://wire.example/feed.xml")
+    url = "postgresql+asyncpg://briefbot:s3cret@db.internal:5432/briefbot"
+    proc = await _run(
+        "check-config", "--config", str(cfg),
+        env=_env(tmp_path, BRIEFBOT_STORAGE__DATABASE_URL=url), cwd=tmp_path,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    text = out.decode()
+    assert "feeds:     1" in text  # the --config given after the subcommand was used
+    assert "postgresql+asyncpg://briefbot:***@db.internal:5432/briefbot" in text
+    assert "s3cret" not in text + err.decode()

@@ -76,7 +76,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.config import DEFAULTS_DIR, read_toml
+from bot.config import DEFAULTS_DIR, error_location, format_validation_error, read_toml
 from bot.core.models import EntryKind
 from bot.core.text import normalize
 from bot.errors import ConfigError, InputError
@@ -116,6 +116,11 @@ def _groups(value: Any) -> Any:
         if not value:
             return ()
         if all(isinstance(v, list | tuple) for v in value):
+            if any(not v for v in value):
+                raise ValueError(
+                    "an empty list in context: every list needs at least one phrase "
+                    "(one phrase of each list must be in the item)"
+                )
             return value
         if any(isinstance(v, list | tuple) for v in value):
             raise ValueError(
@@ -453,24 +458,12 @@ class _FileModel(BaseModel):
         return value
 
 
-def _loc(loc: Sequence[int | str]) -> str:
-    """pydantic's error location as a TOML-ish key: entry[3].aliases[2] (1-based)."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part + 1}]"
-        else:
-            out += ("." if out else "") + part
-    return out or "(top level)"
+#: pydantic's error location as a TOML-style key: entry[3].aliases[2] (1-based)
+_loc = error_location
 
 
 def _validation_error(err: ValidationError, source: str) -> ConfigError:
-    errors = err.errors()
-    first = errors[0]
-    msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-    msg = msg.removeprefix("Value error, ")
-    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-    return ConfigError(msg + more, source=source, key=_loc(first["loc"]))
+    return format_validation_error(err, source)
 
 
 class _Resolver:

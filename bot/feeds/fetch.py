@@ -348,7 +348,9 @@ class Fetcher:
         size = 0
         async for chunk in resp.content.iter_chunked(_CHUNK):
             size += len(chunk)
-            compressed = getattr(resp.content, "total_compressed_bytes", None) or 0
+            # bytes received before decompression (aiohttp >= 3.13, the floor in
+            # pyproject.toml): caps a compressed body that is too large by itself
+            compressed = resp.content.total_raw_bytes
             if size > limit or compressed > limit:
                 what = (
                     " once decompressed"

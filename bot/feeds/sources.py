@@ -67,10 +67,12 @@ def load_feed_sources(cfg_dir: Path | None) -> list[FeedSource]:
             user = _load_file(toml_path)
             if user.replace_defaults:
                 feeds.clear()
-            for url in user.disable:
+            for i, url in enumerate(user.disable):
                 if url not in feeds:
                     raise ConfigError(
-                        f"{url!r} is not a default feed", source=str(toml_path), key="disable"
+                        f"{url!r} is not a default feed (disable takes the url of one)",
+                        source=str(toml_path),
+                        key=f"disable[{i + 1}]",
                     )
                 del feeds[url]
             for f in user.feed:

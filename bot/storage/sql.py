@@ -21,6 +21,7 @@ every datetime coming out is aware UTC.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import re
@@ -56,14 +57,23 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from bot.config import check_database_url, hide_password
 from bot.core.models import FeedHealth, FeedSource, Field, Item, Match, StoredItem
 from bot.core.text import normalize, plain
-from bot.errors import InputError, NotFoundError, StorageError
+from bot.errors import ConfigError, InputError, NotFoundError, StorageError
 from bot.storage.base import (
     ChannelEntryRecord,
     ChannelRecord,
@@ -139,12 +149,14 @@ class SqlStorage:
     """The Storage Protocol on SQLAlchemy 2 async (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
-        parsed = make_url(url)
+        """Raises :class:`ConfigError` when the URL is unusable (not a URL, another
+        database or driver, a driver not installed, a SQLite directory that cannot be
+        created). Nothing connects yet: see :meth:`open`."""
+        try:
+            parsed = check_database_url(url)
+        except ValueError as err:
+            raise ConfigError(str(err), key="storage.database_url") from None
         self.dialect = parsed.get_backend_name()
-        if self.dialect not in ("sqlite", "postgresql"):
-            raise StorageError(
-                f"unsupported database {self.dialect!r}: use sqlite+aiosqlite or postgresql+asyncpg"
-            )
         kwargs: dict[str, Any] = {"echo": echo}
         self._lock: asyncio.Lock | None = None
         memory = False
@@ -157,18 +169,53 @@ class SqlStorage:
             else:
                 assert parsed.database is not None
                 path = Path(parsed.database).expanduser()
-                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as err:
+                    raise ConfigError(
+                        f"cannot create the database directory {path.parent} "
+                        f"({err.strerror or err}): choose a directory you can write to "
+                        "(storage.data_dir or storage.database_url; --data-dir for the demo)"
+                    ) from None
                 parsed = parsed.set(database=str(path))
         self.url = parsed
-        self._engine: AsyncEngine = create_async_engine(parsed, **kwargs)
+        try:
+            self._engine: AsyncEngine = create_async_engine(parsed, **kwargs)
+        except ImportError as err:
+            extra = " (pip install 'briefbot[postgres]')" if self.dialect == "postgresql" else ""
+            raise ConfigError(
+                f"the database driver for {self.display_url} is not installed: "
+                f"{err.name or err}{extra}"
+            ) from None
+        except SQLAlchemyError as err:
+            raise ConfigError(f"cannot use the database {self.display_url}: {err}") from None
         if self.dialect == "sqlite":
             _configure_sqlite(self._engine, wal=not memory)
 
+    @property
+    def display_url(self) -> str:
+        """The database URL with its password hidden, to print or log."""
+        return hide_password(self.url.render_as_string(hide_password=False))
+
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
-        """Create or upgrade the schema to the newest migration."""
-        async with self._tx() as conn:
-            await conn.run_sync(_upgrade_to_head)
+        """Create or upgrade the schema to the newest migration. Raises
+        :class:`StorageError` naming the database (password hidden) and what to do when
+        it cannot be reached or read."""
+        try:
+            async with self._tx() as conn:
+                await conn.run_sync(_upgrade_to_head)
+        except StorageError as err:
+            await _dispose_quietly(self._engine)
+            cause = err.__cause__
+            if isinstance(cause, SQLAlchemyError | OSError):
+                raise StorageError(self._open_failure(cause)) from cause
+            raise  # already says what to do (e.g. a schema from a newer Briefbot)
+        except Exception as err:
+            await _dispose_quietly(self._engine)
+            if isinstance(err, SQLAlchemyError | OSError) or _is_driver_error(err):
+                raise StorageError(self._open_failure(err)) from err
+            raise
 
     async def close(self) -> None:
         await self._engine.dispose()
@@ -187,8 +234,40 @@ class SqlStorage:
             else:
                 async with self._engine.begin() as conn:
                     yield conn
-        except OperationalError as err:
+        except (IntegrityError, ProgrammingError, DataError, NotSupportedError):
+            raise  # a constraint the caller handles, or a bug: not the database failing
+        except (OperationalError, InterfaceError, DatabaseError) as err:
+            # locked, disk full, connection lost, a corrupt file
             raise StorageError(f"The database failed: {err.orig or err}") from err
+        except OSError as err:  # the connection to the server failed
+            raise StorageError(f"The database failed: {err.strerror or err}") from err
+
+    def _open_failure(self, err: BaseException) -> str:
+        """What went wrong opening the database, and what to do."""
+        text = str(getattr(err, "orig", None) or err).strip()
+        detail = (text.splitlines() or [type(err).__name__])[0]
+        if self.dialect == "sqlite":
+            where = f"the database file {self.url.database}"
+            if "not a database" in detail or "malformed" in detail:
+                return (
+                    f"Cannot read {where}: it is not a valid SQLite database ({detail}). "
+                    "Restore it from a backup, or move it aside so that Briefbot creates "
+                    "a new one."
+                )
+            return (
+                f"Cannot open {where} ({detail}): check that the file and its directory "
+                "are writable, or choose another (storage.data_dir)."
+            )
+        where = f"the database {self.display_url}"
+        if isinstance(err, OSError):
+            return (
+                f"Cannot connect to {where} ({detail}): is the PostgreSQL server running, "
+                "and are the host and port in storage.database_url right?"
+            )
+        return (
+            f"Cannot open {where} ({detail}): check the server, the user, the password and "
+            "the database name in storage.database_url."
+        )
 
     def _insert(self, table: Table) -> Any:
         """An INSERT that supports ``on_conflict_do_nothing`` on this dialect."""
@@ -969,6 +1048,18 @@ def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def _dispose_quietly(engine: AsyncEngine) -> None:
+    # already failing: the first error is the one to report
+    with contextlib.suppress(Exception):
+        await engine.dispose()
+
+
+def _is_driver_error(err: BaseException) -> bool:
+    """An exception of the database driver that SQLAlchemy passed through unwrapped
+    (asyncpg raises its own errors while connecting: a wrong password or database)."""
+    return type(err).__module__.split(".")[0] in ("asyncpg", "aiosqlite", "sqlite3")
 
 
 def _upgrade_to_head(connection: Connection) -> None:
