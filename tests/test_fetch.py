@@ -14,11 +14,13 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 from feedserver import FeedServer, Reply, rss
 
 from bot.config import HttpSettings, PollSettings
 from bot.errors import UnsafeURLError
 from bot.feeds.fetch import Fetcher, human_bytes, next_poll_delay, parse_retry_after
+from bot.feeds.guard import URLGuard
 
 BODY = rss([{"title": "Wang Yi arrives in Washington", "link": "https://wire.example/a"}])
 LM = "Wed, 25 Oct 2023 10:00:00 GMT"
@@ -316,3 +318,113 @@ def test_human_bytes() -> None:
     assert human_bytes(1_500_000) == "1.5 MB"
     assert human_bytes(2048) == "2.05 KB"
     assert human_bytes(12) == "12 bytes"
+
+
+# -- DNS rebinding: untrusted fetches connect only to the addresses the guard checked --
+
+
+class RebindingResolver(AbstractResolver):
+    """DNS at the last edge, as an attacker's name server would answer: a public address
+    the first ``public`` times a name is looked up, 127.0.0.1 (where the feed server
+    is) after."""
+
+    def __init__(self, public: int = 1) -> None:
+        self.public = public
+        self.calls: dict[str, int] = {}
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.calls[host] = self.calls.get(host, 0) + 1
+        address = "93.184.216.34" if self.calls[host] <= self.public else "127.0.0.1"
+        return [
+            ResolveResult(
+                hostname=host, host=address, port=port, family=socket.AF_INET, proto=0, flags=0
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+REBIND_REFUSED = (
+    "refused: rebind.example resolves to 127.0.0.1, a loopback address; feeds added from "
+    "chat must be on the public internet (an admin can allow a host in security.allow_hosts)"
+)
+
+
+async def test_rebinding_host_is_never_connected_to(server: FeedServer, fetcher: Fetcher) -> None:
+    server.feed("/feed.xml", BODY)
+    dns = RebindingResolver()
+    guard = URLGuard(resolver=dns)
+    res = await fetcher.fetch(f"http://rebind.example:{server.port}/feed.xml", url_guard=guard)
+    assert res.error == REBIND_REFUSED
+    assert res.body is None
+    # the check saw the public answer; the connection's own lookup got loopback: refused
+    assert dns.calls == {"rebind.example": 2}
+    assert "/feed.xml" not in server.requests  # the loopback server was never reached
+    # a trusted (config) feed on loopback, through the same fetcher, is still fetched
+    trusted = await fetcher.fetch(server.url("/feed.xml"))
+    assert trusted.error is None
+    assert trusted.body == BODY
+
+
+async def test_rebinding_refused_with_the_guard_given_to_the_fetcher(server: FeedServer) -> None:
+    server.feed("/feed.xml", BODY)
+    dns = RebindingResolver()
+    async with Fetcher(HttpSettings(), PollSettings(), url_guard=URLGuard(resolver=dns)) as f:
+        res = await f.fetch(f"http://rebind.example:{server.port}/feed.xml")
+    assert res.error == REBIND_REFUSED
+    assert "/feed.xml" not in server.requests
+
+
+async def test_allowlisted_host_is_fetched_by_the_untrusted_session(
+    server: FeedServer, fetcher: Fetcher
+) -> None:
+    url = server.feed("/feed.xml", BODY)
+    dns = RebindingResolver(public=0)  # answers loopback only
+    guard = URLGuard([f"rebind.example:{server.port}"], resolver=dns)
+    res = await fetcher.fetch(f"http://rebind.example:{server.port}/feed.xml", url_guard=guard)
+    assert res.error is None
+    assert res.body == BODY
+    assert dns.calls == {"rebind.example": 1}  # allowed: no pre-check, the connection's
+    assert len(server.requests["/feed.xml"]) == 1
+    # the literal loopback address, allowed by host:port, with aiohttp's real resolver
+    real = URLGuard([f"127.0.0.1:{server.port}"])
+    assert (await fetcher.fetch(url, url_guard=real)).body == BODY
+    # ... and a name resolved by aiohttp's default resolver, allowed the same way
+    local = URLGuard([f"localhost:{server.port}"])
+    res = await fetcher.fetch(f"http://localhost:{server.port}/feed.xml", url_guard=local)
+    assert res.error is None
+    assert res.body == BODY
+    # not allowed: the pre-check refuses loopback
+    refused = await fetcher.fetch(url, url_guard=URLGuard())
+    assert refused.error is not None
+    assert refused.error.startswith("refused: 127.0.0.1 is a loopback address")
+    assert len(server.requests["/feed.xml"]) == 3
+
+
+async def test_redirect_to_a_rebinding_host_is_refused(
+    server: FeedServer, fetcher: Fetcher
+) -> None:
+    server.feed("/feed.xml", BODY)
+    start = server.redirect("/hop", f"http://rebind.example:{server.port}/feed.xml")
+    dns = RebindingResolver()
+    guard = URLGuard([f"127.0.0.1:{server.port}"], resolver=dns)  # the first hop is allowed
+    res = await fetcher.fetch(start, url_guard=guard)
+    assert res.error == REBIND_REFUSED
+    assert len(server.requests["/hop"]) == 1
+    assert dns.calls == {"rebind.example": 2}
+    assert "/feed.xml" not in server.requests
+
+
+async def test_untrusted_fetches_share_the_fetchers_limits(server: FeedServer) -> None:
+    for i in range(6):
+        server.slow(f"/f{i}", BODY, delay=0.15)
+    guard = URLGuard([f"127.0.0.1:{server.port}"])
+    async with make_fetcher(poll_per_host=2, poll_max_concurrency=8) as f:
+        results = await asyncio.gather(
+            *(f.fetch(server.url(f"/f{i}"), url_guard=guard if i % 2 else None) for i in range(6))
+        )
+    assert all(r.body == BODY for r in results)
+    assert server.max_active == 2

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bot.errors import FetchError, UnsafeURLError
 from bot.feeds.guard import URLGuard, address_problem
@@ -110,3 +113,82 @@ def test_address_problem_accepts_public_addresses() -> None:
 
     assert address_problem(ipaddress.ip_address("93.184.216.34")) is None
     assert address_problem(ipaddress.ip_address("2606:4700::1111")) is None
+
+
+class TableResolver(AbstractResolver):
+    """aiohttp's resolver interface over a fixed table (the last edge: DNS)."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+        self.calls: list[tuple[str, int]] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.calls.append((host, port))
+        if host not in self.table:
+            raise OSError(f"no such host {host}")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=a,
+                port=port,
+                family=socket.AF_INET6 if ":" in a else socket.AF_INET,
+                proto=0,
+                flags=0,
+            )
+            for a in self.table[host]
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+REFUSED_LOOPBACK = (
+    "refused: evil.example resolves to 127.0.0.1, a loopback address; feeds added from chat "
+    "must be on the public internet (an admin can allow a host in security.allow_hosts)"
+)
+
+
+async def test_connect_resolver_passes_public_answers_on() -> None:
+    dns = TableResolver(PUBLIC)
+    resolver = URLGuard(resolver=dns).connect_resolver()
+    answers = await resolver.resolve("news.example", 443, socket.AF_UNSPEC)
+    assert [a["host"] for a in answers] == PUBLIC["news.example"]
+    assert all(a["port"] == 443 for a in answers)
+
+
+@pytest.mark.parametrize(
+    "addresses", [["127.0.0.1"], ["93.184.216.34", "127.0.0.1"], ["127.0.0.1", "8.8.8.8"]]
+)
+async def test_connect_resolver_refuses_any_private_answer(addresses: list[str]) -> None:
+    resolver = URLGuard(resolver=TableResolver({"evil.example": addresses})).connect_resolver()
+    with pytest.raises(UnsafeURLError) as refused:
+        await resolver.resolve("evil.example", 80, socket.AF_UNSPEC)
+    # the same words as the check made when the feed is added
+    assert str(refused.value) == REFUSED_LOOPBACK
+    with pytest.raises(UnsafeURLError) as checked:
+        await URLGuard(resolver=fake_resolver({"evil.example": addresses}))(
+            "http://evil.example/feed"
+        )
+    assert str(checked.value) == REFUSED_LOOPBACK
+
+
+async def test_connect_resolver_honours_allow_hosts() -> None:
+    dns = TableResolver({"intranet.local": ["10.0.0.2"]})
+    guard = URLGuard(["intranet.local:8080"], resolver=dns)
+    resolver = guard.connect_resolver()
+    answers = await resolver.resolve("intranet.local", 8080, socket.AF_UNSPEC)
+    assert [a["host"] for a in answers] == ["10.0.0.2"]
+    with pytest.raises(UnsafeURLError, match="private"):
+        await resolver.resolve("intranet.local", 9090, socket.AF_UNSPEC)
+
+
+async def test_an_aiohttp_resolver_given_to_the_guard_serves_the_check_too() -> None:
+    dns = TableResolver({"evil.example": ["10.9.8.7"]})
+    guard = URLGuard(resolver=dns)
+    with pytest.raises(UnsafeURLError, match=r"10\.9\.8\.7, a private address"):
+        await guard("https://evil.example/feed")
+    assert dns.calls == [("evil.example", 443)]
+    with pytest.raises(FetchError, match=r"cannot resolve host nowhere\.example"):
+        await guard("https://nowhere.example/feed")

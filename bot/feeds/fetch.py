@@ -1,4 +1,4 @@
-"""HTTP fetching of feeds: one shared aiohttp session, polite and bounded.
+"""HTTP fetching of feeds: shared aiohttp sessions, polite and bounded.
 
 - bounded concurrency: at most ``poll.max_concurrency`` fetches at once, at most
   ``poll.per_host`` per host;
@@ -9,6 +9,11 @@
   gzip bomb costs at most that much memory;
 - redirects followed by hand (at most ``http.max_redirects``), each hop checked by an
   optional ``url_guard`` (the SSRF guard for feeds added from chat);
+- a fetch guarded by a :class:`~bot.feeds.guard.URLGuard` (untrusted: a feed added from
+  chat) goes through a session of its own whose connector resolves names through
+  :meth:`URLGuard.connect_resolver`, so the address connected to is one the guard
+  checked (no DNS rebinding between the check and the connection). Trusted feeds (the
+  operator's config) use the main session; both count against the same limits;
 - Retry-After (seconds or an HTTP date) read on 429 and 503.
 
 :meth:`Fetcher.fetch` never raises for a network or HTTP problem: the
@@ -36,6 +41,7 @@ from yarl import URL
 from bot.config import HttpSettings, PollSettings
 from bot.core.models import FetchResult
 from bot.errors import BriefbotError
+from bot.feeds.guard import GuardedResolver, URLGuard
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +142,14 @@ def _oserror_text(err: BaseException) -> str:
 
 
 class Fetcher:
-    """Fetches feeds over one shared :class:`aiohttp.ClientSession`.
+    """Fetches feeds over shared :class:`aiohttp.ClientSession` objects.
 
     Use ``async with Fetcher(http, poll) as f:`` or call :meth:`start` / :meth:`close`.
     ``url_guard``, when given, is awaited for the first URL and each redirect hop; an
     exception it raises becomes the result's ``error`` (its text if a BriefbotError).
+    When the guard is a :class:`~bot.feeds.guard.URLGuard`, the fetch also runs in a
+    session (one per guard, made on first use) that can only connect to addresses the
+    guard accepts; any other callable only checks URLs.
     """
 
     def __init__(
@@ -154,20 +163,26 @@ class Fetcher:
         self.poll = poll
         self.url_guard = url_guard
         self._session: aiohttp.ClientSession | None = None
+        # untrusted fetches: one session per URLGuard, whose resolver that guard filters
+        self._guarded: dict[URLGuard, tuple[aiohttp.ClientSession, GuardedResolver]] = {}
         self._global = asyncio.Semaphore(poll.max_concurrency)
         # host -> (semaphore, number of fetches using it); dropped when unused
         self._hosts: dict[str, tuple[asyncio.Semaphore, int]] = {}
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
-        if self._session is not None:
-            return
+        if self._session is None:
+            self._session = self._new_session()
+
+    def _new_session(self, resolver: GuardedResolver | None = None) -> aiohttp.ClientSession:
+        # With a resolver, the DNS cache holds only answers it accepted.
         connector = aiohttp.TCPConnector(
             limit=self.poll.max_concurrency,
             limit_per_host=self.poll.per_host,
             ttl_dns_cache=300,
+            resolver=resolver,
         )
-        self._session = aiohttp.ClientSession(
+        return aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(
                 total=None,
@@ -182,8 +197,22 @@ class Fetcher:
 
     async def close(self) -> None:
         session, self._session = self._session, None
+        guarded, self._guarded = self._guarded, {}
         if session is not None:
             await session.close()
+        for untrusted, resolver in guarded.values():
+            await untrusted.close()
+            await resolver.close()
+
+    def _session_for(self, guard: UrlGuard | None) -> aiohttp.ClientSession:
+        assert self._session is not None
+        if not isinstance(guard, URLGuard):
+            return self._session
+        entry = self._guarded.get(guard)
+        if entry is None:
+            resolver = guard.connect_resolver()
+            entry = self._guarded[guard] = (self._new_session(resolver), resolver)
+        return entry[0]
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -210,6 +239,7 @@ class Fetcher:
         if self._session is None:
             raise RuntimeError("Fetcher.start() was not called")
         guard = url_guard or self.url_guard
+        session = self._session_for(guard)
         start = time.monotonic()
         result = FetchResult(url=url, final_url=url, status=None)
         try:
@@ -220,7 +250,7 @@ class Fetcher:
             start = time.monotonic()
             try:
                 async with asyncio.timeout(self.http.total_timeout):
-                    result = await self._fetch(url, etag, last_modified, guard)
+                    result = await self._fetch(session, url, etag, last_modified, guard)
             except _Failed as failed:
                 result = replace(
                     result,
@@ -238,9 +268,13 @@ class Fetcher:
         return _HostSlot(self, host)
 
     async def _fetch(
-        self, url: str, etag: str | None, last_modified: str | None, guard: UrlGuard | None
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        guard: UrlGuard | None,
     ) -> FetchResult:
-        assert self._session is not None
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -251,9 +285,7 @@ class Fetcher:
         for hop in range(self.http.max_redirects + 1):
             target = await self._check(current, guard)
             try:
-                async with self._session.get(
-                    target, headers=headers, allow_redirects=False
-                ) as resp:
+                async with session.get(target, headers=headers, allow_redirects=False) as resp:
                     status = resp.status
                     if status in REDIRECT_STATUSES and "Location" in resp.headers:
                         permanent = permanent and status in PERMANENT_REDIRECTS
@@ -265,6 +297,8 @@ class Fetcher:
                     )
             except aiohttp.ClientError as err:
                 raise _Failed(self._client_error_text(err, target)) from None
+            except BriefbotError as err:  # the guarded resolver refused the address
+                raise _Failed(str(err)) from None
             except OSError as err:
                 raise _Failed(f"network error: {_oserror_text(err)}") from None
         raise _Failed(f"too many redirects (more than {self.http.max_redirects})")
