@@ -67,6 +67,11 @@ def test_demo_runs_twice_without_reporting_items_again(tmp_path: Path) -> None:
     assert re.search(r"^    [^\n·]+, [^\n·]+ · \d\d \w{3} 2023", out, re.M), out
     # tracking links from the aggregator never show up as items of their own
     assert "utm_source=newsroomdigest" not in out
+    # ... but the aggregator is credited as an outlet of the stories it carried
+    chips = section(out, "Gina Raimondo [gina-raimondo]")
+    assert "Commerce widens export controls" in chips
+    assert "    Capital Ledger, Newsroom Digest · 17 Oct 2023" in chips
+    assert "capitalledger.example/tech/2023/10/17/chip-export-controls" in chips
 
     second = run_demo(tmp_path)
     assert second.returncode == 0, second.stderr
@@ -80,3 +85,6 @@ def test_demo_runs_twice_without_reporting_items_again(tmp_path: Path) -> None:
     m3 = SUMMARY.search(fresh.stdout)
     assert m3 is not None
     assert int(m3.group(1)) == new
+    # the same stories, copies and outlets whichever feed the loopback server answers
+    # first (feeds store in a fixed order); only the server's port differs
+    assert fresh.stdout.splitlines()[2:] == out.splitlines()[2:]

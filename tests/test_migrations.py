@@ -225,3 +225,65 @@ def test_migrations_are_shipped_as_package_data() -> None:
     assert INI.is_file()
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert list((MIGRATIONS_DIR / "versions").glob("*.py"))
+
+
+async def test_upgrade_from_0001_keeps_items_and_credits_later_duplicates(
+    tmp_path: Path,
+) -> None:
+    """A database written by the 0001 schema (rows inserted with plain SQL, as that
+    version stored them) upgrades to head with its rows; a duplicate arriving after the
+    upgrade becomes a sighting of the old item; downgrading to 0001 drops only the
+    sightings."""
+    path = tmp_path / "v1.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+
+    def migrate(connection: Connection, revision: str, *, down: bool = False) -> None:
+        cfg.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+    storage = SqlStorage(url)
+    async with storage.engine.begin() as conn:
+        await conn.run_sync(migrate, "0001")
+    await storage.close()
+    at = "2024-03-01 12:00:00.000000"
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "INSERT INTO feeds (id, url, name, origin, active, consecutive_failures, created_at)"
+            " VALUES (1, 'https://feeds.test/a.xml', 'A', 'config', 1, 0, ?),"
+            " (2, 'https://feeds.test/b.xml', 'B', 'config', 1, 0, ?)",
+            (at, at),
+        )
+        raw.execute(
+            "INSERT INTO items (id, feed_id, guid, link, canonical_link, title, summary,"
+            " title_plain, summary_plain, published_at, fetched_at, source)"
+            " VALUES (7, 1, 'g1', 'https://n.test/1', 'https://n.test/1', 'Xi meets Biden',"
+            " 'Summit', 'Xi meets Biden', 'Summit', ?, ?, 'A')",
+            (at, at),
+        )
+        raw.execute("INSERT INTO item_keys (key, item_id) VALUES ('link:n.test/1', 7)")
+        raw.execute(
+            "INSERT INTO matches (item_id, scope, entry_id, alias, field)"
+            " VALUES (7, 0, 'xi', 'Xi', 'title')"
+        )
+
+    storage = SqlStorage(url)
+    await storage.open()
+    try:
+        await check_schema(storage)
+        ch = await storage.get_channel("discord", "1")
+        [view] = await storage.matched_items(ch.id, T0, T0.replace(year=2100))
+        assert (view.stored.id, view.stored.item.title, view.sightings) == (7, "Xi meets Biden", ())
+        assert view.stored.fetched_at == T0
+        copy = Item("b1", "Xi meets Biden", "", "https://n.test/1?x", None, None, "b", "B")
+        assert await storage.insert_items(2, [(copy, ["link:n.test/1"])], fetched_at=T0) == []
+        [view] = await storage.matched_items(ch.id, T0, T0.replace(year=2100))
+        assert [(s.feed_id, s.source) for s in view.sightings] == [(2, "B")]
+        async with storage.engine.begin() as conn:
+            await conn.run_sync(migrate, "0001", down=True)
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        assert "item_sightings" not in tables
+        assert [s.id for s in await storage.items_between(T0, T0.replace(year=2100))] == [7]
+    finally:
+        await storage.close()

@@ -15,6 +15,7 @@ from feedserver import FeedServer, Reply, rss
 from bot.config import HttpSettings, PollSettings, Settings
 from bot.core.clock import FakeClock
 from bot.core.models import FeedSource, Field, Match
+from bot.core.stories import cluster
 from bot.core.text import plain
 from bot.errors import UnsafeURLError
 from bot.feeds.fetch import Fetcher
@@ -490,3 +491,128 @@ async def test_feeds_added_from_chat_are_guarded_on_every_poll(
     assert by_name["Chat"].error == "refused: 127.0.0.1 is a loopback address"
     assert checked == [chat_url, server.url("/internal.xml")]  # config feeds are trusted
     assert "/internal.xml" not in server.requests
+
+
+def copy_of_story(guid: str, title: str) -> dict[str, str]:
+    """Another outlet's copy of STORY: its own guid and title, the same article."""
+    return dict(STORY, guid=guid, title=title, link=STORY["link"] + "&ref=" + guid)
+
+
+async def test_feeds_store_in_feed_id_order_and_the_other_copies_are_credited(
+    server: FeedServer,
+    storage: SqlStorage,
+    fetcher: Fetcher,
+    clock: FakeClock,
+    pool: ParserPool,
+) -> None:
+    """The copy of a story that gets stored does not depend on which feed answers first
+    (the first feed by id answers last here): feeds store in id order, a failed feed
+    does not hold the others up, and the other feeds' copies become sightings that
+    credit their outlets, in the hook's items and in a channel's digest view."""
+    first = server.slow("/first.xml", rss([STORY]), delay=0.6)
+    broken = server.status("/broken.xml", 500)
+    second = server.slow("/second.xml", rss([copy_of_story("s2", "Wang Yi, Blinken meet")]), 0.3)
+    third = server.feed("/third.xml", rss([copy_of_story("s3", "Wang Yi in Washington"), OTHER]))
+    feeds = await add_feeds(
+        storage, (first, "First"), (broken, "Broken"), (second, "Second"), (third, "Third")
+    )
+    assert [f.name for f in sorted(feeds, key=lambda f: f.id)] == [
+        "First",
+        "Broken",
+        "Second",
+        "Third",
+    ]
+    ids = {f.name: f.id for f in feeds}
+    handed: list[MatchedItem] = []
+
+    async def hook(items: list[MatchedItem]) -> None:
+        handed.extend(items)
+
+    poller = make_poller(storage, fetcher, clock, pool)
+    poller.on_new_items = hook
+    report = await poller.poll_once()
+
+    by_name = {r.name: r for r in report.results}
+    assert [(n, by_name[n].new_items, by_name[n].already_stored) for n in ids] == [
+        ("First", 1, 0),
+        ("Broken", 0, 0),
+        ("Second", 0, 1),
+        ("Third", 1, 1),
+    ]
+    story = next(m for m in handed if m.stored.item.guid == "wire-1")
+    assert story.stored.feed_id == ids["First"]
+    assert [(s.source, s.feed_id) for s in story.sightings] == [
+        ("Second", ids["Second"]),
+        ("Third", ids["Third"]),
+    ]
+    assert story.sightings[0].link == STORY["link"] + "&ref=s2"
+    assert cluster(handed)[0].outlets == ("First", "Second", "Third")
+
+    channel = await storage.get_channel("console", "c1")
+    [view] = await storage.matched_items(
+        channel.id, T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+    )
+    assert view.sightings == story.sightings
+
+    # the next cycles record nothing twice
+    clock.advance(minutes=15)
+    server.feed(
+        "/third.xml", rss([copy_of_story("s3", "Wang Yi in Washington"), OTHER], title="Third!")
+    )
+    again_report = await poller.poll_once(only_due=False)
+    assert (again_report.new_items, again_report.already_stored) == (0, 2)
+    [again] = await storage.matched_items(
+        channel.id, T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+    )
+    assert again.sightings == story.sightings
+
+
+class CountingStorage(SqlStorage):
+    """SqlStorage that records the poller's write calls."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.calls: list[tuple[str, int]] = []
+
+    async def insert_items(self, feed_id, items_, *, fetched_at):  # type: ignore[no-untyped-def]
+        self.calls.append(("insert_items", len(items_)))
+        return await super().insert_items(feed_id, items_, fetched_at=fetched_at)
+
+    async def add_matches(self, item_id, matches_, *, scope=None):  # type: ignore[no-untyped-def]
+        self.calls.append(("add_matches", 1))
+        await super().add_matches(item_id, matches_, scope=scope)
+
+    async def add_matches_bulk(self, batch, *, scope=None):  # type: ignore[no-untyped-def]
+        self.calls.append(("add_matches_bulk", len(batch)))
+        await super().add_matches_bulk(batch, scope=scope)
+
+
+async def test_items_and_matches_are_stored_a_batch_at_a_time(
+    server: FeedServer, fetcher: Fetcher, clock: FakeClock, pool: ParserPool
+) -> None:
+    stories = [
+        dict(STORY, guid=f"w{i}", link=f"https://wire.example/{i}", title=f"Wang Yi, day {i}")
+        if i % 2 == 0
+        else dict(OTHER, guid=f"o{i}", link=f"https://wire.example/{i}", title=f"Exports {i}")
+        for i in range(250)
+    ]
+    url = server.feed("/wire.xml", rss(stories))
+    storage = CountingStorage("sqlite+aiosqlite:///:memory:")
+    await storage.open()
+    try:
+        await add_feeds(storage, (url, "Wire"))
+        report = await make_poller(storage, fetcher, clock, pool).poll_once()
+        assert (report.new_items, report.matched_items) == (250, 125)
+        assert storage.calls == [
+            ("insert_items", 100),
+            ("add_matches_bulk", 50),
+            ("insert_items", 100),
+            ("add_matches_bulk", 50),
+            ("insert_items", 50),
+            ("add_matches_bulk", 25),
+        ]
+        channel = await storage.get_channel("console", "c1")
+        seen = await storage.matched_items(channel.id, T0, T0 + timedelta(minutes=1))
+        assert len(seen) == 125
+    finally:
+        await storage.close()

@@ -413,3 +413,86 @@ def test_thousands_of_items_cluster_fast_and_right():
 def test_tiny_batches(n):
     items = [mi(i + 1, "Only story") for i in range(n)]
     assert len(cluster(items)) == n
+
+
+# -- outlets that carried a duplicate copy (sightings) -----------------------------------
+
+
+def seen_by(item, *outlets):
+    """``item`` with sightings: (outlet, offset from T0 when its copy was fetched)."""
+    from dataclasses import replace
+
+    from bot.storage.base import Sighting
+
+    return replace(
+        item,
+        sightings=tuple(
+            Sighting(feed_id=90 + k, source=name, link=None, seen_at=T0 + offset)
+            for k, (name, offset) in enumerate(outlets)
+        ),
+    )
+
+
+def test_sightings_count_as_outlets_by_first_seen():
+    chips = seen_by(
+        mi(1, "Commerce widens export controls on AI chips", source="Capital Ledger"),
+        ("Newsroom Digest", timedelta(hours=2)),
+        ("Capital Ledger", timedelta(hours=3)),  # its own outlet: counted once
+        ("Harbor Wire", timedelta(minutes=30)),
+    )
+    follow_up = mi(
+        2,
+        "Commerce widens export controls on AI chips, China protests",
+        source="Pacific Monitor",
+        at=timedelta(hours=1),
+    )
+    (story,) = cluster([follow_up, chips])
+    assert story.outlets == ("Capital Ledger", "Harbor Wire", "Pacific Monitor", "Newsroom Digest")
+    assert len(story.items) == 2  # a sighting is an outlet, not an item
+
+
+def test_an_item_seen_at_the_same_time_keeps_its_own_outlet_first():
+    item = mi(1, "Blinken lands in Beijing", source="Reuters", at=T0)
+    (story,) = cluster([seen_by(item, ("Aggregator", timedelta(0)))])
+    assert story.outlets == ("Reuters", "Aggregator")
+
+
+def test_rank_counts_outlets_that_only_carried_a_copy():
+    syndicated = seen_by(
+        mi(1, "Alpha story about zeta omega", at=timedelta(hours=1)),
+        ("Outlet B", timedelta(hours=1)),
+        ("Outlet C", timedelta(hours=2)),
+    )
+    two_items = [
+        mi(10, "Beta story about kappa lambda", source="A", at=timedelta(hours=5)),
+        mi(11, "Beta story about kappa lambda again", source="B", at=timedelta(hours=6)),
+    ]
+    ranked = rank(cluster([*two_items, syndicated]))
+    assert [(s.id, len(s.outlets)) for s in ranked] == [(1, 3), (10, 2)]
+
+
+def test_digest_line_names_every_outlet_that_carried_the_story():
+    from factories import E, entries
+
+    from bot.core.digest import build_digest
+
+    item = seen_by(
+        mi(
+            1,
+            "Commerce widens export controls on AI chips",
+            source="Capital Ledger",
+            hits=[("trade", "export controls", "title"), ("unknown", "x", "title")],
+        ),
+        ("Newsroom Digest", timedelta(hours=1)),
+    )
+    digest = build_digest(
+        [item],
+        entries=entries(E("trade", EntryKind.TOPIC, "US-China trade")),
+        period_start=T0 - timedelta(hours=1),
+        period_end=T0 + timedelta(hours=5),
+        tz="UTC",
+        now=T0 + timedelta(hours=5),
+    )
+    [line] = digest.lines()
+    assert line.outlets == ("Capital Ledger", "Newsroom Digest")
+    assert line.item_count == 1

@@ -22,7 +22,7 @@ helpers here (used by every renderer) show them locally.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -423,7 +423,7 @@ def build_digest(
     for mi in items:
         matches = tuple(m for m in mi.matches if m.entry_id in entries)
         if matches:
-            kept.append(mi if len(matches) == len(mi.matches) else MatchedItem(mi.stored, matches))
+            kept.append(mi if len(matches) == len(mi.matches) else replace(mi, matches=matches))
     kinds = {e: info.kind for e, info in entries.items()}
     stories = rank(cluster(kept, entry_kinds=kinds))
     shown = stories[:max_stories]

@@ -41,7 +41,10 @@ What a story shows (:class:`Story`)
 - ``headline``: the item whose title carries the most of the story's tracked entries (it
   explains why the story is there), then the earliest published (who broke it), then the
   smallest id. Its title and link represent the story.
-- ``outlets``: distinct sources in order of first publication.
+- ``outlets``: the distinct outlets that carried the story, in order of first seen: each
+  item's source at its time (published, else fetched), and each outlet whose copy of an
+  item was a duplicate (``MatchedItem.sightings``: an aggregator, a second outlet running
+  the same link) at the time that copy was fetched. At equal times, stored items first.
 - ``matches``: the best :class:`Match` per entry: a title hit before a summary hit, the
   headline's before others', then the earliest item's.
 
@@ -313,7 +316,7 @@ class Story:
     id: int
     headline: MatchedItem
     items: tuple[MatchedItem, ...]  # by (time, id)
-    outlets: tuple[str, ...]  # distinct sources, in order of first publication
+    outlets: tuple[str, ...]  # distinct outlets (sightings too), in order of first seen
     matches: dict[str, Match] = field(hash=False)  # entry id -> best match, by entry id
     first: datetime
     last: datetime
@@ -351,6 +354,20 @@ def _when_key(mi: MatchedItem) -> tuple[datetime, int]:
     return (mi.stored.when, mi.stored.id)
 
 
+def _outlets(items: Sequence[MatchedItem]) -> list[str]:
+    """Distinct outlets of the items (sorted by time) and their sightings, first seen
+    first; at equal times an item's own outlet before a sighting, then input order."""
+    seen: list[tuple[datetime, int, int, int, str]] = []
+    for n, mi in enumerate(items):
+        seen.append((mi.stored.when, 0, n, 0, mi.stored.item.source))
+        seen.extend((s.seen_at, 1, n, k, s.source) for k, s in enumerate(mi.sightings) if s.source)
+    outlets: list[str] = []
+    for *_, source in sorted(seen):
+        if source not in outlets:
+            outlets.append(source)
+    return outlets
+
+
 def _make_story(members: Sequence[MatchedItem]) -> Story:
     items = tuple(sorted(members, key=_when_key))
 
@@ -366,10 +383,7 @@ def _make_story(members: Sequence[MatchedItem]) -> Story:
             mi.stored.id,
         ),
     )
-    outlets: list[str] = []
-    for mi in items:
-        if mi.stored.item.source not in outlets:
-            outlets.append(mi.stored.item.source)
+    outlets = _outlets(items)
     best: dict[str, tuple[tuple[int, int, datetime, int], Match]] = {}
     for mi in items:
         for m in mi.matches:
@@ -669,7 +683,8 @@ def cluster(
 
 
 def rank(stories: Iterable[Story]) -> list[Story]:
-    """More outlets first, then more tracked entries, then newer (latest item), then id."""
+    """More outlets first (outlets that only carried a duplicate copy count too), then
+    more tracked entries, then newer (latest item), then id."""
     return sorted(
         stories,
         key=lambda s: (-len(s.outlets), -len(s.matches), -s.last.timestamp(), s.id),

@@ -11,6 +11,9 @@ Design notes
   own entry with a default id replaces that default entry for the channel.
 - Matches carry a ``scope``: ``None`` for default-watchlist entries (computed once per
   item for everyone), or a channel id for a channel's own entries.
+- An item is stored once, from the first feed that carried it (feeds of one poll cycle
+  store in feed-id order); every other feed whose copy was a duplicate is recorded as a
+  :class:`Sighting` of it, so that its outlet is credited (``MatchedItem.sightings``).
 - Deliveries (digests, instant alerts) are keyed uniquely per channel so a key is
   delivered at most once; a row is ``pending`` until the adapter confirms it.
 """
@@ -66,11 +69,24 @@ class ChannelEntryRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Sighting:
+    """Another feed that carried a stored item: its copy was a duplicate (same canonical
+    link or global guid), so it was not stored, but its outlet counts for the story."""
+
+    feed_id: int
+    source: str  # the outlet's name, as on the copy (``Item.source``)
+    link: str | None  # the copy's link (may carry an aggregator's tracking parameters)
+    seen_at: datetime  # aware UTC: the fetch that first saw the copy
+
+
+@dataclass(frozen=True, slots=True)
 class MatchedItem:
     """A stored item with the matches that put it in a channel's view."""
 
     stored: StoredItem
     matches: tuple[Match, ...]
+    #: other feeds that carried the item, by first seen (then by when recorded)
+    sightings: tuple[Sighting, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +165,24 @@ class Storage(Protocol):
         self, feed_id: int, items: Sequence[tuple[Item, Sequence[str]]], *, fetched_at: datetime
     ) -> list[StoredItem]:
         """Insert each (item, dedupe_keys) unless any of its keys is already stored
-        (or was seen earlier in this batch). Returns only the new items, in order."""
+        (or was seen earlier in this batch). Returns only the new items, in order.
+
+        A duplicate of an item stored from *another* feed is recorded as a sighting of
+        that item by ``feed_id`` (once per item and feed; see :meth:`sightings`)."""
 
     async def add_matches(
         self, item_id: int, matches: Sequence[Match], *, scope: int | None = None
     ) -> None:
         """Record matches for an item (idempotent per (item, scope, entry))."""
+
+    async def add_matches_bulk(
+        self, batch: Sequence[tuple[int, Sequence[Match]]], *, scope: int | None = None
+    ) -> None:
+        """:meth:`add_matches` for many items (item_id, matches) in one transaction."""
+
+    async def sightings(self, item_ids: Sequence[int]) -> dict[int, tuple[Sighting, ...]]:
+        """The sightings of these items (item id -> by seen_at, then recording order);
+        items without any are left out."""
 
     async def items_between(self, start: datetime, end: datetime) -> list[StoredItem]:
         """Items fetched (or published) in [start, end), newest first (for re-matching)."""
@@ -164,13 +192,20 @@ class Storage(Protocol):
     ) -> list[MatchedItem]:
         """Items in the channel's view (its feeds, its effective watchlist) whose
         fetched_at is in [start, end), with their matches (scope None minus the
-        channel's disabled ids, plus scope == channel_id)."""
+        channel's disabled ids, plus scope == channel_id) and sightings."""
 
     async def search(
-        self, query: str, *, since: datetime | None, limit: int = 10
+        self,
+        query: str,
+        *,
+        since: datetime | None,
+        limit: int = 10,
+        fetched_since: datetime | None = None,
     ) -> list[SearchHit]:
         """Full-text search over titles and summaries, best first (SQLite FTS5 /
-        PostgreSQL tsvector). Raises InputError on a query the engine cannot parse."""
+        PostgreSQL tsvector); ``"quoted words"`` are a phrase. ``since`` filters on the
+        published (else fetched) time, ``fetched_since`` on the fetched time (as
+        ``matched_items``). Raises InputError on a query the engine cannot parse."""
 
     async def count_items_since(self, since: datetime) -> int: ...
 

@@ -161,6 +161,24 @@ class ItemKeyRow(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
 
 
+class ItemSightingRow(Base):
+    """Another feed that carried a stored item: a copy that was a duplicate by dedupe key
+    (an aggregator, a second outlet running the same link). The item is stored once; its
+    sightings credit the other outlets. One per (item, feed); never the item's own feed."""
+
+    __tablename__ = "item_sightings"
+    __table_args__ = (UniqueConstraint("item_id", "feed_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    #: the outlet's name as the copy gave it (``Item.source``)
+    source: Mapped[str] = mapped_column(String)
+    #: the copy's own link (an aggregator's tracking URL, a syndication page)
+    link: Mapped[str | None] = mapped_column(Text)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class MatchRow(Base):
     __tablename__ = "matches"
     __table_args__ = (UniqueConstraint("item_id", "scope", "entry_id"),)
