@@ -19,6 +19,7 @@ from typing import Any
 
 import discord
 import pytest
+import yarl
 
 pytest_plugins = ["fakediscord.pytest_plugin"]
 
@@ -185,20 +186,41 @@ async def start_discord_env(
 
 
 async def stop_discord_env(env: DiscordEnv, *, close_app: bool = True) -> None:
+    # a gateway outage a (failed) test left on would keep a reconnecting shard waiting
+    # for HELLO, and discord.py's close with it
+    env.fake.release_gateway()
     await env.settle()
     env.task.cancel()
+    _, stuck = await asyncio.wait({env.task}, timeout=10)
+    if stuck:  # never hang the suite: cancel again (it lands elsewhere), then fail
+        env.task.cancel()
+        await asyncio.wait({env.task}, timeout=10)
     with contextlib.suppress(asyncio.CancelledError):
         await env.task
+    assert not stuck, "the Discord bot did not stop within 10 s of being cancelled"
     assert env.client.is_closed()
     if close_app:
         await env.app.close()
 
 
+#: where discord.py's defaults point during the adapter tests: nothing listens there
+DEAD_API = "http://127.0.0.1:9/api/v10"
+DEAD_GATEWAY = "ws://127.0.0.1:9/gateway"
+
+
 @pytest.fixture
 def fast_shards(monkeypatch: pytest.MonkeyPatch, fake_discord: Any) -> None:
     """discord.py pauses 5 s before each shard's IDENTIFY (max_concurrency 1 on Discord):
-    not against the fake. And the adapter finds the fake through DISCORD_API_BASE."""
+    not against the fake. And the adapter must find the fake through DISCORD_API_BASE
+    alone: the ``fake_discord`` fixture pointed discord.py's own defaults (``Route.BASE``,
+    the default gateway) at the fake; here they point at a dead address again, so a test
+    passes only if the adapter's API-base handling (REST and gateway) really works."""
+    from discord.gateway import DiscordWebSocket
+    from discord.http import Route
+
     monkeypatch.setattr(discord.AutoShardedClient, "before_identify_hook", _no_identify_pause)
+    monkeypatch.setattr(Route, "BASE", DEAD_API)
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(DEAD_GATEWAY))
     monkeypatch.setenv("DISCORD_API_BASE", fake_discord.api_base)
 
 

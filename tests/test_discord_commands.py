@@ -342,7 +342,15 @@ async def test_feeds_export_is_an_opml_file(discord_env: DiscordEnv) -> None:
     assert b'xmlUrl="https://other.example/rss"' in upload.data
 
 
-async def _import(env: DiscordEnv, opml_url: str, size: int, *, user: Any = None) -> Any:
+async def _import(
+    env: DiscordEnv,
+    opml_url: str,
+    size: int,
+    *,
+    user: Any = None,
+    filename: str = "subscriptions.opml",
+    content_type: str = "text/x-opml",
+) -> Any:
     """/feeds import with an attachment (built by hand: the fake's option builder has no
     attachment type; Discord sends the file in ``resolved.attachments``)."""
     fake = env.fake
@@ -364,11 +372,11 @@ async def _import(env: DiscordEnv, opml_url: str, size: int, *, user: Any = None
             "attachments": {
                 str(att_id): {
                     "id": str(att_id),
-                    "filename": "subscriptions.opml",
+                    "filename": filename,
                     "size": size,
                     "url": opml_url,
                     "proxy_url": opml_url,
-                    "content_type": "text/x-opml",
+                    "content_type": content_type,
                 }
             }
         },
@@ -424,6 +432,64 @@ async def test_feeds_import_reads_the_attachment(discord_env: DiscordEnv) -> Non
     (answer,) = await followups(env, denied)
     assert answer.json["content"] == "⚠️ " + MANAGE_DENIED
     assert len(await env.app.storage.channel_feeds(record.id)) == len(urls)
+
+
+async def test_bad_input_is_a_private_clear_answer_and_changes_nothing(
+    discord_env: DiscordEnv,
+) -> None:
+    env = discord_env
+    storage = env.app.storage
+    await env.seed(["Export controls tightened on chips"])
+    record = await env.channel_record()
+
+    async def state() -> tuple[Any, ...]:
+        channel = await storage.channel_by_id(record.id)
+        return (
+            await storage.channel_entries(record.id),
+            await storage.disabled_entries(record.id),
+            [f.url for f in await storage.channel_feeds(record.id)],
+            sorted(f.url for f in await storage.all_feeds()),
+            (channel.digest_time, channel.paused_reason, channel.last_digest_at),
+        )
+
+    before = await state()
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("untrack", {"entry": "nobody at all"}, "No watchlist entry 'nobody at all'"),
+        ("feeds remove", {"feed": "Nonexistent Gazette"}, "This channel has no feed"),
+        ("search", {"query": "?!* ()"}, "Give at least one word to search for"),
+        ("help", {"command": "frobnicate"}, "unknown command /frobnicate"),
+    ]
+    for name, options, expected in cases:
+        inter = await env.command(name, options, user=env.fake.admin)
+        payload = data(inter)
+        assert inter.callback.json["type"] == 4, name
+        assert is_ephemeral(payload), name
+        assert payload["content"].startswith("⚠️ "), name
+        assert expected in payload["content"], (name, payload["content"])
+        assert "went wrong" not in payload["content"], name  # not treated as a bug
+        assert "embeds" not in payload, name
+    # a search with FTS syntax in it is just words, not an error
+    odd = await env.command("search", {"query": 'export AND "controls* NEAR('})
+    assert not data(odd)["content"].startswith("⚠️ ")
+
+    # /feeds import with an attachment that is not OPML
+    for path, body, ctype, expected in (
+        ("/notes.html", b"<html><body>my feeds</body></html>", "text/html", "not an OPML file"),
+        (
+            "/feeds.txt",
+            b"https://a.example/rss\nhttps://b.example/rss\n",
+            "text/plain",
+            "not a valid OPML file",
+        ),
+    ):
+        url = env.feeds.feed(path, body, content_type=ctype)
+        inter = await _import(env, url, len(body), filename=path.lstrip("/"), content_type=ctype)
+        assert inter.callback.json == {"type": 5, "data": {"flags": EPHEMERAL}}
+        (answer,) = await followups(env, inter)
+        assert is_ephemeral(answer.json)
+        assert answer.json["content"].startswith("⚠️ "), answer.json["content"]
+        assert expected in answer.json["content"]
+    assert await state() == before
 
 
 # -- timing: the 3-second window ----------------------------------------------------
@@ -552,3 +618,25 @@ async def test_stopping_lets_a_command_being_answered_finish(discord_env: Discor
     assert answer.status == 200
     assert answer.json["embeds"][0]["title"] == "Brief"
     assert env.client.is_closed()
+
+
+async def test_stopping_during_a_gateway_outage_is_prompt(discord_env: DiscordEnv) -> None:
+    """Stopping while the shards try to reconnect (the gateway does not answer): discord.py
+    swallows a cancellation that lands while a shard resumes; the bot still stops."""
+    env = discord_env
+    fake = env.fake
+    fake.hold_gateway()
+    connects = len(fake.gateway_connects)
+    assert fake.drop_gateway() == 2
+    for _ in range(200):  # a shard is reconnecting, waiting for HELLO
+        if len(fake.gateway_connects) > connects:
+            break
+        await asyncio.sleep(0.01)
+    assert len(fake.gateway_connects) > connects
+    env.task.cancel()
+    done, _ = await asyncio.wait({env.task}, timeout=5)
+    assert env.task in done, "the bot did not stop during the gateway outage"
+    assert env.task.cancelled()
+    assert env.client.is_closed()
+    assert "discord" not in env.app.sinks
+    assert not fake.resume_log  # it never got back in

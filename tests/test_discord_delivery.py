@@ -1,7 +1,9 @@
-"""Digests and alerts delivered to Discord exactly once: embeds within Discord's limits,
-rate limits and server errors, a gateway drop mid-digest, a transient failure and a
-restart mid-digest, a channel the bot may not post in. The real adapter, Outbox and
-service against the loopback fake Discord."""
+"""Digests and alerts delivered to Discord exactly once: embeds within Discord's limits
+(6000 characters and 10 embeds per message), rate limits and server errors, a lost answer
+to a created message, a retry while a digest is being posted, the gateway down while a
+digest is posted, a transient failure and a restart mid-digest, a channel the bot may not
+post in. The real adapter, Outbox, Scheduler job bodies and service against the loopback
+fake Discord."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from fakediscord.models import EPHEMERAL, SEND_MESSAGES, Overwrite
 
 from bot.adapters.discord.embeds import COLOUR_BY_KIND
 from bot.adapters.discord.sink import part_nonce
-from bot.core.delivery import digest_key
+from bot.core.delivery import backoff, digest_key
+from bot.core.digest import Digest
 from bot.core.models import EntryKind
 from bot.storage.base import MatchedItem
 from bot.storage.sql import SqlStorage
@@ -85,6 +88,30 @@ def story_titles(messages: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+async def schedule_at_noon(env: DiscordEnv, channel: str = "general") -> tuple[Any, Any]:
+    """``/digest schedule time:12:00`` in ``channel``, run the day before SLOT (noon), so
+    the first scheduled digest covers the day up to SLOT; the clock is then at SLOT.
+    Returns the channel's record and the job the Scheduler registered for it."""
+    env.clock.set(SLOT - timedelta(days=1))
+    scheduled = await env.command("digest schedule", {"time": "12:00"}, channel=channel)
+    assert "Digest scheduled at 12:00" in scheduled.callback.json["data"]["content"]
+    env.clock.set(SLOT)
+    record = await env.channel_record(0, channel)
+    scheduler = env.app.scheduler
+    job = scheduler._aps.get_job(f"digest:{record.id}")
+    assert job is not None
+    assert job.func == scheduler._digest_job
+    assert tuple(job.args) == (record.id,)
+    assert job.trigger.get_next_fire_time(None, SLOT - timedelta(minutes=1)) == SLOT
+    return record, job
+
+
+async def fire(job: Any) -> None:
+    """What APScheduler does when the job's time comes: await its body (the Scheduler's
+    ``_digest_job``, which works out the slot from the clock: SLOT)."""
+    await job.func(*job.args, **job.kwargs)
+
+
 # -- a scheduled digest ---------------------------------------------------------------
 
 
@@ -97,9 +124,9 @@ async def test_scheduled_digest_is_embeds_split_in_order_within_limits(
     # and a topic
     await env.seed(["US widens export controls on chips to China"], ago=timedelta(hours=3))
     channel = env.channel(0, "news")
-    record = await env.channel_record(0, "news")
+    record, job = await schedule_at_noon(env, "news")
 
-    await env.app.service.send_scheduled_digest(record.id, SLOT)
+    await fire(job)  # the scheduled run at noon
 
     messages = bot_messages(env, channel.id)
     assert len(messages) >= 3  # ~40 long stories: more than one message can hold
@@ -143,8 +170,9 @@ async def test_scheduled_digest_is_embeds_split_in_order_within_limits(
     assert nonces == [part_nonce(delivery.nonce, i, n) for i in range(n)]
     assert (await env.app.storage.channel_by_id(record.id)).last_digest_at == SLOT
 
-    # the same slot again (a restart, a catch-up): nothing more is posted
-    await env.app.service.send_scheduled_digest(record.id, SLOT)
+    # the same slot again (a late or coalesced run, a restart's catch-up): nothing more
+    await fire(job)
+    assert await env.app.scheduler.catch_up() == []
     assert await env.app.outbox.retry_pending(force=True) == 0
     assert len(posts(env, channel.id)) == n
 
@@ -231,40 +259,189 @@ async def test_transient_failure_mid_digest_then_restart_posts_only_the_rest(
         await stop_discord_env(env)
 
 
-async def test_gateway_drop_during_a_digest_loses_and_doubles_nothing(
+async def test_gateway_down_while_the_digest_is_posted_loses_and_doubles_nothing(
     discord_env: DiscordEnv,
 ) -> None:
     env = discord_env
+    fake = env.fake
     await env.seed(long_titles(40, seed=5))
-    guild = env.fake.guild_list[0]
+    guild = fake.guild_list[0]
     channel = env.channel()
-    record = await env.channel_record()
-    shard = env.fake.shard_of(guild.id)
-    resumed = asyncio.ensure_future(env.client.wait_for("shard_resumed", timeout=10))
-    storage = env.app.storage
-    real = storage.record_progress
-    dropped: list[int] = []
+    record, job = await schedule_at_noon(env)
+    shard = fake.shard_of(guild.id)
+    session = fake.gateway.shard_sessions[shard]
 
-    async def drop_after_first_part(delivery_id: int, ids: list[str]) -> None:
-        await real(delivery_id, ids)
-        if not dropped:
-            dropped.append(env.fake.drop_gateway(shard))
+    # the shard's connection drops, and the gateway stays unreachable for now
+    fake.hold_gateway()
+    connects = len(fake.gateway_connects)
+    assert fake.drop_gateway(shard) == 1
+    for _ in range(200):  # discord.py noticed, and is trying to reconnect
+        if len(fake.gateway_connects) > connects:
+            break
+        await asyncio.sleep(0.01)
+    assert len(fake.gateway_connects) > connects
+    assert session.conn is None
+    # a user runs a command meanwhile: Discord keeps the event for the session
+    waiting = await fake.send_interaction(
+        "status", {}, guild_id=guild.id, channel_id=channel.id, user=fake.reader
+    )
 
-    storage.record_progress = drop_after_first_part
-    await env.app.service.send_scheduled_digest(record.id, SLOT)
-    assert dropped == [1]
-    assert await resumed == shard
-    assert env.fake.resume_log[-1]["shard_id"] == shard
-    messages = bot_messages(env, channel.id)
-    assert len(posts(env, channel.id)) == len(messages) >= 3
-    assert len(story_titles(messages)) == 40 == len(set(story_titles(messages)))
+    await fire(job)  # noon: the digest is posted (REST) while the shard is disconnected
+
+    assert session.conn is None  # it was, all along
+    assert waiting.callback is None
     delivery = await env.app.storage.get_delivery(record.id, digest_key(SLOT))
     assert delivery.status == "sent"
-    # after the resume the shard carries commands again; nothing is re-sent
-    inter = await env.command("status")
-    assert inter.callback.json["type"] == 4
+    messages = bot_messages(env, channel.id)
+    sent = posts(env, channel.id)
+    assert len(sent) == len(messages) == len(delivery.message_ids) >= 3
+
+    # the gateway is back: the shard RESUMEs, the missed command arrives and is answered
+    resumed = asyncio.ensure_future(env.client.wait_for("shard_resumed", timeout=10))
+    fake.release_gateway()
+    assert await resumed == shard
+    assert fake.resume_log[-1]["shard_id"] == shard
+    assert "INTERACTION_CREATE" in fake.resume_log[-1]["replayed"]
+    await waiting.wait_response()
+    await env.settle()
+    assert waiting.callback.json["type"] == 4
+    # nothing lost, nothing doubled: every story once, no message posted again
+    assert len(story_titles(messages)) == 40 == len(set(story_titles(messages)))
     assert await env.app.outbox.retry_pending(force=True) == 0
-    assert len(posts(env, channel.id)) == len(messages)
+    await fire(job)
+    assert len(posts(env, channel.id)) == len(sent)
+    assert bot_messages(env, channel.id) == messages
+    assert len(fake.identify_log) == 2  # resumed, not a new session
+
+
+async def test_a_retry_while_a_digest_is_being_posted_does_not_post_it_again(
+    discord_env: DiscordEnv,
+) -> None:
+    """The scheduler's retry job (every minute) and the resend-on-connect run while a
+    multi-message digest is being posted: they leave it alone (it is in flight)."""
+    env = discord_env
+    await env.seed(long_titles(40, seed=11))
+    channel = env.channel()
+    record, job = await schedule_at_noon(env)
+    storage = env.app.storage
+    real = storage.record_progress
+    retried: list[int] = []
+
+    async def retries_meanwhile(delivery_id: int, ids: list[str]) -> None:
+        await real(delivery_id, ids)
+        if not retried:  # part 1 is confirmed, the rest is still to post
+            retried.append(-1)
+            await env.app.scheduler._retry_job()  # the job body: retry_pending()
+            retried.append(await env.app.outbox.retry_pending(force=True))
+
+    storage.record_progress = retries_meanwhile
+    await fire(job)
+    assert retried == [-1, 0]
+    messages = bot_messages(env, channel.id)
+    sent = posts(env, channel.id)
+    assert len(messages) >= 3
+    assert [p.status for p in sent] == [200] * len(messages)  # one POST per part
+    assert len({p.json["nonce"] for p in sent}) == len(sent)
+    assert len(story_titles(messages)) == 40 == len(set(story_titles(messages)))
+    delivery = await storage.get_delivery(record.id, digest_key(SLOT))
+    assert delivery.status == "sent"
+    assert delivery.message_ids == [m["id"] for m in messages]
+
+
+async def test_a_lost_answer_to_a_created_message_is_retried_and_posted_once(
+    discord_env: DiscordEnv,
+) -> None:
+    """Discord created the message but the connection dropped before its answer: the
+    retry carries the same nonce, Discord answers with the message it has."""
+    env = discord_env
+    await env.seed(["Yellen meets He Lifeng in San Francisco"])
+    channel = env.channel()
+    record, job = await schedule_at_noon(env)
+    storage = env.app.storage
+    real_mark_sent = storage.mark_sent
+    marked: list[tuple[int, list[str]]] = []
+
+    async def mark_sent(delivery_id: int, *, at: Any, message_ids: Any) -> None:
+        marked.append((delivery_id, list(message_ids)))
+        await real_mark_sent(delivery_id, at=at, message_ids=message_ids)
+
+    storage.mark_sent = mark_sent
+    env.fake.script(
+        "POST", rf"/channels/{channel.id}/messages", faults.connection_dropped(after_handling=True)
+    )
+    await fire(job)
+
+    (first,) = posts(env, channel.id)
+    assert first.dropped
+    assert first.status == 200  # Discord did create it ...
+    (created,) = bot_messages(env, channel.id)
+    (pending,) = await storage.pending_deliveries(record.id)  # ... but we never heard
+    assert pending.attempts == 1
+    assert "connection to Discord failed" in (pending.last_error or "")
+    assert marked == []
+
+    # the retry job, once the backoff has passed
+    env.clock.advance(seconds=backoff(1).total_seconds() + 1)
+    await env.app.scheduler._retry_job()
+
+    first, second = posts(env, channel.id)
+    assert not second.dropped
+    assert second.json["nonce"] == first.json["nonce"] == pending.nonce
+    assert second.response["id"] == created["id"]  # the nonce deduped it
+    assert bot_messages(env, channel.id) == [created]  # one message
+    assert marked == [(pending.id, [created["id"]])]  # marked sent once
+    delivery = await storage.get_delivery(record.id, digest_key(SLOT))
+    assert delivery.status == "sent"
+    assert await env.app.outbox.retry_pending(force=True) == 0
+    assert len(posts(env, channel.id)) == 2
+
+
+async def test_more_than_10_embeds_are_split_by_the_10_embed_limit(
+    discord_env: DiscordEnv,
+) -> None:
+    """16 entries with one short story each: 17 embeds, far under 6000 characters, so
+    only Discord's 10-embeds-per-message limit splits them."""
+    env = discord_env
+    titles = [
+        "Putin tours a tractor plant",
+        "Yellen visits a bakery",
+        "Raimondo opens a factory",
+        "Newsom signs a water bill",
+        "Li Shangfu misses a forum",
+        "He Lifeng lands in Seattle",
+        "Han Zheng meets students",
+        "APEC leaders gather",
+        "Taipei votes on budget",
+        "Senkaku patrol spotted",
+        "Belt and Road forum ends",
+        "Xinjiang cotton report",
+        "North Korea fires missile",
+        "Tehran raises oil output",
+        "Hong Kong court rules",
+        "Spy balloon debris found",
+    ]
+    await env.seed(titles)
+    channel = env.channel()
+    record, job = await schedule_at_noon(env)
+    await fire(job)
+
+    delivery = await env.app.storage.get_delivery(record.id, digest_key(SLOT))
+    assert delivery.status == "sent"
+    digest = Digest.from_payload(delivery.payload)
+    assert len(digest.groups) == 16
+    assert all(len(g.stories) == 1 for g in digest.groups)
+    messages = bot_messages(env, channel.id)
+    assert [len(m["embeds"]) for m in messages] == [10, 7]
+    assert all(sum(embed_size(e) for e in m["embeds"]) < 5000 for m in messages)
+    assert [p.status for p in posts(env, channel.id)] == [200, 200]
+    # in order: the header, then one embed per entry as the digest ranks them
+    embeds = [e for m in messages for e in m["embeds"]]
+    assert embeds[0]["title"] == "Digest"
+    assert [e["title"] for e in embeds[1:]] == [g.label for g in digest.groups]
+    shown = story_titles(messages)
+    assert shown == [line.title for g in digest.groups for line in g.stories]
+    assert sorted(shown) == sorted(titles)  # every story once
+    assert [m["embeds"][-1]["footer"]["text"] for m in messages] == ["part 1/2", "part 2/2"]
 
 
 # -- a channel the bot may not post in ------------------------------------------------

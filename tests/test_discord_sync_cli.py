@@ -97,6 +97,25 @@ async def test_a_failed_sync_is_logged_and_the_bot_still_runs(
         await stop_discord_env(env)
 
 
+async def test_a_fixed_shard_count_takes_the_gateway_from_the_api_base(
+    fake_discord: Any, fast_shards: None, tmp_path: Path, feed_site: Any
+) -> None:
+    """With ``discord.shard_count`` set, discord.py connects to its *default* gateway
+    (Discord's, unless told otherwise): the adapter must take it from
+    ``GET {DISCORD_API_BASE}/gateway`` (discord.py's own default points nowhere here)."""
+    env = await start_discord_env(fake_discord, tmp_path, feed_site, shard_count=2)
+    try:
+        assert not fake_discord.requests("GET", r"/gateway/bot")  # no need to ask
+        assert [r.status for r in fake_discord.requests("GET", r"/gateway")] == [200]
+        assert sorted(i["shard"] for i in fake_discord.identify_log) == [(0, 2), (1, 2)]
+        assert {c["path"] for c in fake_discord.gateway_connects} == {"/gateway"}
+        for guild in (0, 1):  # one per shard
+            inter = await env.command("status", guild=guild)
+            assert inter.callback.json["type"] == 4
+    finally:
+        await stop_discord_env(env)
+
+
 # -- the CLI ----------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@ digests through it, and instant alerts from new items."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -78,8 +79,13 @@ def outbox(storage: SqlStorage, clock: FakeClock, sink: RecordingSink) -> Outbox
 @pytest.fixture
 def service(storage: SqlStorage, clock: FakeClock, outbox: Outbox) -> BriefingService:
     return BriefingService(
-        storage=storage, clock=clock, settings=Settings(), watchlist=default_watchlist(),
-        fetcher=NoFetcher(), parse=parse_feed_bytes, outbox=outbox,  # type: ignore[arg-type]
+        storage=storage,
+        clock=clock,
+        settings=Settings(),
+        watchlist=default_watchlist(),
+        fetcher=NoFetcher(),
+        parse=parse_feed_bytes,
+        outbox=outbox,  # type: ignore[arg-type]
         url_guard=make_url_guard(),
     )
 
@@ -90,20 +96,35 @@ async def channel(service: BriefingService) -> ChannelRecord:
 
 def small_digest(end: datetime = NOW) -> Digest:
     return build_digest(
-        [], entries={}, period_start=end - timedelta(hours=24), period_end=end, tz="UTC",
+        [],
+        entries={},
+        period_start=end - timedelta(hours=24),
+        period_end=end,
+        tz="UTC",
         now=end,
     )
 
 
-async def poll(storage: SqlStorage, titles: list[str], *, feed: FeedSource = WIRE,
-               at: datetime = NOW) -> list[MatchedItem]:
+async def poll(
+    storage: SqlStorage, titles: list[str], *, feed: FeedSource = WIRE, at: datetime = NOW
+) -> list[MatchedItem]:
     """What the poller does with new items: store, match defaults, hand them over."""
     fid = next(f.id for f in await storage.all_feeds() if f.url == feed.url)
     items = []
     for t in titles:
         link = f"{feed.url.removesuffix('/rss')}/{slugify(t)}"
-        items.append(Item(guid=link, title=t, summary="", link=link, canonical_link=link,
-                          published=at, feed_url=feed.url, source=feed.name))
+        items.append(
+            Item(
+                guid=link,
+                title=t,
+                summary="",
+                link=link,
+                canonical_link=link,
+                published=at,
+                feed_url=feed.url,
+                source=feed.name,
+            )
+        )
     stored = await storage.insert_items(fid, keys_for_batch(items), fetched_at=at)
     matcher = compile_watchlist(default_watchlist())
     out = []
@@ -136,7 +157,10 @@ async def test_a_key_is_delivered_once(
 
 
 async def test_transient_failure_stays_pending_and_retries_with_backoff_and_same_nonce(
-    service: BriefingService, outbox: Outbox, sink: RecordingSink, storage: SqlStorage,
+    service: BriefingService,
+    outbox: Outbox,
+    sink: RecordingSink,
+    storage: SqlStorage,
     clock: FakeClock,
 ) -> None:
     ch = await channel(service)
@@ -163,7 +187,10 @@ async def test_transient_failure_stays_pending_and_retries_with_backoff_and_same
 
 
 async def test_permanent_failure_pauses_the_channel_without_retrying(
-    service: BriefingService, outbox: Outbox, sink: RecordingSink, storage: SqlStorage,
+    service: BriefingService,
+    outbox: Outbox,
+    sink: RecordingSink,
+    storage: SqlStorage,
     clock: FakeClock,
 ) -> None:
     ch = await channel(service)
@@ -189,7 +216,10 @@ async def test_permanent_failure_pauses_the_channel_without_retrying(
 
 
 async def test_restart_resends_pending_once_with_the_same_nonce(
-    service: BriefingService, outbox: Outbox, sink: RecordingSink, storage: SqlStorage,
+    service: BriefingService,
+    outbox: Outbox,
+    sink: RecordingSink,
+    storage: SqlStorage,
     clock: FakeClock,
 ) -> None:
     ch = await channel(service)
@@ -272,11 +302,13 @@ async def test_instant_alert_once_per_story(
     service: BriefingService, sink: RecordingSink, storage: SqlStorage, clock: FakeClock
 ) -> None:
     reply = await service.dispatch(
-        ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "mode": "instant"})
+        ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "mode": "instant"}
+    )
     assert not reply.error, reply.text
     await service.dispatch(ADMIN, "track", {"kind": "topic", "name": "Rare earths"})
-    fresh = await poll(storage, ["Li Qiang meets Scholz in Berlin", "Rare earths prices jump",
-                                 "Weather"])
+    fresh = await poll(
+        storage, ["Li Qiang meets Scholz in Berlin", "Rare earths prices jump", "Weather"]
+    )
     await service.handle_new_items(fresh)
     assert len(sink.sent) == 1
     digest = sink.sent[0][1]
@@ -288,17 +320,19 @@ async def test_instant_alert_once_per_story(
     brief = await service.dispatch(ADMIN, "brief", {})
     assert brief.digest is not None
     assert {line.title for line in brief.digest.lines()} == {
-        "Li Qiang meets Scholz in Berlin", "Rare earths prices jump"}
+        "Li Qiang meets Scholz in Berlin",
+        "Rare earths prices jump",
+    }
     # the same batch again, and another outlet's copy of the same story: no new alert
     await service.handle_new_items(fresh)
     clock.advance(minutes=15)
-    copy = await poll(storage, ["Li Qiang meets Scholz in Berlin for talks"], feed=TIMES,
-                      at=clock.now())
+    copy = await poll(
+        storage, ["Li Qiang meets Scholz in Berlin for talks"], feed=TIMES, at=clock.now()
+    )
     await service.handle_new_items(copy)
     assert len(sink.sent) == 1
     # a different story is alerted
-    other = await poll(storage, ["Li Qiang visits Hanoi as Vietnam ties deepen"],
-                       at=clock.now())
+    other = await poll(storage, ["Li Qiang visits Hanoi as Vietnam ties deepen"], at=clock.now())
     await service.handle_new_items(other)
     assert len(sink.sent) == 2
     # another channel, without the instant entry, gets nothing
@@ -308,9 +342,88 @@ async def test_instant_alert_once_per_story(
 async def test_no_alert_for_feeds_the_channel_removed(
     service: BriefingService, sink: RecordingSink, storage: SqlStorage
 ) -> None:
-    await service.dispatch(ADMIN, "track", {"kind": "actor", "name": "Li Qiang",
-                                            "mode": "instant"})
+    await service.dispatch(ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "mode": "instant"})
     await service.dispatch(ADMIN, "feeds remove", {"feed": "Times"})
     fresh = await poll(storage, ["Li Qiang in Tokyo"], feed=TIMES)
     await service.handle_new_items(fresh)
     assert sink.sent == []
+
+
+# -- one send at a time per delivery ------------------------------------------------------
+
+
+class GatedSink(RecordingSink):
+    """A slow platform: a send is held until ``gate`` opens if its nonce is in ``hold``,
+    or if ``hold_next`` is set (the next send only)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold: set[str] = set()
+        self.hold_next = False
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+        self.nonces: list[str] = []
+
+    async def send(self, channel: ChannelRecord, digest: Digest, *, nonce: str) -> list[str]:
+        self.nonces.append(nonce)
+        if self.hold_next or nonce in self.hold:
+            self.hold_next = False
+            self.entered.set()
+            await self.gate.wait()
+        return await super().send(channel, digest, nonce=nonce)
+
+
+async def test_a_delivery_being_sent_is_not_sent_again_by_a_retry(
+    service: BriefingService, storage: SqlStorage, clock: FakeClock
+) -> None:
+    ch = await channel(service)
+    sink = GatedSink()
+    outbox = Outbox(storage, clock, {"console": sink})
+    sink.hold_next = True
+    sending = asyncio.create_task(outbox.deliver(ch, "digest", "digest:slow", small_digest()))
+    await asyncio.wait_for(sink.entered.wait(), 5)
+    (pending,) = await storage.pending_deliveries()
+    # the scheduler's retry job and the adapter's resend-on-connect fire meanwhile
+    assert await asyncio.wait_for(outbox.retry_pending(), 1) == 0
+    assert await asyncio.wait_for(outbox.retry_pending(force=True), 1) == 0
+    assert outbox.in_flight(pending.id)
+    assert sink.nonces == [pending.nonce]  # not handed to the platform a second time
+    sink.gate.set()
+    result = await asyncio.wait_for(sending, 5)
+    assert result is not None
+    assert result.status == "sent"
+    assert not outbox.in_flight(pending.id)
+    assert sink.nonces == [pending.nonce]
+    assert len(sink.sent) == 1
+    assert await outbox.retry_pending(force=True) == 0
+    assert len(sink.sent) == 1
+
+
+async def test_two_retry_runs_never_send_the_same_delivery_twice(
+    service: BriefingService, storage: SqlStorage, clock: FakeClock
+) -> None:
+    ch = await channel(service)
+    sink = GatedSink()
+    outbox = Outbox(storage, clock, {"console": sink})
+    sink.fail = DeliveryError("HTTP 503 from the platform")
+    await outbox.deliver(ch, "digest", "digest:a", small_digest())
+    await outbox.deliver(ch, "alert", "alert:b", small_digest())
+    first, second = await storage.pending_deliveries()
+    sink.fail = None
+    sink.nonces.clear()
+    sink.hold = {first.nonce}
+    # run 1 (the retry job) lists both and is slow on the first ...
+    run1 = asyncio.create_task(outbox.retry_pending(force=True))
+    await asyncio.wait_for(sink.entered.wait(), 5)
+    # ... run 2 (the resend on connect) skips the one in flight and sends the second
+    assert await asyncio.wait_for(outbox.retry_pending(force=True), 1) == 1
+    sink.gate.set()
+    # run 1 then finds the second sent: it re-reads it rather than trusting its list
+    assert await asyncio.wait_for(run1, 5) == 1
+    assert sorted(sink.nonces) == sorted([first.nonce, second.nonce])
+    assert len(sink.sent) == 2
+    assert await storage.pending_deliveries() == []
+    for key in ("digest:a", "alert:b"):
+        done = await storage.get_delivery(ch.id, key)
+        assert done is not None
+        assert done.status == "sent"

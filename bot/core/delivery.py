@@ -16,12 +16,27 @@ message ids). Failures:
 
 A digest counts as delivered, and ``channel.last_digest_at`` moves to its period end,
 only after the sink confirmed it.
+
+One send at a time per delivery: a delivery being sent (by :meth:`Outbox.deliver`, or by
+a :meth:`Outbox.retry_pending` run: the scheduler's retry job every minute, the Discord
+adapter's resend once connected) is *in flight*; every other path skips it until that
+attempt ended, and a retry re-reads the delivery just before sending, so it never posts
+what another attempt confirmed meanwhile. (Within one process: the Outbox is the single
+sender of a database's deliveries.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -92,6 +107,8 @@ class Outbox:
         # delivery id -> earliest next attempt (in memory: after a restart every pending
         # delivery is due at once, which is the "resend once at start-up")
         self._next_try: dict[int, datetime] = {}
+        #: ids of the deliveries being sent right now (see :meth:`_claim`)
+        self._in_flight: set[int] = set()
 
     def has_sink(self, platform: str) -> bool:
         return platform in self.sinks
@@ -109,8 +126,9 @@ class Outbox:
         (status ``sent``, ``pending`` or ``failed``), or None when ``key`` was already
         delivered or pending in the channel, or the channel is paused."""
         if channel.paused_reason:
-            log.info("not delivering %s to paused channel %s: %s", key, channel.id,
-                     channel.paused_reason)
+            log.info(
+                "not delivering %s to paused channel %s: %s", key, channel.id, channel.paused_reason
+            )
             return None
         delivery = await self.storage.create_delivery(
             channel.id, kind, key, digest.to_payload(), at=self.clock.now(), item_ids=item_ids
@@ -120,36 +138,74 @@ class Outbox:
             return None
         return await self._attempt(channel, delivery, digest)
 
+    def in_flight(self, delivery_id: int) -> bool:
+        """True while an attempt to send this delivery is under way."""
+        return delivery_id in self._in_flight
+
     async def retry_pending(self, *, force: bool = False) -> int:
         """Resend pending deliveries whose backoff has passed (all of them with ``force``
-        or right after a restart), with their original nonce. Returns how many were sent."""
+        or right after a restart), with their original nonce. Returns how many were sent.
+        A delivery being sent right now (by :meth:`deliver` or another run) is skipped."""
         now = self.clock.now()
         sent = 0
-        for delivery in await self.storage.pending_deliveries():
-            due = self._next_try.get(delivery.id)
+        for listed in await self.storage.pending_deliveries():
+            due = self._next_try.get(listed.id)
             if not force and due is not None and now < due:
                 continue
-            try:
-                channel = await self.storage.channel_by_id(delivery.channel_id)
-            except BriefbotError as err:
-                await self.storage.mark_failed(delivery.id, error=str(err), permanent=True)
-                continue
-            if channel.paused_reason:
-                continue
-            try:
-                digest = Digest.from_payload(delivery.payload)
-            except BriefbotError as err:
-                log.error("delivery %s cannot be read back: %s", delivery.id, err)
-                await self.storage.mark_failed(delivery.id, error=str(err), permanent=True)
-                continue
-            result = await self._attempt(channel, delivery, digest)
+            with self._claim(listed.id) as mine:
+                if not mine:  # being sent by deliver() or another retry
+                    continue
+                result = await self._retry_one(listed)
             if result is not None and result.status == "sent":
                 sent += 1
         return sent
 
+    async def _retry_one(self, listed: Delivery) -> Delivery | None:
+        # The list was read before the earlier deliveries of this run were sent: read
+        # this one again, now that it is claimed (an attempt that ended meanwhile may
+        # have sent it, or confirmed some of its parts)
+        delivery = await self.storage.get_delivery(listed.channel_id, listed.key)
+        if delivery is None or delivery.status != "pending":
+            return None
+        try:
+            channel = await self.storage.channel_by_id(delivery.channel_id)
+        except BriefbotError as err:
+            await self.storage.mark_failed(delivery.id, error=str(err), permanent=True)
+            return None
+        if channel.paused_reason:
+            return None
+        try:
+            digest = Digest.from_payload(delivery.payload)
+        except BriefbotError as err:
+            log.error("delivery %s cannot be read back: %s", delivery.id, err)
+            await self.storage.mark_failed(delivery.id, error=str(err), permanent=True)
+            return None
+        return await self._send(channel, delivery, digest)
+
+    @contextlib.contextmanager
+    def _claim(self, delivery_id: int) -> Iterator[bool]:
+        """Mark a delivery in flight for the block; yields False (and claims nothing)
+        if an attempt is under way already. Check and claim are one step (no await)."""
+        if delivery_id in self._in_flight:
+            yield False
+            return
+        self._in_flight.add(delivery_id)
+        try:
+            yield True
+        finally:
+            self._in_flight.discard(delivery_id)
+
     async def _attempt(
         self, channel: ChannelRecord, delivery: Delivery, digest: Digest
-    ) -> Delivery:
+    ) -> Delivery | None:
+        """Send ``delivery`` once now, unless an attempt is already under way (None)."""
+        with self._claim(delivery.id) as mine:
+            if not mine:
+                log.debug("delivery %s is being sent already: not sending it twice", delivery.key)
+                return None
+            return await self._send(channel, delivery, digest)
+
+    async def _send(self, channel: ChannelRecord, delivery: Delivery, digest: Digest) -> Delivery:
         sink = self.sinks.get(channel.platform)
         if sink is None:
             return await self._transient(
@@ -163,7 +219,10 @@ class Outbox:
                     await self.storage.record_progress(delivery.id, ids)
 
                 message_ids = await send_parts(
-                    channel, digest, nonce=delivery.nonce, done=delivery.message_ids,
+                    channel,
+                    digest,
+                    nonce=delivery.nonce,
+                    done=delivery.message_ids,
                     on_part=progress,
                 )
             else:
@@ -183,8 +242,9 @@ class Outbox:
             end = digest.period_end
             if last is None or end > last:
                 await self.storage.set_last_digest_at(channel.id, end)
-        log.info("delivered %s to channel %s (%d messages)", delivery.key, channel.id,
-                 len(message_ids))
+        log.info(
+            "delivered %s to channel %s (%d messages)", delivery.key, channel.id, len(message_ids)
+        )
         return _updated(delivery, status="sent", sent_at=now, message_ids=list(message_ids))
 
     async def _transient(self, delivery: Delivery, error: str) -> Delivery:
@@ -196,8 +256,9 @@ class Outbox:
             log.error("giving up delivery %s after %d attempts: %s", delivery.key, attempts, error)
             return _updated(delivery, status="failed", attempts=attempts, last_error=error)
         self._next_try[delivery.id] = self.clock.now() + backoff(attempts)
-        log.warning("delivery %s failed (attempt %d, will retry): %s", delivery.key, attempts,
-                    error)
+        log.warning(
+            "delivery %s failed (attempt %d, will retry): %s", delivery.key, attempts, error
+        )
         return _updated(delivery, attempts=attempts, last_error=error)
 
     async def _permanent(self, channel: ChannelRecord, delivery: Delivery, error: str) -> Delivery:
@@ -206,8 +267,7 @@ class Outbox:
         reason = f"delivery refused: {error}"
         await self.storage.set_paused(channel.id, reason)
         log.error("channel %s paused: %s", channel.id, reason)
-        return _updated(delivery, status="failed", attempts=delivery.attempts + 1,
-                        last_error=error)
+        return _updated(delivery, status="failed", attempts=delivery.attempts + 1, last_error=error)
 
 
 def _updated(delivery: Delivery, **changes: Any) -> Delivery:

@@ -11,6 +11,9 @@ queues for a route. The shapes follow what Discord sends:
   Cloudflare ban and raises instead of retrying).
 * 500: JSON ``{"message": "500: Internal Server Error", "code": 0}``;
   502/504 come from the edge as an HTML page (``text/html``), not JSON.
+* a dropped connection (:func:`connection_dropped`): no answer at all, the TCP
+  connection is cut; with ``after_handling`` Discord did the work first (the message
+  exists, only the answer was lost), the case a nonce exists for.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class Scripted:
     is_global: bool = False
     #: seconds to wait before answering (a slow Discord)
     delay: float = 0.0
+    #: run the route's real handler (rate limits included) instead of answering with this
+    handle: bool = False
+    #: cut the TCP connection instead of sending the answer
+    drop: bool = False
 
 
 def rate_limited(
@@ -59,6 +66,14 @@ def server_error(status: int = 500) -> Scripted:
     )
     page = f"<html><head><title>{status} {reason}</title></head><body>{reason}</body></html>"
     return Scripted(status, text=page, content_type="text/html")
+
+
+def connection_dropped(*, after_handling: bool = True) -> Scripted:
+    """The connection drops before the client gets an answer. ``after_handling``: the
+    request was handled first (e.g. the message was created) and only the response is
+    lost; otherwise nothing happened on Discord's side. The recorded request has
+    ``dropped=True`` and the status the handler answered (0 if not handled)."""
+    return Scripted(0, handle=after_handling, drop=True)
 
 
 def error(status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> Scripted:

@@ -128,6 +128,9 @@ class Gateway:
         #: the live session of each shard (the last one identified)
         self.shard_sessions: dict[int, Session] = {}
         self.connections: list[Connection] = []
+        #: cleared by :meth:`hold`: new connections wait (before HELLO) until it is set
+        self.accepting = asyncio.Event()
+        self.accepting.set()
 
     # -- helpers ---------------------------------------------------------------
 
@@ -203,6 +206,9 @@ class Gateway:
             return ws
         if compress not in (None, "zlib-stream"):
             await ws.close(code=4000, message=b"fake gateway supports compress=zlib-stream only")
+            return ws
+        if not self.accepting.is_set() and not await self._held(ws):
+            conn.dead = True  # the client gave up during the outage
             return ws
         await self._send(
             conn,
@@ -438,7 +444,27 @@ class Gateway:
             await self._send(conn, {"op": op, "d": d, "s": None, "t": None})
         return len(conns)
 
+    async def _held(self, ws: web.WebSocketResponse) -> bool:
+        """During an outage (see :meth:`hold`): True once it ends, False if the client
+        closed the connection first (a client sends nothing else before HELLO)."""
+        opened = asyncio.ensure_future(self.accepting.wait())
+        closing = asyncio.ensure_future(ws.receive())
+        done, pending = await asyncio.wait({opened, closing}, return_when="FIRST_COMPLETED")
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return opened in done and not ws.closed
+
+    def hold(self) -> None:
+        """An outage: new connections are accepted but get no HELLO until :meth:`release`
+        (the client waits, as for a gateway that does not answer)."""
+        self.accepting.clear()
+
+    def release(self) -> None:
+        self.accepting.set()
+
     async def shutdown(self) -> None:
+        self.accepting.set()
         for conn in self.connections:
             if not conn.ws.closed:
                 conn.aborted_by_fake = True

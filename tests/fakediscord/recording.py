@@ -34,6 +34,7 @@ class RecordedRequest:
     status: int = 0  #: the status the fake answered
     response: Any = None  #: the JSON the fake answered (None for 204)
     scripted: bool = False  #: True if the answer was a scripted fault
+    dropped: bool = False  #: True if the connection was cut instead of answering
     claimed: bool = False
 
     def header(self, name: str) -> str | None:

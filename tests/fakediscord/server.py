@@ -397,6 +397,15 @@ class FakeDiscord:
         """
         return self.gateway.drop(shard_id)
 
+    def hold_gateway(self) -> None:
+        """A gateway outage: from now on, new gateway connections (a reconnect, a RESUME)
+        wait without HELLO until :meth:`release_gateway`. REST keeps working. Combine with
+        :meth:`drop_gateway` to keep a shard disconnected while a test acts."""
+        self.gateway.hold()
+
+    def release_gateway(self) -> None:
+        self.gateway.release()
+
     async def close_gateway(
         self, shard_id: int | None = None, code: int = 4000, reason: str = "Unknown error"
     ) -> int:
@@ -1027,6 +1036,10 @@ class FakeDiscord:
         self.request_log.append(rec)
         if delay:
             await asyncio.sleep(delay)
+        if rec.dropped:  # a network failure: no answer, the connection is cut
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=status or 500)
         headers = {"Via": "1.1 google", **headers}
         if isinstance(out, Scripted):
             if out.text is not None:
@@ -1059,19 +1072,24 @@ class FakeDiscord:
         if route.auth and rec.header("Authorization") != f"Bot {self.token}":
             return 401, {"message": "401: Unauthorized", "code": 0}, {}, 0.0
         bucket_key, bucket_hash = self._bucket_key(route, match)
+        delay = 0.0
         for method, pattern, queue in self._scripts:
             if queue and method == rec.method and pattern.fullmatch(rec.path):
                 answer = queue.popleft()
                 rec.scripted = True
-                return (
-                    answer.status,
-                    answer,
-                    self._scripted_headers(answer, route, bucket_hash),
-                    answer.delay,
-                )
+                rec.dropped = answer.drop
+                if not answer.handle:
+                    return (
+                        answer.status,
+                        answer,
+                        self._scripted_headers(answer, route, bucket_hash),
+                        answer.delay,
+                    )
+                delay = answer.delay
+                break
         rl_headers, limited = self._take_token(route, bucket_key, bucket_hash)
         if limited is not None:
-            return 429, limited, rl_headers, 0.0
+            return 429, limited, rl_headers, delay
         try:
             status, out = await route.handler(rec, match)
         except Reply as reply:
@@ -1079,7 +1097,7 @@ class FakeDiscord:
         except Exception:
             self.internal_errors.append(traceback.format_exc())
             status, out = 500, {"message": "500: Internal Server Error", "code": 0}
-        return status, out, rl_headers, 0.0
+        return status, out, rl_headers, delay
 
     def _bucket_key(self, route: _Route, match: re.Match[str]) -> tuple[str, str]:
         groups = match.groupdict()

@@ -170,12 +170,20 @@ class DiscordBot:
             )
 
     async def run(self, token: str) -> None:
-        """Log in, sync if needed, connect every shard; until cancelled or closed."""
+        """Log in, sync if needed, connect every shard; until cancelled or closed.
+
+        Stopping works by closing the client, not by cancelling ``connect()``: discord.py
+        swallows a cancellation that lands while a shard reconnects or resumes (a gateway
+        outage) and would then wait forever for its next event."""
         self.app.add_sink(PLATFORM, self.sink)
+        connect: asyncio.Task[None] | None = None
         try:
             await self.login(token)
             await self.sync_if_changed()
-            await self.client.connect(reconnect=True)
+            connect = asyncio.create_task(
+                self.client.connect(reconnect=True), name="discord-connect"
+            )
+            await asyncio.shield(connect)
         finally:
             if self.app.sinks.get(PLATFORM) is self.sink:
                 del self.app.sinks[PLATFORM]
@@ -184,7 +192,13 @@ class DiscordBot:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._resend
             await self.tree.drain(DRAIN_TIMEOUT)  # let commands being answered finish
-            await self.client.close()
+            await self.client.close()  # connect() returns once it reads the close ...
+            if connect is not None:
+                if not connect.done():
+                    connect.cancel()  # ... unless a shard is reconnecting: stop that too
+                # (an error that ended it was raised above, through the shield)
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await connect
 
 
 async def start_discord(app: App, token: str, **client_options: Any) -> None:
