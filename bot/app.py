@@ -19,6 +19,7 @@ from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource
 from bot.core.service import BriefingService
 from bot.core.watchlist import Watchlist, default_watchlist, load_watchlist, merge_watchlists
+from bot.errors import BriefbotError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
 from bot.feeds.parse import parse_feed_bytes
@@ -83,10 +84,17 @@ class App:
         self._opened = True
 
     async def close(self) -> None:
-        await self.scheduler.shutdown()
-        await self.fetcher.close()
-        await self.storage.close()
-        self._opened = False
+        """Stop in order: the scheduler first (no new job; a running poll or digest gets
+        a bounded time to finish, then is cancelled cleanly), and only then the HTTP
+        session and the database it was using."""
+        try:
+            await self.scheduler.shutdown()
+        finally:
+            try:
+                await self.fetcher.close()
+            finally:
+                await self.storage.close()
+                self._opened = False
 
     async def __aenter__(self) -> App:
         await self.open()
@@ -133,7 +141,18 @@ def build_app(
         storage, fetcher, lambda: default_matcher, clock, settings, chat_url_guard=url_guard
     )
 
+    recovered = False
+
     async def run_poll() -> object:
+        nonlocal recovered
+        if not recovered:
+            # the first cycle of a run first finishes what a cycle cut short at the last
+            # shutdown may have left (items stored, not yet matched or alerted)
+            recovered = True
+            try:
+                await service.recover_interrupted_poll(default_matcher)
+            except BriefbotError as err:
+                log.warning("re-checking the last poll cycle failed: %s", err)
         return await poller.poll_once()
 
     scheduler = Scheduler(

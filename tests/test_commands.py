@@ -44,7 +44,14 @@ from bot.errors import InputError
         ),
         ("/digest schedule 07:30", "digest schedule", {"time": "07:30"}),
         ("/digest off", "digest off", {}),
-        ('/search "export controls" 48', "search", {"query": "export controls", "hours": 48}),
+        # quotes are kept in a search query: they make a phrase
+        ('/search "export controls" 48', "search", {"query": '"export controls"', "hours": 48}),
+        (
+            '/search "export controls" china',
+            "search",
+            {"query": '"export controls" china'},
+        ),
+        ('/search query:"export controls"', "search", {"query": '"export controls"'}),
         ("/search export controls 48", "search", {"query": "export controls", "hours": 48}),
         ("/search china 2024", "search", {"query": "china 2024"}),  # 2024 h is out of range
         ("/test text:Xi's visit to Paris", "test", {"text": "Xi's visit to Paris"}),
@@ -58,7 +65,22 @@ from bot.errors import InputError
         ("/feeds import file:subs.opml", "feeds import", {"file": b"subs.opml"}),
         ("/FEEDS LIST", "feeds list", {}),
         ("/help track", "help", {"command": "track"}),
-        ("/search \u201cexport controls\u201d", "search", {"query": "export controls"}),
+        ("/search \u201cexport controls\u201d", "search", {"query": "\u201cexport controls\u201d"}),
+        ("/digest group by:story", "digest group", {"by": "story"}),
+        ("/digest group Entry", "digest group", {"by": "entry"}),
+        (
+            "/digest schedule time:08:00 days:fri-mon",
+            "digest schedule",
+            {"time": "08:00", "days": "fri-mon"},
+        ),
+        # bare words after a typed option fill a typed option, or a required text one
+        ("/brief entry:wang-yi 48", "brief", {"entry": "wang-yi", "hours": 48}),
+        ("/search hours:48 export controls", "search", {"query": "export controls", "hours": 48}),
+        (
+            "/track kind:actor mode:instant Li Qiang",
+            "track",
+            {"kind": "actor", "mode": "instant", "name": "Li Qiang"},
+        ),
     ],
 )
 def test_parse(line: str, name: str, args: dict[str, object]) -> None:
@@ -106,7 +128,9 @@ def test_bad_syntax_is_an_input_error_with_usage(line: str, message: str) -> Non
 def test_quoted_option_name_is_a_value() -> None:
     assert tokenize('a "b:c d" e:"f g"')[1].quoted
     _spec, args = parse_command_line('/search "hours:5"')
-    assert args == {"query": "hours:5"}
+    assert args == {"query": '"hours:5"'}
+    _spec, args = parse_command_line('/track kind:actor name:"Li Qiang" aliases:"alias:x"')
+    assert args["aliases"] == "alias:x"
 
 
 def test_validate_args_for_typed_transports() -> None:
@@ -131,6 +155,7 @@ def test_spec_is_complete_for_discord() -> None:
         "digest now",
         "digest schedule",
         "digest off",
+        "digest group",
         "track",
         "untrack",
         "watchlist",
@@ -150,6 +175,7 @@ def test_spec_is_complete_for_discord() -> None:
         "untrack",
         "digest schedule",
         "digest off",
+        "digest group",
         "feeds add",
         "feeds remove",
         "feeds import",
@@ -178,3 +204,40 @@ def test_help() -> None:
     assert any("Manage Server" in line for line in detail)
     with pytest.raises(InputError):
         help_lines("nope")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        # a misspelled option name inside free text is refused, with the likely option
+        (
+            '/track kind:actor name:"Li Qiang" alias:"Premier Li"',
+            "/track has no option 'alias' — did you mean aliases:\\?",
+        ),
+        ("/track kind:actor name:Li Qiang alias:Premier", "did you mean aliases:\\?"),
+        ("/test text:Xi visits Paris entyr:x", "did you mean entry:\\?"),
+        ("/search export controls hours:48 huors:2", "did you mean hours:\\?"),
+        ("/feeds add https://x.example/feed nmae:X", "did you mean name:\\?"),
+        # stray words after a complete set of options would silently become aliases
+        (
+            '/track kind:actor name:"Li Qiang" mode:instant extra words',
+            "unexpected 'extra words' after mode:… — if it is aliases, "
+            'write aliases:"extra words"',
+        ),
+        ("/feeds add url:https://x.example/feed X News", "unexpected 'X News' after url:"),
+        ("/test entry:li-qiang some words", "unexpected 'some words' after entry:"),
+    ],
+)
+def test_misspelled_options_and_stray_words_are_refused(line: str, message: str) -> None:
+    with pytest.raises(InputError, match=message) as info:
+        parse_command_line(line)
+    assert "Usage: /" in str(info.value)
+
+
+def test_text_with_colons_stays_text_when_quoted_or_not_an_option_shape() -> None:
+    _spec, args = parse_command_line('/test text:"note: Xi visits" ')
+    assert args == {"text": "note: Xi visits"}
+    _spec, args = parse_command_line("/test text:Breaking: Xi visits Paris at 10:30")
+    assert args == {"text": "Breaking: Xi visits Paris at 10:30"}
+    _spec, args = parse_command_line("/feeds add https://x.example/feed name:X News")
+    assert args == {"url": "https://x.example/feed", "name": "X News"}

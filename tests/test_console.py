@@ -156,3 +156,36 @@ def test_readme_walkthrough_track_then_add_feed_then_brief(tmp_path: Path) -> No
     assert "李强出席第六届进博会开幕式" in after
     assert "Factory orders" not in after
     assert "This channel already follows" in out.split(f"> /feeds add {extra}")[2]
+
+
+def test_grouping_schedules_and_misspelled_options_piped(tmp_path: Path) -> None:
+    result = run_console(
+        [
+            "/digest group by:story",
+            "/brief",
+            "/digest schedule time:08:00 days:fri-mon",
+            "/status",
+            '/track kind:actor name:"Li Qiang" alias:"Premier Li"',
+            '/track kind:actor name:"Li Qiang" mode:instant Premier Li',
+            "/watchlist",
+        ],
+        "--demo",
+        tmp_path=tmp_path,
+    )
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in out + result.stderr
+    assert "something went wrong" not in out
+    assert "grouped by story" in out
+    brief = out[out.index("> /brief"):out.index("> /digest schedule")]
+    body = [line for line in brief.splitlines()[3:] if line.strip()]
+    assert len(body) > 10
+    # one ranked list: story lines and their links only, no entry headings
+    assert all(line.startswith(("• ", "  ", "(")) for line in body), body
+    assert "Digest scheduled at 08:00 (UTC), on fri,sat,sun,mon." in out
+    assert "(08:00 UTC, fri,sat,sun,mon)" in out[out.index("> /status"):]
+    assert "error: /track has no option 'alias' — did you mean aliases:?" in out
+    assert "error: unexpected 'Premier Li' after mode:… — if it is aliases" in out
+    watchlist = out[out.index("> /watchlist"):]
+    assert "(li-qiang" not in watchlist  # neither mistake created an entry
+    assert "this channel's" not in watchlist

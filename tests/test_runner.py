@@ -187,3 +187,44 @@ async def test_check_config_hides_the_password_and_takes_config_after_command(
     assert "feeds:     1" in text  # the --config given after the subcommand was used
     assert "postgresql+asyncpg://briefbot:***@db.internal:5432/briefbot" in text
     assert "s3cret" not in text + err.decode()
+
+
+async def test_sigint_during_a_slow_fetch_waits_for_the_poll_and_exits_cleanly(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while a feed is still downloading: the running poll is allowed to finish
+    (bounded), then the HTTP session and the database close. Exit 0, no traceback, and
+    the poll's items are stored with their matches (no half-written feed)."""
+    async with FeedServer() as server:
+        url = server.slow("/slow.xml", rss([
+            {"title": "Wang Yi meets Blinken in Beijing", "guid": "s-1",
+             "link": "https://slow.example/1", "description": "Talks on Taiwan."},
+        ]), delay=2.5)
+        cfg = _config(tmp_path, url)
+        proc = await _run("--config", str(cfg), "run", env=_env(tmp_path), cwd=tmp_path)
+        assert proc.stderr is not None
+        seen = b""
+        while b"running;" not in seen:
+            line = await asyncio.wait_for(proc.stderr.readline(), timeout=30)
+            assert line, f"run exited early: {seen.decode()}"
+            seen += line
+        for _ in range(300):
+            if server.requests.get("/slow.xml"):
+                break
+            await asyncio.sleep(0.02)
+        assert server.requests.get("/slow.xml"), "the configured feed was never fetched"
+        proc.send_signal(signal.SIGINT)  # the response is still 2 s away
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    text = (seen + err).decode()
+    assert proc.returncode == 0, text
+    assert "Traceback" not in text
+    assert "CancelledError" not in text
+    assert "briefbot: stopped" in text
+    db = sqlite3.connect(tmp_path / "data" / "briefbot.db")
+    try:
+        titles = {row[0] for row in db.execute("SELECT title FROM items")}
+        matched = {row[0] for row in db.execute("SELECT entry_id FROM matches")}
+    finally:
+        db.close()
+    assert titles == {"Wang Yi meets Blinken in Beijing"}
+    assert {"wang-yi", "antony-blinken"} <= matched

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.app import App, Config, build_app
 from bot.config import Settings
 from bot.core.clock import FakeClock
-from bot.scheduling import Scheduler, next_slot, previous_slot, slot_key
+from bot.core.digest import Digest
+from bot.core.watchlist import default_watchlist
+from bot.errors import InputError
+from bot.scheduling import (
+    Scheduler,
+    digest_trigger,
+    next_slot,
+    parse_days,
+    previous_slot,
+    slot_key,
+    weekdays,
+)
 from bot.storage.base import ChannelRecord
 from bot.storage.sql import SqlStorage
+
+T = TypeVar("T")
 
 NY = ZoneInfo("America/New_York")
 SH = ZoneInfo("Asia/Shanghai")
@@ -86,9 +106,16 @@ def test_previous_slot_and_no_schedule() -> None:
     assert previous_slot(channel(None), now) is None
 
 
-def test_slot_key_is_stable_across_timezones() -> None:
+def test_slot_key_is_the_channels_local_date_and_time() -> None:
     a = datetime(2023, 11, 15, 8, 0, tzinfo=SH)
-    assert slot_key(a) == slot_key(a.astimezone(UTC)) == "digest:2023-11-15T00:00Z"
+    key = "digest:2023-11-15T08:00@Asia/Shanghai"
+    assert slot_key(a, "Asia/Shanghai") == slot_key(a.astimezone(UTC), "Asia/Shanghai") == key
+    # both instants of a repeated local time (New York, 5 Nov 2023) share one key
+    first = datetime(2023, 11, 5, 5, 30, tzinfo=UTC)
+    second = datetime(2023, 11, 5, 6, 30, tzinfo=UTC)
+    assert slot_key(first, "America/New_York") == slot_key(second, "America/New_York")
+    assert slot_key(first, "America/New_York") == "digest:2023-11-05T01:30@America/New_York"
+    assert slot_key(first, "UTC") == "digest:2023-11-05T05:30Z"
 
 
 @pytest.fixture
@@ -170,3 +197,200 @@ async def test_jobs_are_rebuilt_from_storage_and_report_next_runs(storage: SqlSt
         assert sched.next_digest(replace(ch, paused_reason="403")) is None
     finally:
         await sched.shutdown()
+
+
+# -- daylight saving: one slot per local day, and the scheduler never spins -----------
+
+
+def finishes_fast(fn: Callable[[], T], seconds: float = 5.0) -> T:
+    """Run ``fn`` in a daemon thread: an endless loop fails the test instead of
+    freezing the suite (the thread is abandoned, and dies with the process)."""
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(fn())
+        except BaseException as err:  # re-raised below
+            errors.append(err)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"did not finish within {seconds} s (endless loop?)"
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+NY_FIRST = datetime(2023, 11, 5, 5, 30, tzinfo=UTC)  # 01:30 EDT, Sun 5 Nov 2023
+NY_SECOND = datetime(2023, 11, 5, 6, 30, tzinfo=UTC)  # 01:30 EST, an hour later
+
+
+def test_repeated_hour_is_one_slot_and_slot_search_always_progresses() -> None:
+    ch = channel("01:30", "America/New_York")
+    slot = finishes_fast(lambda: next_slot(ch, datetime(2023, 11, 4, 12, 0, tzinfo=UTC)))
+    assert slot == NY_FIRST
+    # the next slot is the next day's, not the second 01:30 of the same day
+    following = finishes_fast(lambda: next_slot(ch, NY_FIRST))
+    assert following == datetime(2023, 11, 6, 6, 30, tzinfo=UTC)
+    # at and after the second 01:30 the latest slot is still the day's one slot
+    for now in (NY_SECOND, NY_SECOND + timedelta(minutes=15), NY_SECOND + timedelta(hours=3)):
+        assert finishes_fast(lambda now=now: previous_slot(ch, now)) == NY_FIRST
+
+
+def test_apscheduler_runs_a_repeated_hour_slot_once() -> None:
+    """APScheduler's own catch-up loop (Job._get_run_times) over the repeated hour ends,
+    with one run time: a CronTrigger here yields 06:30Z forever."""
+    ch = channel("01:30", "America/New_York")
+    trigger = digest_trigger(ch)
+    assert trigger is not None
+    aps = AsyncIOScheduler(timezone=UTC)
+    job = aps.add_job(print, trigger, next_run_time=NY_FIRST)
+    runs = finishes_fast(lambda: job._get_run_times(NY_SECOND + timedelta(minutes=10)))
+    assert runs == [NY_FIRST]
+    assert trigger.get_next_fire_time(NY_FIRST, NY_SECOND) == datetime(
+        2023, 11, 6, 6, 30, tzinfo=UTC
+    )
+
+
+def test_skipped_hour_fires_once_that_day_after_the_gap() -> None:
+    # 02:30 does not exist in New York on 10 Mar 2024 (02:00 -> 03:00)
+    ch = channel("02:30", "America/New_York")
+    slot = finishes_fast(lambda: next_slot(ch, datetime(2024, 3, 10, 5, 0, tzinfo=UTC)))
+    assert slot == datetime(2024, 3, 10, 7, 30, tzinfo=UTC)  # 03:30 EDT, just after the gap
+    assert previous_slot(ch, datetime(2024, 3, 10, 12, 0, tzinfo=UTC)) == slot
+    assert next_slot(ch, slot) == datetime(2024, 3, 11, 6, 30, tzinfo=UTC)  # 02:30 EDT
+    assert slot_key(slot, "America/New_York") != slot_key(
+        datetime(2024, 3, 11, 6, 30, tzinfo=UTC), "America/New_York"
+    )
+
+
+def test_wrapped_day_range() -> None:
+    assert parse_days("fri-mon") == "fri,sat,sun,mon"
+    assert parse_days("Friday-Monday") == "fri,sat,sun,mon"
+    assert parse_days("mon-fri") == "mon-fri"
+    assert parse_days("mon-sun") is None  # every day
+    assert weekdays("fri,sat,sun,mon") == weekdays("fri-mon") == frozenset({4, 5, 6, 0})
+    ch = channel("08:00", "UTC", days=parse_days("fri-mon"))
+    tuesday = datetime(2023, 11, 14, 9, 0, tzinfo=UTC)
+    assert next_slot(ch, tuesday) == datetime(2023, 11, 17, 8, 0, tzinfo=UTC)  # Friday
+    for bad in ("fri-", "funday", "mon-fri-sat"):
+        with pytest.raises(InputError):
+            parse_days(bad)
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.sent: list[tuple[ChannelRecord, Digest]] = []
+
+    async def send(self, channel: ChannelRecord, digest: Digest, *, nonce: str) -> list[str]:
+        self.sent.append((channel, digest))
+        return [f"m{len(self.sent)}"]
+
+
+def _app(clock: FakeClock, sink: RecordingSink) -> App:
+    config = Config(settings=Settings(), cfg_dir=None, watchlist=default_watchlist(), feeds=[])
+    return build_app(
+        config, clock=clock, sinks={"console": sink}, database_url="sqlite+aiosqlite:///:memory:"
+    )
+
+
+async def test_repeated_hour_sends_one_digest_through_the_app() -> None:
+    clock = FakeClock(NY_FIRST - timedelta(days=1))
+    sink = RecordingSink()
+    async with _app(clock, sink) as app:
+        ch = await app.storage.get_channel("console", "ny")
+        await app.storage.set_schedule(ch.id, time="01:30", timezone="America/New_York",
+                                       days=None)
+        await app.storage.set_last_digest_at(ch.id, NY_FIRST - timedelta(days=1))
+        sched = app.scheduler
+        for now in (NY_FIRST, NY_SECOND, NY_SECOND + timedelta(minutes=5)):
+            clock.set(now)
+            await asyncio.wait_for(sched._digest_job(ch.id), timeout=5)  # the job body
+        clock.set(NY_SECOND + timedelta(minutes=20))
+        assert await asyncio.wait_for(sched.catch_up(), timeout=5) == []
+        assert len(sink.sent) == 1
+        delivered = await app.storage.get_delivery(
+            ch.id, "digest:2023-11-05T01:30@America/New_York"
+        )
+        assert delivered is not None
+        assert delivered.status == "sent"
+
+
+# -- schedules that cannot be used never stop the bot ---------------------------------
+
+
+async def test_start_skips_a_stored_schedule_it_cannot_build(
+    storage: SqlStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    # an older version stored what the scheduler cannot use
+    bad = await storage.get_channel("console", "bad")
+    await storage.set_schedule(bad.id, time="08:00", timezone="UTC", days="fri-funday")
+    good = await storage.get_channel("console", "good")
+    await storage.set_schedule(good.id, time="09:00", timezone="UTC", days="fri-mon")
+    await storage.set_last_digest_at(bad.id, datetime(2023, 11, 10, 8, 0, tzinfo=UTC))
+    clock = FakeClock(datetime(2023, 11, 14, 12, 0, tzinfo=UTC))  # a Tuesday
+    runs: list[tuple[int, datetime]] = []
+    sched = await _scheduler(storage, clock, runs)
+    with caplog.at_level(logging.ERROR, logger="bot.scheduling"):
+        await sched.start(poll_now=False)
+    try:
+        assert sched._aps.get_job(f"digest:{bad.id}") is None
+        assert any("cannot be used" in r.getMessage() and r.exc_info is None
+                   for r in caplog.records)
+        assert sched.next_digest(await storage.channel_by_id(bad.id)) is None
+        assert sched._aps.get_job(f"digest:{good.id}") is not None
+        assert sched.next_digest(await storage.channel_by_id(good.id)) == datetime(
+            2023, 11, 17, 9, 0, tzinfo=UTC
+        )
+        assert runs == []
+    finally:
+        await sched.shutdown()
+
+
+# -- shutdown: no new runs, a running job finishes or is cancelled cleanly ------------
+
+
+async def test_shutdown_waits_for_a_running_poll_then_cancels_a_stuck_one(
+    storage: SqlStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(datetime(2023, 11, 14, 12, 0, tzinfo=UTC))
+    started = asyncio.Event()
+    finished: list[str] = []
+    release = asyncio.Event()
+
+    async def slow_poll() -> None:
+        started.set()
+        await release.wait()
+        finished.append("poll")
+
+    async def no_digest(channel_id: int, slot: datetime) -> None:
+        return None
+
+    def make() -> Scheduler:
+        return Scheduler(settings=Settings(), storage=storage, clock=clock,
+                         run_poll=slow_poll, run_digest=no_digest, shutdown_grace=5)
+
+    # a poll that ends within the grace period is waited for
+    sched = make()
+    await sched.start(poll_now=True)
+    await asyncio.wait_for(started.wait(), timeout=5)
+    asyncio.get_running_loop().call_later(0.2, release.set)
+    await asyncio.wait_for(sched.shutdown(), timeout=5)
+    assert finished == ["poll"]
+
+    # a poll stuck past the grace period is cancelled, without an error logged
+    started.clear()
+    release.clear()
+    finished.clear()
+    sched = make()
+    await sched.start(poll_now=True)
+    await asyncio.wait_for(started.wait(), timeout=5)
+    with caplog.at_level(logging.INFO):
+        await asyncio.wait_for(sched.shutdown(grace=0.2), timeout=5)
+        await asyncio.sleep(0.05)  # APScheduler's job-done callback
+    assert finished == []
+    assert not sched._running
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("cancelled at shutdown" in r.getMessage() for r in caplog.records)

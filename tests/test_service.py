@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from feedserver import FeedServer, rss
 
+from bot.app import App, Config, build_app
 from bot.config import SecuritySettings, Settings
 from bot.core.clock import FakeClock
 from bot.core.commands import Autocomplete
@@ -648,7 +650,7 @@ async def test_status(service: BriefingService, storage: SqlStorage) -> None:
     text = (await service.dispatch(READER, "status", {})).text
     assert "Feeds: 2 (0 ok, 1 failing, 1 not polled yet)" in text
     assert "✗ Other Times: timed out after 30s (3× in a row, last 30 min ago)" in text
-    assert "Items stored today: 2" in text
+    assert "Items stored today from this channel's feeds: 2" in text
     assert "Next poll: Wed 15 Nov 12:10 UTC (in 10 min)" in text
     assert "Digest: not scheduled" in text
     await service.dispatch(ADMIN, "digest schedule", {"time": "15:00"})
@@ -672,3 +674,247 @@ async def test_autocomplete(service: BriefingService) -> None:
     assert [v for _, v in feeds] == [OTHER.url]
     zones = await service.autocomplete(READER, Autocomplete.TIMEZONE, "shanghai")
     assert ("Asia/Shanghai", "Asia/Shanghai") in zones
+
+
+# -- audit fixes: schedules through the real scheduler, grouping, credentials, search ---
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def send(self, channel: ChannelRecord, digest: Any, *, nonce: str) -> list[str]:
+        self.sent.append(digest)
+        return [f"m{len(self.sent)}"]
+
+
+@pytest.fixture
+async def app(clock: FakeClock) -> AsyncIterator[App]:
+    """The real composition: service, outbox and the real Scheduler (APScheduler)."""
+    config = Config(settings=Settings(), cfg_dir=None, watchlist=default_watchlist(),
+                    feeds=[WIRE, OTHER])
+    built = build_app(config, clock=clock, sinks={"console": RecordingSink()},
+                      database_url="sqlite+aiosqlite:///:memory:")
+    async with built:
+        await built.scheduler.start(poll_now=False)
+        yield built
+
+
+async def test_wrapped_day_range_is_scheduled_not_a_crash(app: App) -> None:
+    reply = await app.service.dispatch(
+        ADMIN, "digest schedule", {"time": "08:00", "days": "fri-mon"}
+    )
+    assert not reply.error, reply.text
+    assert "Digest scheduled at 08:00 (UTC), on fri,sat,sun,mon." in reply.text
+    assert "Next digest: Fri 17 Nov 08:00" in reply.text  # NOW is Wednesday 15 Nov
+    channel = await app.service.channel(ADMIN)
+    assert channel.digest_days == "fri,sat,sun,mon"
+    assert app.scheduler._aps.get_job(f"digest:{channel.id}") is not None
+    status = await app.service.dispatch(READER, "status", {})
+    assert not status.error
+    assert "Next digest: Fri 17 Nov 08:00 (08:00 UTC, fri,sat,sun,mon)" in status.text
+
+
+async def test_status_survives_a_stored_schedule_it_cannot_use(app: App) -> None:
+    channel = await app.service.channel(ADMIN)
+    # stored by an older version, unusable now
+    await app.storage.set_schedule(channel.id, time="08:00", timezone="UTC", days="caturday")
+    await app.scheduler.on_schedule_changed(await app.storage.channel_by_id(channel.id))
+    status = await app.service.dispatch(READER, "status", {})
+    assert not status.error, status.text
+    assert "Digest: 08:00 UTC, caturday (not running)" in status.text
+    assert app.scheduler._aps.get_job(f"digest:{channel.id}") is None
+    fixed = await app.service.dispatch(ADMIN, "digest schedule", {"time": "08:00"})
+    assert not fixed.error
+    assert app.scheduler._aps.get_job(f"digest:{channel.id}") is not None
+
+
+async def test_first_scheduled_digest_is_caught_up_after_downtime(
+    app: App, clock: FakeClock
+) -> None:
+    await seed(app.storage, ["Wang Yi meets Blinken"], ago=timedelta(hours=3))
+    reply = await app.service.dispatch(ADMIN, "digest schedule", {"time": "15:00"})
+    assert "The first digest covers stories from now on" in reply.text
+    channel = await app.service.channel(ADMIN)
+    assert channel.last_digest_at == NOW  # the schedule's start
+    # the bot is down over the first slot (15:00) and back at 16:00
+    clock.set(NOW + timedelta(hours=4))
+    await seed(app.storage, ["Putin visits Beijing"], ago=timedelta(hours=-1))  # 13:00
+    sent = await app.scheduler.catch_up()
+    assert sent == [(channel.id, NOW + timedelta(hours=3))]
+    sink = app.sinks["console"]
+    assert isinstance(sink, RecordingSink)
+    [digest] = sink.sent
+    assert digest.period_start == NOW
+    assert [line.title for line in digest.lines()] == ["Putin visits Beijing"]
+    assert await app.scheduler.catch_up() == []  # once
+    # a channel that already had digests keeps its last digest time on a new schedule
+    clock.set(NOW + timedelta(hours=5))
+    await app.service.dispatch(ADMIN, "digest schedule", {"time": "09:00"})
+    assert (await app.service.channel(ADMIN)).last_digest_at == NOW + timedelta(hours=3)
+
+
+async def test_new_channels_take_the_configured_grouping(
+    storage: SqlStorage, clock: FakeClock, server: FeedServer
+) -> None:
+    settings = Settings(digest={"group_by": "story"})  # type: ignore[arg-type]
+    async with Fetcher(settings.http, settings.poll) as fetcher:
+        service = BriefingService(
+            storage=storage, clock=clock, settings=settings, watchlist=default_watchlist(),
+            fetcher=fetcher, parse=parse_feed_bytes, url_guard=make_url_guard([]),
+        )
+        existing = await storage.get_channel("console", "old")  # before this setting
+        assert (await service.channel(ADMIN)).group_by == "story"
+        assert (await storage.channel_by_id(existing.id)).group_by == "entry"
+        old_ctx = ChannelContext("console", "old", user="ann", can_manage=True)
+        assert (await service.channel(old_ctx)).group_by == "entry"  # not overridden
+        # a channel's own choice is kept afterwards
+        await service.dispatch(ADMIN, "digest group", {"by": "entry"})
+        assert (await service.channel(ADMIN)).group_by == "entry"
+
+
+async def test_digest_group_by_story_is_one_ranked_list(
+    service: BriefingService, storage: SqlStorage
+) -> None:
+    await seed(storage, ["Wang Yi meets Blinken in Washington"], ago=timedelta(hours=1))
+    await seed(storage, ["Wang Yi meets Blinken in Washington"], feed=OTHER,
+               ago=timedelta(hours=1))
+    await seed(storage, ["Putin visits Beijing", "Taiwan holds drills"], ago=timedelta(hours=2))
+    denied = await service.dispatch(READER, "digest group", {"by": "story"})
+    assert denied.error
+    by_entry = await service.dispatch(READER, "brief", {})
+    assert by_entry.digest is not None
+    assert len(by_entry.digest.groups) > 1
+    reply = await service.dispatch(ADMIN, "digest group", {"by": "story"})
+    assert not reply.error, reply.text
+    assert "grouped by story" in reply.text
+    brief = await service.dispatch(READER, "brief", {})
+    digest = brief.digest
+    assert digest is not None
+    assert digest.group_by == "story"
+    [group] = digest.groups
+    assert group.label is None
+    titles = [line.title for line in group.stories]
+    assert sorted(titles) == sorted(
+        ["Wang Yi meets Blinken in Washington", "Putin visits Beijing", "Taiwan holds drills"]
+    )
+    assert titles[0] == "Wang Yi meets Blinken in Washington"  # two outlets rank first
+    assert {t.entry_id for t in group.stories[0].tags} >= {"wang-yi", "antony-blinken"}
+    bad = await service.dispatch(ADMIN, "digest group", {"by": "outlet"})
+    assert bad.error
+    assert "by must be one of: entry, story" in bad.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://user:s3cret@feeds.example/rss", "http://token@feeds.example/rss",
+     "https://:s3cret@feeds.example/rss"],
+)
+async def test_feed_urls_with_credentials_are_refused(
+    service: BriefingService, storage: SqlStorage, url: str
+) -> None:
+    channel = await service.channel(ADMIN)
+    before = await storage.channel_feeds(channel.id)
+    reply = await service.dispatch(ADMIN, "feeds add", {"url": url})
+    assert reply.error
+    assert "user name or password" in reply.text
+    assert "s3cret" not in reply.text
+    assert await storage.channel_feeds(channel.id) == before
+
+
+async def test_opml_import_refuses_feeds_with_credentials(
+    service: BriefingService, storage: SqlStorage, server: FeedServer
+) -> None:
+    good = server.feed("/ok.xml", FEED)
+    secret = good.replace("http://", "http://reader:s3cret@")
+    data = export_opml([FeedSource(good, "Good"), FeedSource(secret, "Private")])
+    reply = await service.dispatch(ADMIN, "feeds import", {"file": data})
+    assert "Imported 1 of 2 feeds" in reply.text
+    assert "✗ Private: feed URLs with a user name or password" in reply.text
+    channel = await service.channel(ADMIN)
+    urls = [f.url for f in await storage.channel_feeds(channel.id)]
+    assert good in urls
+    assert not any("s3cret" in u for u in urls)
+    exported = await service.dispatch(READER, "feeds export", {})
+    assert exported.attachment is not None
+    assert b"s3cret" not in exported.attachment.data
+
+
+async def test_search_phrases_and_the_same_time_basis_as_brief(
+    service: BriefingService, storage: SqlStorage
+) -> None:
+    await seed(storage, ["Export controls on chips tightened"], ago=timedelta(hours=1))
+    await seed(storage, ["Controls on rice export eased"], ago=timedelta(hours=1))
+    # fetched an hour ago, but published a week ago (a late feed): /brief counts it as
+    # recent (fetched time), so /search hours: does too
+    fid = await feed_id(storage, WIRE.url)
+    late = Item(guid="late", title="Export controls review published late", summary="",
+                link="https://wire.example/late", canonical_link="https://wire.example/late",
+                published=NOW - timedelta(days=7), feed_url=WIRE.url, source=WIRE.name)
+    await storage.insert_items(fid, keys_for_batch([late]), fetched_at=NOW - timedelta(hours=1))
+    words = await service.dispatch(READER, "search", {"query": "export controls"})
+    assert "3 best" in words.lines[0]
+    phrase = await service.dispatch(READER, "search", {"query": '"export controls"'})
+    assert "2 best" in phrase.lines[0], phrase.text
+    assert "Controls on rice export" not in phrase.text
+    recent = await service.dispatch(READER, "search", {"query": '"export controls"',
+                                                       "hours": 24})
+    assert "2 best" in recent.lines[0], recent.text
+    assert "published late" in recent.text
+    mixed = await service.dispatch(READER, "search", {"query": '"export controls" chips'})
+    assert "1 best" in mixed.lines[0]
+
+
+async def test_status_counts_only_this_channels_feeds(
+    service: BriefingService, storage: SqlStorage
+) -> None:
+    await seed(storage, ["Wang Yi meets Blinken", "Weather"])
+    other_channel = await storage.get_channel("console", "elsewhere")
+    private = FeedSource("https://private.example/rss", "Private Wire")
+    await storage.add_feed(private, channel_id=other_channel.id)
+    await seed(storage, ["A", "B", "C"], feed=private)
+    await seed(storage, ["Yesterday's news"], ago=timedelta(hours=13))  # 23:00 yesterday
+    text = (await service.dispatch(READER, "status", {})).text
+    assert "Items stored today from this channel's feeds: 2" in text
+    elsewhere = ChannelContext("console", "elsewhere", user="bob")
+    text = (await service.dispatch(elsewhere, "status", {})).text
+    assert "Items stored today from this channel's feeds: 5" in text
+
+
+async def test_recover_interrupted_poll_matches_what_a_cancelled_cycle_stored(
+    service: BriefingService, storage: SqlStorage
+) -> None:
+    """A poll cancelled at shutdown after storing items but before matching them (or
+    before the channel hook ran): the next run's first cycle matches them."""
+    fid = await feed_id(storage, WIRE.url)
+    await service.dispatch(ADMIN, "track", {"kind": "topic", "name": "Cold weather",
+                                            "aliases": "turns cold"})
+    # the last finished cycle: default matches stored, the feed's success recorded, but
+    # the channel hook (own entries, alerts) was cut short
+    await seed(storage, ["Weather turns cold"], ago=timedelta(hours=1))
+    await storage.record_fetch_success(
+        fid, at=NOW - timedelta(hours=1), next_poll_at=NOW, etag=None, last_modified=None,
+        content_hash="x",
+    )
+    # the cut-short cycle: items stored, no matches, no success recorded
+    cut = Item(guid="cut", title="Wang Yi meets Blinken", summary="",
+               link="https://wire.example/cut", canonical_link="https://wire.example/cut",
+               published=NOW - timedelta(minutes=5), feed_url=WIRE.url, source=WIRE.name)
+    await storage.insert_items(fid, keys_for_batch([cut]), fetched_at=NOW - timedelta(minutes=5))
+    before = await service.dispatch(READER, "brief", {})
+    assert before.digest is not None
+    assert titles_in(before) == []
+    checked = await service.recover_interrupted_poll(compile_watchlist(default_watchlist()))
+    assert checked == 2  # the cut-short item, and the last finished cycle's item
+    after = await service.dispatch(READER, "brief", {})
+    assert sorted(titles_in(after)) == ["Wang Yi meets Blinken", "Weather turns cold"]
+    again = await service.recover_interrupted_poll(compile_watchlist(default_watchlist()))
+    assert again == 2  # idempotent
+    assert sorted(titles_in(await service.dispatch(READER, "brief", {}))) == sorted(
+        titles_in(after))
+    # an item of an older cycle (before the feed's last recorded poll) is left alone
+    await storage.record_fetch_success(
+        fid, at=NOW, next_poll_at=NOW + timedelta(minutes=15), etag=None, last_modified=None,
+        content_hash="y",
+    )
+    assert await service.recover_interrupted_poll(compile_watchlist(default_watchlist())) == 0

@@ -17,6 +17,7 @@ join it, so ``/search export controls 48`` works too.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ class OptionSpec:
     max_length: int | None = 200
     #: console only: bare words after this option join its value (free text)
     rest: bool = False
+    #: console only: quotes typed in the value are kept (a search phrase: "a b")
+    keep_quotes: bool = False
 
     @property
     def placeholder(self) -> str:
@@ -155,7 +158,7 @@ _ENTRY = OptionSpec(
 )
 
 GROUP_DESCRIPTIONS: dict[str, str] = {
-    "digest": "post a digest now, or set this channel's daily digest",
+    "digest": "post a digest now, set this channel's daily digest, or how it is grouped",
     "feeds": "the feeds this channel reads",
 }
 
@@ -178,6 +181,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
         manage=True,
     ),
     CommandSpec("digest", "off", "stop this channel's scheduled digest", manage=True),
+    CommandSpec(
+        "digest", "group", "group this channel's digests by tracked entry or by story",
+        (
+            OptionSpec("by", "entry: under each tracked entry; story: one ranked list, tagged",
+                       required=True, choices=("entry", "story")),
+        ),
+        manage=True,
+        details=(
+            "by:entry lists actors, then topics, each story once under its strongest entry; "
+            "by:story is one list, best first, each story tagged with its entries.",
+        ),
+    ),
     CommandSpec(
         "track", None, "track a person (actor) or a topic in this channel",
         (
@@ -222,7 +237,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("feeds", "export", "this channel's feeds as an OPML file"),
     CommandSpec("search", None, "search stored stories (full text, best first)", (
         OptionSpec("query", "words to find; \"quotes\" for a phrase", required=True, rest=True,
-                   max_length=200),
+                   max_length=200, keep_quotes=True),
         OptionSpec("hours", "how many hours back (default: all stored)", OptionType.INTEGER,
                    min_value=1, max_value=MAX_HOURS),
     ), visible=True),
@@ -298,6 +313,8 @@ _OPEN_QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u0
 class Token:
     text: str
     quoted: bool  # the token began with a quote: never an option name
+    #: the token as typed, quotes included (for options that keep quotes)
+    raw: str = ""
 
 
 def tokenize(line: str) -> list[Token]:
@@ -308,15 +325,18 @@ def tokenize(line: str) -> list[Token]:
     buf: list[str] = []
     quoted = False
     in_token = False
+    start = 0
     i = 0
     while i < len(line):
         ch = line[i]
         if ch.isspace():
             if in_token:
-                tokens.append(Token("".join(buf), quoted))
+                tokens.append(Token("".join(buf), quoted, line[start:i]))
                 buf, quoted, in_token = [], False, False
             i += 1
             continue
+        if not in_token:
+            start = i
         if ch in _OPEN_QUOTES:
             closer = _OPEN_QUOTES[ch]
             end = line.find(closer, i + 1)
@@ -334,7 +354,7 @@ def tokenize(line: str) -> list[Token]:
         buf.append(ch)
         i += 1
     if in_token:
-        tokens.append(Token("".join(buf), quoted))
+        tokens.append(Token("".join(buf), quoted, line[start:]))
     return tokens
 
 
@@ -346,7 +366,28 @@ def _named(spec: CommandSpec, tok: Token) -> tuple[OptionSpec, str] | None:
         return None
     name, _, value = tok.text.partition(":")
     opt = spec.option(name.lower())
-    return (opt, value) if opt is not None else None
+    if opt is None:
+        return None
+    if opt.keep_quotes:
+        value = tok.raw.partition(":")[2]
+    return opt, value
+
+
+def _unknown_option(spec: CommandSpec, tok: Token) -> InputError | None:
+    """``alias:Premier Li`` where /track has ``aliases``: an option name typed wrong must
+    not silently become part of a free-text value. Quoted tokens are text."""
+    typo = None if tok.quoted else _OPTION_LIKE.match(tok.text)
+    if typo is None:
+        return None
+    name = typo.group(1)
+    names = [o.name for o in spec.options]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f" — did you mean {close[0]}:?" if close else ""
+    known = ", ".join(names) or "none"
+    return InputError(
+        f"/{spec.name} has no option {name!r}{hint} (options: {known}). To use "
+        f"\"{name}:\" as text, put it in \"quotes\". Usage: {spec.usage()}"
+    )
 
 
 def parse_command_line(line: str) -> tuple[CommandSpec, dict[str, Any]]:
@@ -376,8 +417,17 @@ def parse_command_line(line: str) -> tuple[CommandSpec, dict[str, Any]]:
 
 
 def _assign(spec: CommandSpec, tokens: Sequence[Token]) -> dict[str, Any]:
+    """Named options (``name:value``) and bare values. Bare words given before any
+    named option fill options by position; words right after a free-text option join
+    it. Bare words after another named option (``mode:instant extra words``) may only
+    fill a typed option (``/brief entry:x 48``) or a required free-text one: never an
+    optional free-text option, which would take them silently."""
     named: dict[str, str] = {}
     bare: list[str] = []
+    #: how many of ``bare`` came before the first named option, and the named option
+    #: just before the first later one (for the message)
+    leading: int | None = None
+    late_after: str | None = None
     current_rest: OptionSpec | None = None
     for tok in tokens:
         hit = _named(spec, tok)
@@ -387,22 +437,25 @@ def _assign(spec: CommandSpec, tokens: Sequence[Token]) -> dict[str, Any]:
                 raise InputError(f"{opt.name} is given twice. Usage: {spec.usage()}")
             named[opt.name] = value
             current_rest = opt if opt.rest else None
-        elif current_rest is not None:
-            named[current_rest.name] = f"{named[current_rest.name]} {tok.text}".strip()
-        else:
-            typo = _OPTION_LIKE.match(tok.text)
-            if typo and not tok.quoted and not any(o.rest for o in spec.options):
-                known = ", ".join(o.name for o in spec.options) or "none"
-                raise InputError(
-                    f"/{spec.name} has no option {typo.group(1)!r} (options: {known}). "
-                    f"Usage: {spec.usage()}"
-                )
-            bare.append(tok.text)
+            if leading is None:
+                leading = len(bare)
+            continue
+        error = _unknown_option(spec, tok)
+        if error is not None:
+            raise error
+        if current_rest is not None:
+            text = tok.raw if current_rest.keep_quotes else tok.text
+            named[current_rest.name] = f"{named[current_rest.name]} {text}".strip()
+            continue
+        if leading is not None and late_after is None:
+            late_after = next(reversed(named))
+        bare.append(tok.raw if tok.quoted and _keeps_quotes(spec, named) else tok.text)
     if not bare:
         return dict(named)
     free = [o for o in spec.options if o.name not in named]
     if not free:
         raise InputError(f"unexpected {' '.join(bare)!r}. Usage: {spec.usage()}")
+    first_late = len(bare) if leading is None else leading
     out: dict[str, Any] = dict(named)
     rest_idx = next((i for i, o in enumerate(free) if o.rest), None)
     if rest_idx is None:
@@ -427,7 +480,8 @@ def _assign(spec: CommandSpec, tokens: Sequence[Token]) -> dict[str, Any]:
     before, rest_opt, after = free[:rest_idx], free[rest_idx], free[rest_idx + 1 :]
     for opt, value in zip(before, bare, strict=False):
         out[opt.name] = value
-    middle = bare[len(before) :]
+    start = len(before)
+    middle = bare[start:]
     # trailing values go to the options after the free text only when they fit them
     taken: list[tuple[OptionSpec, str]] = []
     for opt in after:
@@ -439,8 +493,21 @@ def _assign(spec: CommandSpec, tokens: Sequence[Token]) -> dict[str, Any]:
     for opt, value in taken:
         out[opt.name] = value
     if middle:
+        if not rest_opt.required and start + len(middle) > first_late:
+            stray = " ".join(bare[max(start, first_late) : start + len(middle)])
+            raise InputError(
+                f"unexpected {stray!r} after {late_after}:… — if it is {rest_opt.name}, "
+                f"write {rest_opt.name}:\"{stray}\". Usage: {spec.usage()}"
+            )
         out[rest_opt.name] = " ".join(middle)
     return out
+
+
+def _keeps_quotes(spec: CommandSpec, named: Mapping[str, str]) -> bool:
+    """Whether a bare quoted value keeps its quotes: when it will fill a free-text
+    option that keeps them (the /search query), i.e. the first such option not named."""
+    free_rest = next((o for o in spec.options if o.rest and o.name not in named), None)
+    return free_rest is not None and free_rest.keep_quotes
 
 
 def help_lines(command: str | None = None) -> list[str]:

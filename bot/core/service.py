@@ -36,7 +36,7 @@ from yarl import URL
 from bot.config import Settings
 from bot.core.clock import Clock
 from bot.core.commands import Autocomplete, get_command, help_lines, validate_args
-from bot.core.delivery import Outbox, alert_key, digest_key
+from bot.core.delivery import Outbox, alert_key
 from bot.core.digest import Digest, build_digest, format_day_time, zone
 from bot.core.matching import Matcher, compile_watchlist
 from bot.core.models import EntryKind, FeedHealth, FeedSource, FetchResult, Match
@@ -52,6 +52,7 @@ from bot.errors import (
     PermissionDenied,
     UnsafeURLError,
 )
+from bot.scheduling import DigestSchedule, parse_days, slot_key
 from bot.storage.base import ChannelEntryRecord, ChannelRecord, MatchedItem, Storage, StoredItem
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,6 @@ IMPORT_CONCURRENCY = 4
 SEARCH_LIMIT = 10
 MAX_TEST_LINES = 12
 _TIME = re.compile(r"^([01]?\d|2[0-3])(?::|h|\.)?([0-5]\d)$")
-_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_ALIASES = {
-    "weekdays": "mon-fri", "workdays": "mon-fri", "weekends": "sat,sun", "weekend": "sat,sun",
-    "daily": "", "everyday": "", "every day": "", "all": "", "*": "",
-}
 
 MANAGE_DENIED = (
     "Changing this channel's setup needs the Manage Server permission. "
@@ -152,43 +148,6 @@ def parse_time_of_day(value: str) -> str:
     return f"{int(m.group(1)):02d}:{m.group(2)}"
 
 
-def parse_days(value: str | None) -> str | None:
-    """Days as a cron ``day_of_week``: "mon-fri", "mon,wed,fri", "weekends"; None = every
-    day. Full day names are accepted. InputError otherwise."""
-    if value is None:
-        return None
-    text = " ".join(value.strip().lower().split())
-    if text in _DAY_ALIASES:
-        return _DAY_ALIASES[text] or None
-    parts = []
-    for raw in re.split(r"\s*,\s*|\s+", text):
-        if not raw:
-            continue
-        ends = raw.split("-")
-        if len(ends) > 2:
-            raise InputError(f"{raw!r} is not a day or a range of days (e.g. mon-fri).")
-        days = []
-        for d in ends:
-            short = d[:3]
-            if short not in _DAY_NAMES or not (len(d) == 3 or _full_day(d)):
-                raise InputError(
-                    f"{d!r} is not a day: use mon, tue, wed, thu, fri, sat, sun "
-                    "(e.g. mon-fri, or mon,wed,fri, or weekends)."
-                )
-            days.append(short)
-        parts.append("-".join(days))
-    if not parts:
-        return None
-    return ",".join(dict.fromkeys(parts))
-
-
-def _full_day(word: str) -> bool:
-    return word in {
-        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-        "tues", "thur", "thurs",
-    }
-
-
 class BriefingService:
     def __init__(
         self,
@@ -220,11 +179,15 @@ class BriefingService:
         #: matched at once, so /brief shows its stories without waiting for the next tick
         self.poll_feeds = poll_feeds
         self._views: dict[int, ChannelWatchlist] = {}
+        #: channels known to exist, per platform loaded once (a new one gets defaults)
+        self._known_channels: set[tuple[str, str]] = set()
+        self._loaded_platforms: set[str] = set()
         self._handlers: dict[str, Callable[..., Awaitable[Reply]]] = {
             "brief": self.brief,
             "digest now": self.digest_now,
             "digest schedule": self.schedule_digest,
             "digest off": self.digest_off,
+            "digest group": self.digest_group,
             "track": self.track,
             "untrack": self.untrack,
             "watchlist": self.show_watchlist,
@@ -257,13 +220,27 @@ class BriefingService:
 
     # -- channels and their watchlists -------------------------------------------------
     async def channel(self, ctx: ChannelContext) -> ChannelRecord:
-        return await self.storage.get_channel(
+        """The channel's record, created on first use with the configured defaults
+        (time zone, and ``digest.group_by``)."""
+        key = (ctx.platform, ctx.channel_id)
+        if ctx.platform not in self._loaded_platforms:
+            self._known_channels.update(
+                (c.platform, c.external_id) for c in await self.storage.all_channels(ctx.platform)
+            )
+            self._loaded_platforms.add(ctx.platform)
+        record = await self.storage.get_channel(
             ctx.platform,
             ctx.channel_id,
             guild_id=ctx.guild_id,
             name=ctx.channel_name,
             default_tz=self.settings.digest.default_timezone,
         )
+        if key not in self._known_channels:  # created just now
+            self._known_channels.add(key)
+            wanted = self.settings.digest.group_by
+            if record.group_by != wanted:
+                record = await self.storage.set_group_by(record.id, wanted)
+        return record
 
     def invalidate(self, channel_id: int) -> None:
         self._views.pop(channel_id, None)
@@ -391,7 +368,7 @@ class BriefingService:
         if channel.paused_reason:
             log.info("channel %s is paused (%s): no digest", channel_id, channel.paused_reason)
             return
-        key = digest_key(slot)
+        key = slot_key(slot, channel.timezone)
         if await self.storage.get_delivery(channel.id, key) is not None:
             return
         digest = await self.build_channel_digest(channel, slot)
@@ -430,11 +407,20 @@ class BriefingService:
         timezone = tz.strip() if tz else channel.timezone
         zone(timezone)  # InputError for an unknown zone
         cron_days = parse_days(days)
+        # the schedule the scheduler will build, checked before anything is stored
+        DigestSchedule.build(hhmm, timezone, cron_days)
         updated = await self.storage.set_schedule(
             channel.id, time=hhmm, timezone=timezone, days=cron_days
         )
         lines = [f"Digest scheduled at {hhmm} ({timezone}), "
                  f"{'on ' + cron_days if cron_days else 'every day'}."]
+        if channel.last_digest_at is None:
+            # The schedule's start: the first digest covers stories from now on, and a
+            # first slot missed while the bot is down is caught up like any other.
+            await self.storage.set_last_digest_at(channel.id, self.clock.now())
+            updated = await self.storage.channel_by_id(channel.id)
+            lines.append("The first digest covers stories from now on "
+                         "(/brief shows the latest any time).")
         if channel.paused_reason:
             await self.storage.set_paused(channel.id, None)
             updated = await self.storage.channel_by_id(channel.id)
@@ -455,6 +441,17 @@ class BriefingService:
             f"Scheduled digest turned off (it was at {channel.digest_time} {channel.timezone}). "
             "/brief still works any time."
         )
+
+    async def digest_group(self, ctx: ChannelContext, by: str) -> Reply:
+        channel = await self.channel(ctx)
+        updated = await self.storage.set_group_by(channel.id, by)
+        how = (
+            "by story: one ranked list, each story tagged with the entries it matched"
+            if updated.group_by == "story"
+            else "by tracked entry: actors, then topics, each story under its strongest entry"
+        )
+        same = " (unchanged)" if channel.group_by == updated.group_by else ""
+        return Reply.message(f"Digests and briefs here are grouped {how}{same}.")
 
     async def _schedule_changed(self, channel: ChannelRecord) -> None:
         if self.on_schedule_changed is None:
@@ -641,6 +638,7 @@ class BriefingService:
 
     async def feeds_add(self, ctx: ChannelContext, url: str, name: str | None = None) -> Reply:
         url = _with_scheme(url.strip())
+        _refuse_credentials(url)
         channel = await self.channel(ctx)
         existing = await self.storage.channel_feeds(channel.id)
         if any(f.url == url for f in existing):
@@ -724,6 +722,10 @@ class BriefingService:
         known = {f.url: f for f in await self.storage.all_feeds()}
 
         async def check(src: FeedSource) -> tuple[FeedSource, FeedSource | None, str]:
+            try:
+                _refuse_credentials(src.url)
+            except InputError as err:
+                return src, None, str(err).removeprefix("Not added: ")
             if src.url in known:  # polled already: no need to fetch it to trust it
                 return src, FeedSource(src.url, known[src.url].name, src.lang), ""
             async with sem:
@@ -775,10 +777,13 @@ class BriefingService:
     async def search(self, ctx: ChannelContext, query: str, hours: int | None = None) -> Reply:
         channel = await self.channel(ctx)
         now = self.clock.now()
+        # the same time basis as /brief: when the item was fetched (stored)
         since = now - timedelta(hours=hours) if hours else None
         feed_ids = await self._channel_feed_ids(channel.id)
         hits = [
-            h for h in await self.storage.search(query, since=since, limit=SEARCH_LIMIT * 5)
+            h for h in await self.storage.search(
+                query, since=None, fetched_since=since, limit=SEARCH_LIMIT * 5
+            )
             if h.stored.feed_id in feed_ids
         ][:SEARCH_LIMIT]
         span = f" in the last {hours} h" if hours else ""
@@ -881,7 +886,12 @@ class BriefingService:
             lines.append(f"  …and {len(failing) - 10} more failing (see /feeds list)")
         tz = zone(channel.timezone)
         midnight = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
-        lines.append(f"Items stored today: {await self.storage.count_items_since(midnight)}")
+        mine = {f.id for f in feeds}
+        today = [
+            s for s in await self.storage.items_between(midnight, now + timedelta(seconds=1))
+            if s.feed_id in mine and s.fetched_at >= midnight
+        ]
+        lines.append(f"Items stored today from this channel's feeds: {len(today)}")
         next_poll = self.schedule_info.next_poll() if self.schedule_info else None
         if next_poll is None:
             due = [f.next_poll_at for f in feeds if f.next_poll_at is not None]
@@ -905,6 +915,7 @@ class BriefingService:
         if channel.last_digest_at is not None:
             last = format_day_time(channel.last_digest_at, channel.timezone)
             lines.append(f"Last digest: {last}")
+        lines.append(f"Digests grouped by {channel.group_by} (/digest group changes it)")
         pending = await self.storage.pending_deliveries(channel.id)
         if pending:
             err = pending[-1].last_error
@@ -938,6 +949,39 @@ class BriefingService:
         ][:limit]
 
     # -- new items from the poller: channel entries and instant alerts -----------------
+    async def recover_interrupted_poll(self, matcher: Matcher) -> int:
+        """Finish what a poll cycle cut short at shutdown may have left undone, before
+        the first poll of a new run: the items each feed stored in its latest cycle (a
+        fetched time at or after the feed's last recorded poll outcome) are matched with
+        the default watchlist and handed to :meth:`handle_new_items` again. Everything
+        here is idempotent (matches are kept per item and entry, an alert goes out once
+        per story), so a cycle that did finish costs only the re-check. Returns how many
+        items were re-checked."""
+        now = self.clock.now()
+        last_outcome: dict[int, datetime | None] = {}
+        for f in await self.storage.all_feeds():
+            times = [t for t in (f.last_success_at, f.last_error_at) if t is not None]
+            last_outcome[f.id] = max(times) if times else None
+        recent = await self.storage.items_between(now - REMATCH_WINDOW, now + timedelta(
+            seconds=1))
+        todo = []
+        for stored in recent:
+            if stored.feed_id not in last_outcome:
+                continue
+            last = last_outcome[stored.feed_id]
+            if last is None or stored.fetched_at >= last:
+                todo.append(stored)
+        fresh: list[MatchedItem] = []
+        for stored in sorted(todo, key=lambda s: s.id):
+            found = tuple(matcher.match(stored.item.title, stored.item.summary))
+            if found:
+                await self.storage.add_matches(stored.id, found, scope=None)
+            fresh.append(MatchedItem(stored, found))
+        if fresh:
+            log.info("re-checked %d items of the last poll cycle", len(fresh))
+            await self.handle_new_items(fresh)
+        return len(fresh)
+
     async def handle_new_items(self, fresh: Sequence[MatchedItem]) -> None:
         """After a poll (the poller's ``on_new_items`` hook): match the new items with
         every channel's own entries (stored with the channel's scope), then post an
@@ -1009,6 +1053,20 @@ def _found_line(count: int, entry_id: str) -> str:
         return (f"{count} stored {'story' if count == 1 else 'stories'} from the last {days} "
                 f"days match: /brief entry:{entry_id} hours:{days * 24} shows them.")
     return f"No stored story from the last {days} days matches yet."
+
+
+def _refuse_credentials(url: str) -> None:
+    """A feed URL with a user name or password would show them in /feeds list, in OPML
+    exports and in logs: refused, with the reason."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        return  # not a URL at all: the guard says why
+    if parsed.user is not None or parsed.password is not None:
+        raise InputError(
+            "Not added: feed URLs with a user name or password (user:password@host) are "
+            "refused: everyone in the channel would see them in /feeds list and exports."
+        )
 
 
 def _with_scheme(url: str) -> str:

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alembic import command
@@ -81,6 +81,7 @@ from bot.storage.base import (
     FeedState,
     MatchedItem,
     SearchHit,
+    Sighting,
     Storage,
 )
 from bot.storage.tables import DEFAULT_SCOPE, Base
@@ -91,6 +92,7 @@ feeds = Base.metadata.tables["feeds"]
 feed_errors = Base.metadata.tables["feed_errors"]
 items = Base.metadata.tables["items"]
 item_keys = Base.metadata.tables["item_keys"]
+item_sightings = Base.metadata.tables["item_sightings"]
 matches = Base.metadata.tables["matches"]
 channels = Base.metadata.tables["channels"]
 channel_entries = Base.metadata.tables["channel_entries"]
@@ -103,6 +105,8 @@ delivery_items = Base.metadata.tables["delivery_items"]
 FEED_ERROR_RETENTION = timedelta(days=30)
 MAX_QUERY_CHARS = 300
 _KEY_CHUNK = 500
+#: insert_items yields to the event loop after computing the plain text of this many items
+_PLAIN_YIELD = 10
 #: pg_advisory_xact_lock key serialising insert_items on PostgreSQL
 _PG_ITEMS_LOCK = 0x42B0_1735
 _MODES = ("digest", "instant")
@@ -304,17 +308,31 @@ class SqlStorage:
             channel_feeds.c.feed_id == feeds.c.id, channel_feeds.c.state == "added"
         )
 
-    def _in_channel(self, channel_id: int) -> ColumnElement[bool]:
-        """The feed (``feeds`` row in the enclosing query) is in the channel's view."""
+    def _in_channel(self, channel_id: int, feed: Any = None) -> ColumnElement[bool]:
+        """The feed (``feeds`` row in the enclosing query, or the given alias of it) is
+        in the channel's view."""
+        feed = feeds if feed is None else feed
 
         def override(state: str) -> ColumnElement[bool]:
             return exists().where(
                 channel_feeds.c.channel_id == channel_id,
-                channel_feeds.c.feed_id == feeds.c.id,
+                channel_feeds.c.feed_id == feed.c.id,
                 channel_feeds.c.state == state,
             )
 
-        return or_(and_(feeds.c.origin == "config", ~override("removed")), override("added"))
+        return or_(and_(feed.c.origin == "config", ~override("removed")), override("added"))
+
+    def _item_in_channel(self, channel_id: int) -> ColumnElement[bool]:
+        """The item (``items`` row in the enclosing query) came from one of the channel's
+        feeds, or was also carried by one (a sighting: the copy stored first may be from
+        a feed the channel does not follow, and the story must not be missed)."""
+        sighted_feed = feeds.alias("sighted_feed")
+        sighted = exists().where(
+            item_sightings.c.item_id == items.c.id,
+            sighted_feed.c.id == item_sightings.c.feed_id,
+            self._in_channel(channel_id, sighted_feed),
+        )
+        return or_(self._in_channel(channel_id), sighted)
 
     async def add_feed(self, source: FeedSource, *, channel_id: int | None) -> FeedState:
         async with self._tx() as conn:
@@ -496,7 +514,14 @@ class SqlStorage:
         self, feed_id: int, items_: Sequence[tuple[Item, Sequence[str]]], *, fetched_at: datetime
     ) -> list[StoredItem]:
         """An item without any dedupe key is always inserted (the poller gives every
-        item at least its guid key)."""
+        item at least its guid key).
+
+        One transaction of a few statements whatever the batch size: one SELECT looks
+        up every key of the batch (with the stored item's feed, and whether this feed
+        already has a sighting of it), then the new items, their keys and the sightings
+        are inserted as batches (executemany). A duplicate of an item of *another* feed
+        becomes a sighting of it; a copy of one of this feed's own items (a re-poll, the
+        same story twice in the document) credits no one new."""
         fetched_at = _utc(fetched_at)
         batch = [
             (dataclasses.replace(item, published=_utc_opt(item.published)), _clean_keys(keys))
@@ -505,97 +530,196 @@ class SqlStorage:
         if not batch:
             return []
         all_keys = list(dict.fromkeys(k for _, keys in batch for k in keys))
-        stored: list[StoredItem] = []
         async with self._tx() as conn:
             if self.dialect == "postgresql":
                 # one item writer at a time (across processes): concurrent polls would
-                # otherwise wait on each other's uncommitted keys and could deadlock
+                # otherwise wait on each other's uncommitted keys and could deadlock.
+                # The key insert below still says ON CONFLICT DO NOTHING and checks what
+                # it claimed, so a writer that skips this lock cannot cause duplicates.
                 await conn.execute(select(func.pg_advisory_xact_lock(_PG_ITEMS_LOCK)))
-            seen: set[str] = set()
-            for i in range(0, len(all_keys), _KEY_CHUNK):
-                chunk = all_keys[i : i + _KEY_CHUNK]
-                rows = await conn.execute(select(item_keys.c.key).where(item_keys.c.key.in_(chunk)))
-                seen.update(rows.scalars())
+            known = await self._known_keys(conn, feed_id, all_keys)
+            new: list[tuple[Item, list[str]]] = []
+            in_batch: set[str] = set()
+            sightings: dict[int, dict[str, Any]] = {}
             for item, keys in batch:
-                if any(k in seen for k in keys):
-                    continue
-                seen.update(keys)
-                item_id = await self._insert_item(conn, feed_id, item, fetched_at, keys)
-                if item_id is not None:
-                    stored.append(StoredItem(item_id, feed_id, item, fetched_at))
+                hit = next((known[k] for k in keys if k in known), None)
+                if hit is not None:
+                    _add_sighting(sightings, hit, feed_id, item, fetched_at)
+                elif not any(k in in_batch for k in keys):
+                    in_batch.update(keys)
+                    new.append((item, keys))
+            stored, lost = await self._insert_new(conn, feed_id, new, fetched_at)
+            if lost:  # another writer stored them since we looked: credit its items
+                lost_keys = [k for _, keys in lost for k in keys]
+                won = await self._known_keys(conn, feed_id, lost_keys)
+                for item, keys in lost:
+                    hit = next((won[k] for k in keys if k in won), None)
+                    if hit is not None:
+                        _add_sighting(sightings, hit, feed_id, item, fetched_at)
+            if sightings:
+                await conn.execute(
+                    self._insert(item_sightings).on_conflict_do_nothing(
+                        index_elements=["item_id", "feed_id"]
+                    ),
+                    list(sightings.values()),
+                )
         return stored
 
-    async def _insert_item(
+    async def _known_keys(
+        self, conn: AsyncConnection, feed_id: int, keys: Sequence[str]
+    ) -> dict[str, _KnownKey]:
+        """The stored keys among ``keys``: key -> the item that holds it (its feed, and
+        whether ``feed_id`` already has a sighting of it: asked only when some of the
+        items are another feed's, so a re-poll of a feed costs one SELECT)."""
+        rows: list[Row[Any]] = []
+        for i in range(0, len(keys), _KEY_CHUNK):
+            stmt = (
+                select(item_keys.c.key, item_keys.c.item_id, items.c.feed_id)
+                .select_from(item_keys.join(items, items.c.id == item_keys.c.item_id))
+                .where(item_keys.c.key.in_(keys[i : i + _KEY_CHUNK]))
+            )
+            rows.extend(await conn.execute(stmt))
+        others = list(dict.fromkeys(r.item_id for r in rows if r.feed_id != feed_id))
+        sighted: set[int] = set()
+        for i in range(0, len(others), _KEY_CHUNK):
+            stmt = select(item_sightings.c.item_id).where(
+                item_sightings.c.feed_id == feed_id,
+                item_sightings.c.item_id.in_(others[i : i + _KEY_CHUNK]),
+            )
+            sighted.update((await conn.execute(stmt)).scalars())
+        return {r.key: _KnownKey(r.item_id, r.feed_id, r.item_id in sighted) for r in rows}
+
+    async def _insert_new(
         self,
         conn: AsyncConnection,
         feed_id: int,
-        item: Item,
+        new: Sequence[tuple[Item, list[str]]],
         fetched_at: datetime,
-        keys: list[str],
-    ) -> int | None:
-        item_id: int = (
-            await conn.execute(
-                insert(items)
-                .values(
-                    feed_id=feed_id,
-                    guid=item.guid,
-                    link=item.link,
-                    canonical_link=item.canonical_link,
-                    title=item.title,
-                    summary=item.summary,
-                    title_plain=plain(item.title),
-                    summary_plain=plain(item.summary),
-                    published_at=item.published,
-                    fetched_at=fetched_at,
-                    source=item.source,
-                    lang=item.lang,
-                )
-                .returning(items.c.id)
+    ) -> tuple[list[StoredItem], list[tuple[Item, list[str]]]]:
+        """Insert the items and claim their keys: (stored items in order, items that
+        lost a key to another writer, which are removed again)."""
+        if not new:
+            return [], []
+        rows: list[dict[str, Any]] = []
+        for n, (item, _) in enumerate(new, 1):
+            rows.append(
+                {
+                    "feed_id": feed_id,
+                    "guid": item.guid,
+                    "link": item.link,
+                    "canonical_link": item.canonical_link,
+                    "title": item.title,
+                    "summary": item.summary,
+                    "title_plain": plain(item.title),
+                    "summary_plain": plain(item.summary),
+                    "published_at": item.published,
+                    "fetched_at": fetched_at,
+                    "source": item.source,
+                    "lang": item.lang,
+                }
             )
-        ).scalar_one()
-        if not keys:
-            return item_id
-        claimed = (
-            await conn.execute(
-                self._insert(item_keys)
-                .values([{"key": k, "item_id": item_id} for k in keys])
-                .on_conflict_do_nothing(index_elements=["key"])
-                .returning(item_keys.c.key)
+            if n % _PLAIN_YIELD == 0:
+                # plain() is CPU work on the loop thread (~0.1 ms a long item): let other
+                # tasks run now and then rather than once per batch
+                await asyncio.sleep(0)
+        ids: list[int]
+        if self.dialect == "sqlite":
+            # SQLAlchemy cannot batch an INSERT .. RETURNING in parameter order on SQLite
+            # (it falls back to a statement per row). The transaction holds the write
+            # lock (BEGIN IMMEDIATE), so number the rows as SQLite itself would: after
+            # the largest id.
+            top = await conn.execute(select(func.coalesce(func.max(items.c.id), 0)))
+            first = int(top.scalar_one()) + 1
+            ids = list(range(first, first + len(rows)))
+            for row, item_id in zip(rows, ids, strict=True):
+                row["id"] = item_id
+            await conn.execute(insert(items), rows)
+        else:
+            result = await conn.execute(
+                insert(items).returning(items.c.id, sort_by_parameter_order=True), rows
             )
-        ).all()
-        if len(claimed) < len(keys):
-            # another writer stored one of these keys since we looked: it is a duplicate
-            await conn.execute(delete(item_keys).where(item_keys.c.item_id == item_id))
-            await conn.execute(delete(items).where(items.c.id == item_id))
-            return None
-        return item_id
+            ids = list(result.scalars())
+        key_rows = [
+            {"key": k, "item_id": i} for (_, keys), i in zip(new, ids, strict=True) for k in keys
+        ]
+        claimed: set[str] = set()
+        if key_rows:
+            claimed = set(
+                (
+                    await conn.execute(
+                        self._insert(item_keys)
+                        .on_conflict_do_nothing(index_elements=["key"])
+                        .returning(item_keys.c.key),
+                        key_rows,
+                    )
+                ).scalars()
+            )
+        stored: list[StoredItem] = []
+        lost: list[tuple[Item, list[str]]] = []
+        lost_ids: list[int] = []
+        for (item, keys), item_id in zip(new, ids, strict=True):
+            if all(k in claimed for k in keys):
+                stored.append(StoredItem(item_id, feed_id, item, fetched_at))
+            else:
+                lost.append((item, keys))
+                lost_ids.append(item_id)
+        if lost_ids:
+            await conn.execute(delete(item_keys).where(item_keys.c.item_id.in_(lost_ids)))
+            await conn.execute(delete(items).where(items.c.id.in_(lost_ids)))
+        return stored, lost
 
     async def add_matches(
         self, item_id: int, matches_: Sequence[Match], *, scope: int | None = None
     ) -> None:
         """The first match per entry wins; a (item, scope, entry) already stored is kept."""
+        await self.add_matches_bulk([(item_id, matches_)], scope=scope)
+
+    async def add_matches_bulk(
+        self, batch: Sequence[tuple[int, Sequence[Match]]], *, scope: int | None = None
+    ) -> None:
+        """:meth:`add_matches` for many items: one transaction, one executemany."""
         scope_value = DEFAULT_SCOPE if scope is None else scope
-        rows: dict[str, dict[str, Any]] = {}
-        for m in matches_:
-            rows.setdefault(
-                m.entry_id,
-                {
-                    "item_id": item_id,
-                    "scope": scope_value,
-                    "entry_id": m.entry_id,
-                    "alias": m.alias,
-                    "field": str(m.field),
-                },
-            )
+        rows: dict[tuple[int, str], dict[str, Any]] = {}
+        for item_id, found in batch:
+            for m in found:
+                rows.setdefault(
+                    (item_id, m.entry_id),
+                    {
+                        "item_id": item_id,
+                        "scope": scope_value,
+                        "entry_id": m.entry_id,
+                        "alias": m.alias,
+                        "field": str(m.field),
+                    },
+                )
         if not rows:
             return
-        stmt = (
-            self._insert(matches)
-            .values(list(rows.values()))
-            .on_conflict_do_nothing(index_elements=["item_id", "scope", "entry_id"])
+        stmt = self._insert(matches).on_conflict_do_nothing(
+            index_elements=["item_id", "scope", "entry_id"]
         )
         async with self._tx() as conn:
-            await conn.execute(stmt)
+            await conn.execute(stmt, list(rows.values()))
+
+    async def sightings(self, item_ids: Sequence[int]) -> dict[int, tuple[Sighting, ...]]:
+        async with self._tx() as conn:
+            return await self._sightings(conn, item_ids)
+
+    async def _sightings(
+        self, conn: AsyncConnection, item_ids: Iterable[int]
+    ) -> dict[int, tuple[Sighting, ...]]:
+        ids = list(dict.fromkeys(item_ids))
+        found: dict[int, list[Sighting]] = {}
+        for i in range(0, len(ids), _KEY_CHUNK):
+            stmt = (
+                select(item_sightings)
+                .where(item_sightings.c.item_id.in_(ids[i : i + _KEY_CHUNK]))
+                .order_by(item_sightings.c.seen_at, item_sightings.c.id)
+            )
+            for r in await conn.execute(stmt):
+                found.setdefault(r.item_id, []).append(
+                    Sighting(feed_id=r.feed_id, source=r.source, link=r.link, seen_at=r.seen_at)
+                )
+        return {k: tuple(v) for k, v in found.items()}
 
     def _item_select(self, *extra: Any) -> Any:
         return select(items, feeds.c.url.label("feed_url"), *extra).select_from(
@@ -625,9 +749,10 @@ class SqlStorage:
     async def matched_items(
         self, channel_id: int, start: datetime, end: datetime, *, entry_id: str | None = None
     ) -> list[MatchedItem]:
-        """Newest first (by published, else fetched); matches sorted by entry id.
-        Default matches are dropped for entries the channel disabled or replaced with
-        its own entry of the same id."""
+        """Newest first (by published, else fetched); matches sorted by entry id; with
+        each item's sightings (other feeds that carried it). Default matches are
+        dropped for entries the channel disabled or replaced with its own entry of the
+        same id."""
         disabled = select(channel_disabled.c.entry_id).where(
             channel_disabled.c.channel_id == channel_id
         )
@@ -643,7 +768,7 @@ class SqlStorage:
         conditions = [
             items.c.fetched_at >= _utc(start),
             items.c.fetched_at < _utc(end),
-            self._in_channel(channel_id),
+            self._item_in_channel(channel_id),
             visible,
         ]
         if entry_id is not None:
@@ -666,42 +791,52 @@ class SqlStorage:
         )
         async with self._tx() as conn:
             rows = (await conn.execute(stmt)).all()
+            seen = await self._sightings(conn, (r.id for r in rows))
         out: list[MatchedItem] = []
         current: StoredItem | None = None
         found: list[Match] = []
         for r in rows:
             if current is None or current.id != r.id:
                 if current is not None:
-                    out.append(MatchedItem(current, tuple(found)))
+                    out.append(MatchedItem(current, tuple(found), seen.get(current.id, ())))
                 current, found = _stored(r), []
             found.append(Match(r.m_entry, r.m_alias, Field(r.m_field)))
         if current is not None:
-            out.append(MatchedItem(current, tuple(found)))
+            out.append(MatchedItem(current, tuple(found), seen.get(current.id, ())))
         return out
 
     async def search(
-        self, query: str, *, since: datetime | None, limit: int = 10
+        self,
+        query: str,
+        *,
+        since: datetime | None,
+        limit: int = 10,
+        fetched_since: datetime | None = None,
     ) -> list[SearchHit]:
-        """Every word must occur (the last one also as a prefix, on SQLite); ranked by
-        bm25 / ts_rank with titles weighted up, then newest first. ``rank``: higher is
-        better. CJK queries use substring matching (LIKE), as word tokenizers cannot
-        split CJK text."""
+        """Every word must occur (the last one also as a prefix, on SQLite); words in
+        double quotes must occur together, in that order (a phrase). Ranked by bm25 /
+        ts_rank with titles weighted up, then newest first. ``rank``: higher is better.
+        ``since`` filters on published-else-fetched time, ``fetched_since`` on fetched
+        time. CJK queries use substring matching (LIKE), as word tokenizers cannot split
+        CJK text."""
         query = normalize(query)
         if len(query) > MAX_QUERY_CHARS:
             raise InputError(f"That search is too long (at most {MAX_QUERY_CHARS} characters).")
-        words = [w for w in query.split(" ") if _WORDCHAR.search(w)]
-        if not words:
+        terms = self._search_terms(query)
+        if not terms:
             raise InputError("Give at least one word to search for.")
         limit = max(1, min(int(limit), 100))
         conditions: list[ColumnElement[bool]] = []
         if since is not None:
             conditions.append(self._when() >= _utc(since))
+        if fetched_since is not None:
+            conditions.append(items.c.fetched_at >= _utc(fetched_since))
         if _CJK.search(query):
-            stmt = self._like_search(words)
+            stmt = self._like_search(terms)
         elif self.dialect == "sqlite":
-            stmt = self._fts5_search(words)
+            stmt = self._fts5_search(terms)
         else:
-            stmt = self._pg_search(words)
+            stmt = self._pg_search(terms)
         stmt = stmt.where(*conditions).order_by(
             literal_column("score").desc(), self._when().desc(), items.c.id.desc()
         )
@@ -712,10 +847,33 @@ class SqlStorage:
                 raise InputError(f"Cannot search for {query!r}.") from err
         return [SearchHit(_stored(r), float(r.score)) for r in rows]
 
-    def _fts5_search(self, words: list[str]) -> Any:
-        phrases = ['"' + w.replace('"', '""') + '"' for w in words]
-        phrases[-1] += "*"
-        match = " ".join(phrases)
+    @staticmethod
+    def _search_terms(query: str) -> list[tuple[str, bool]]:
+        """The (normalized) query as ``(text, is_phrase)`` terms, in order: the words
+        inside a pair of double quotes are one phrase; an unpaired quote is an ordinary
+        character; a word without any letter or digit is dropped."""
+
+        def words(text: str) -> list[str]:
+            return [w for w in text.split() if _WORDCHAR.search(w)]
+
+        terms: list[tuple[str, bool]] = []
+        pos = 0
+        for m in re.finditer(r'"([^"]*)"', query):
+            terms.extend((w, False) for w in words(query[pos : m.start()]))
+            phrase = words(m.group(1))
+            if phrase:
+                terms.append((" ".join(phrase), True))
+            pos = m.end()
+        terms.extend((w, False) for w in words(query[pos:]))
+        return terms
+
+    def _fts5_search(self, terms: list[tuple[str, bool]]) -> Any:
+        # each term is an FTS5 string (a phrase of the tokens in it); a bare last word
+        # also matches as a prefix (search as you type)
+        parts = ['"' + text.replace('"', '""') + '"' for text, _ in terms]
+        if not terms[-1][1]:
+            parts[-1] += "*"
+        match = " ".join(parts)
         rank = (-func.bm25(literal_column("items_fts"), 3.0, 1.0)).label("score")
         return (
             self._item_select(rank)
@@ -723,21 +881,27 @@ class SqlStorage:
             .where(literal_column("items_fts").op("MATCH")(match))
         )
 
-    def _pg_search(self, words: list[str]) -> Any:
+    def _pg_search(self, terms: list[tuple[str, bool]]) -> Any:
         vector: ColumnElement[Any] = literal_column(_PG_TSVECTOR)
-        tsquery = func.plainto_tsquery(literal_column("'english'"), " ".join(words))
+        english: ColumnElement[Any] = literal_column("'english'")
+        words = " ".join(text for text, phrase in terms if not phrase)
+        queries: list[Any] = [func.plainto_tsquery(english, words)] if words else []
+        queries.extend(func.phraseto_tsquery(english, text) for text, phrase in terms if phrase)
+        tsquery = queries[0]
+        for more in queries[1:]:
+            tsquery = tsquery.op("&&")(more)
         weighted = func.setweight(
-            func.to_tsvector(literal_column("'english'"), items.c.title_plain),
+            func.to_tsvector(english, items.c.title_plain),
             literal_column("'A'"),
-        ).op("||")(func.to_tsvector(literal_column("'english'"), items.c.summary_plain))
+        ).op("||")(func.to_tsvector(english, items.c.summary_plain))
         rank = func.ts_rank(weighted, tsquery).label("score")
         return self._item_select(rank).where(vector.op("@@")(tsquery))
 
-    def _like_search(self, words: list[str]) -> Any:
+    def _like_search(self, terms: list[tuple[str, bool]]) -> Any:
         conditions = []
         score: Any = literal_column("0")
-        for word in words:
-            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
+        for text, _ in terms:
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
             in_title = items.c.title_plain.ilike(pattern, escape="\\")
             in_summary = items.c.summary_plain.ilike(pattern, escape="\\")
             conditions.append(or_(in_title, in_summary))
@@ -1077,6 +1241,34 @@ def _upgrade_to_head(connection: Connection) -> None:
 
 def _clean_keys(keys: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(k for k in keys if k))
+
+
+class _KnownKey(NamedTuple):
+    """A stored dedupe key's item, as ``insert_items`` sees it from one feed."""
+
+    item_id: int
+    feed_id: int  # the item's own feed
+    sighted: bool  # the inserting feed already has a sighting of the item
+
+
+def _add_sighting(
+    pending: dict[int, dict[str, Any]],
+    hit: _KnownKey,
+    feed_id: int,
+    item: Item,
+    seen_at: datetime,
+) -> None:
+    """Queue a sighting of ``hit``'s item by ``feed_id`` (the first copy's row wins),
+    unless the item is the feed's own or the sighting is already stored."""
+    if hit.feed_id == feed_id or hit.sighted or hit.item_id in pending:
+        return
+    pending[hit.item_id] = {
+        "item_id": hit.item_id,
+        "feed_id": feed_id,
+        "source": item.source,
+        "link": item.link or item.canonical_link,
+        "seen_at": seen_at,
+    }
 
 
 def _check_timezone(name: str) -> str:
