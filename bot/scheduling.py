@@ -237,35 +237,22 @@ def channel_schedule(channel: ChannelRecord) -> DigestSchedule | None:
 def digest_trigger(channel: ChannelRecord) -> DigestTrigger | None:
     """The channel's digest trigger in its own timezone (None: off). InputError if the
     stored schedule cannot be used."""
-    from apscheduler.triggers.cron import CronTrigger
-    if not channel.digest_time:
-        return None
-    hour, minute = (int(p) for p in channel.digest_time.split(":"))
-    return CronTrigger(hour=hour, minute=minute, day_of_week=channel.digest_days or "*",
-                       timezone=ZoneInfo(channel.timezone))  # type: ignore[return-value]
+    schedule = channel_schedule(channel)
+    return DigestTrigger(schedule) if schedule is not None else None
 
 
 def next_slot(channel: ChannelRecord, after: datetime) -> datetime | None:
     """The first digest slot strictly after ``after`` (aware, UTC)."""
-    trigger = digest_trigger(channel)
-    if trigger is None:
-        return None
-    return trigger.get_next_fire_time(None, after + timedelta(seconds=1))
+    schedule = channel_schedule(channel)
+    return schedule.next_after(after) if schedule is not None else None
 
 
 def previous_slot(
     channel: ChannelRecord, now: datetime, *, lookback_days: int = 8
 ) -> datetime | None:
     """The latest digest slot at or before ``now`` within ``lookback_days``."""
-    trigger = digest_trigger(channel)
-    if trigger is None:
-        return None
-    fire = trigger.get_next_fire_time(None, now - timedelta(days=lookback_days))
-    last = None
-    while fire is not None and fire <= now:
-        last = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    return last
+    schedule = channel_schedule(channel)
+    return schedule.latest_at(now, lookback_days=lookback_days) if schedule else None
 
 
 def slot_key(slot: datetime, timezone: str) -> str:
@@ -274,7 +261,6 @@ def slot_key(slot: datetime, timezone: str) -> str:
     ``digest:2023-11-05T08:00Z``, the key earlier versions used for UTC channels). Both
     instants of a repeated local time share it, so a channel gets at most one digest
     per local date and time."""
-    return "digest:" + slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
     local = slot.astimezone(parse_timezone(timezone))
     zone_mark = "Z" if timezone in ("UTC", "Etc/UTC") else f"@{timezone}"
     return f"digest:{local:%Y-%m-%dT%H:%M}{zone_mark}"
