@@ -64,7 +64,7 @@ from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource
 from bot.core.watchlist import default_watchlist
 from bot.feeds.fetch import Fetcher
-from bot.feeds.parse import ParsedFeed, ParserPool, parse_feed_bytes
+from bot.feeds.parse import ParseCall, ParsedFeed, ParserPool
 from bot.feeds.poll import Poller, PollReport
 from bot.storage.sql import SqlStorage
 
@@ -354,20 +354,8 @@ class StallSampler:
 class LoopParser(ParserPool):
     """Parses on the event-loop thread: what the process pool saves us from."""
 
-    async def parse(
-        self,
-        body: bytes,
-        *,
-        url: str,
-        headers: dict[str, str] | None = None,
-        source: str = "",
-        base_url: str | None = None,
-        lang: str | None = None,
-        now: datetime | None = None,
-    ) -> ParsedFeed:
-        return parse_feed_bytes(
-            body, url=url, headers=headers, source=source, base_url=base_url, lang=lang, now=now
-        )
+    async def run(self, call: ParseCall) -> ParsedFeed:
+        return call()
 
 
 def rss_mb() -> float:

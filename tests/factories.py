@@ -1,15 +1,21 @@
-"""Small builders for Item / StoredItem / MatchedItem in tests of the stories, digest and
-render modules."""
+"""Small builders for Item / StoredItem / MatchedItem / Digest in tests of the stories,
+digest and render modules."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from bot.core.digest import Digest, build_digest
 from bot.core.models import EntryKind, Field, Item, Match, StoredItem
 from bot.storage.base import MatchedItem
 
 T0 = datetime(2023, 11, 14, 0, 0, tzinfo=UTC)
+#: the default digest period: Tue 14 Nov 07:00 to Wed 15 Nov 07:00 in Shanghai
+START = T0 - timedelta(hours=1)
+END = T0 + timedelta(hours=23)
 
 
 @dataclass(frozen=True)
@@ -61,3 +67,20 @@ def mi(
     return MatchedItem(
         stored=stored, matches=tuple(Match(e, alias, Field(f)) for e, alias, f in hits)
     )
+
+
+def digest_of(items: Sequence[MatchedItem], entries: Mapping[str, E], **kw: Any) -> Digest:
+    """``build_digest`` over START..END in Asia/Shanghai, grouped by entry, at most 40
+    stories, no failed feeds; ``kw`` overrides any of these."""
+    args: dict[str, Any] = {
+        "entries": entries,
+        "period_start": START,
+        "period_end": END,
+        "tz": "Asia/Shanghai",
+        "failed_feeds": (),
+        "group_by": "entry",
+        "max_stories": 40,
+        "now": END,
+    }
+    args.update(kw)
+    return build_digest(items, **args)

@@ -4,14 +4,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from factories import T0, E, entries, mi
+from factories import T0, E, digest_of, entries, mi
 
 from bot.core.digest import (
     Digest,
     EntryTag,
     FailedFeed,
     Why,
-    build_digest,
     format_line_time,
     format_period,
 )
@@ -26,23 +25,10 @@ ENTRIES = entries(
     E("taiwan", T, "Taiwan Strait"),
     E("trade", T, "US-China trade"),
 )
-START = T0 - timedelta(hours=1)
-END = T0 + timedelta(hours=23)
 
 
 def build(items, **kw):
-    args = {
-        "entries": ENTRIES,
-        "period_start": START,
-        "period_end": END,
-        "tz": "Asia/Shanghai",
-        "failed_feeds": (),
-        "group_by": "entry",
-        "max_stories": 40,
-        "now": END,
-    }
-    args.update(kw)
-    return build_digest(items, **args)
+    return digest_of(items, ENTRIES, **kw)
 
 
 def corpus():

@@ -21,9 +21,10 @@ from fakediscord.models import EPHEMERAL, SEND_MESSAGES, Overwrite
 
 from bot.adapters.discord.embeds import COLOUR_BY_KIND
 from bot.adapters.discord.sink import part_nonce
-from bot.core.delivery import backoff, digest_key
+from bot.core.delivery import backoff
 from bot.core.digest import Digest
 from bot.core.models import EntryKind
+from bot.scheduling import slot_key
 from bot.storage.base import MatchedItem
 from bot.storage.sql import SqlStorage
 
@@ -164,7 +165,7 @@ async def test_scheduled_digest_is_embeds_split_in_order_within_limits(
     assert all(len(x) <= 25 for x in nonces)
     assert all(p.json["enforce_nonce"] is True for p in sent)
     assert all(p.json["allowed_mentions"] == {"parse": []} for p in sent)
-    delivery = await env.app.storage.get_delivery(record.id, digest_key(SLOT))
+    delivery = await env.app.storage.get_delivery(record.id, slot_key(SLOT, record.timezone))
     assert delivery.status == "sent"
     assert delivery.message_ids == [m["id"] for m in messages]
     assert nonces == [part_nonce(delivery.nonce, i, n) for i in range(n)]
@@ -196,7 +197,7 @@ async def test_rate_limit_and_server_error_are_waited_out_and_posted_once(
     assert sent[2].at - sent[1].at >= 0.2  # Retry-After honoured
     assert len({p.json["nonce"] for p in sent}) == 1  # the same message each time
     assert len(bot_messages(env, channel.id)) == 1
-    delivery = await env.app.storage.get_delivery(record.id, digest_key(SLOT))
+    delivery = await env.app.storage.get_delivery(record.id, slot_key(SLOT, record.timezone))
     assert delivery.status == "sent"
 
 
@@ -251,7 +252,7 @@ async def test_transient_failure_mid_digest_then_restart_posts_only_the_rest(
         first_nonce = posts(env, channel.id)[0].json["nonce"]
         assert first_nonce not in [p.json["nonce"] for p in sent]
         assert len(story_titles(messages)) == 40 == len(set(story_titles(messages)))
-        delivery = await env.app.storage.get_delivery(record.id, digest_key(SLOT))
+        delivery = await env.app.storage.get_delivery(record.id, slot_key(SLOT, record.timezone))
         assert delivery.status == "sent"
         assert delivery.message_ids == [m["id"] for m in messages]
         assert await env.app.outbox.retry_pending(force=True) == 0
@@ -290,7 +291,7 @@ async def test_gateway_down_while_the_digest_is_posted_loses_and_doubles_nothing
 
     assert session.conn is None  # it was, all along
     assert waiting.callback is None
-    delivery = await env.app.storage.get_delivery(record.id, digest_key(SLOT))
+    delivery = await env.app.storage.get_delivery(record.id, slot_key(SLOT, record.timezone))
     assert delivery.status == "sent"
     messages = bot_messages(env, channel.id)
     sent = posts(env, channel.id)
@@ -343,7 +344,7 @@ async def test_a_retry_while_a_digest_is_being_posted_does_not_post_it_again(
     assert [p.status for p in sent] == [200] * len(messages)  # one POST per part
     assert len({p.json["nonce"] for p in sent}) == len(sent)
     assert len(story_titles(messages)) == 40 == len(set(story_titles(messages)))
-    delivery = await storage.get_delivery(record.id, digest_key(SLOT))
+    delivery = await storage.get_delivery(record.id, slot_key(SLOT, record.timezone))
     assert delivery.status == "sent"
     assert delivery.message_ids == [m["id"] for m in messages]
 
@@ -390,7 +391,7 @@ async def test_a_lost_answer_to_a_created_message_is_retried_and_posted_once(
     assert second.response["id"] == created["id"]  # the nonce deduped it
     assert bot_messages(env, channel.id) == [created]  # one message
     assert marked == [(pending.id, [created["id"]])]  # marked sent once
-    delivery = await storage.get_delivery(record.id, digest_key(SLOT))
+    delivery = await storage.get_delivery(record.id, slot_key(SLOT, record.timezone))
     assert delivery.status == "sent"
     assert await env.app.outbox.retry_pending(force=True) == 0
     assert len(posts(env, channel.id)) == 2
@@ -425,7 +426,7 @@ async def test_more_than_10_embeds_are_split_by_the_10_embed_limit(
     record, job = await schedule_at_noon(env)
     await fire(job)
 
-    delivery = await env.app.storage.get_delivery(record.id, digest_key(SLOT))
+    delivery = await env.app.storage.get_delivery(record.id, slot_key(SLOT, record.timezone))
     assert delivery.status == "sent"
     digest = Digest.from_payload(delivery.payload)
     assert len(digest.groups) == 16
@@ -466,7 +467,7 @@ async def test_forbidden_channel_pauses_posts_and_tells_admins_once(
     assert post.status == 403
     paused = await env.app.storage.channel_by_id(record.id)
     assert "Missing Permissions" in (paused.paused_reason or "")
-    delivery = await env.app.storage.get_delivery(record.id, digest_key(SLOT))
+    delivery = await env.app.storage.get_delivery(record.id, slot_key(SLOT, record.timezone))
     assert delivery.status == "failed"
     # no retry storm: nothing is attempted again, not even the next slot
     assert await env.app.outbox.retry_pending(force=True) == 0

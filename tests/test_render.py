@@ -4,9 +4,9 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from factories import T0, E, entries, mi
+from factories import E, digest_of, entries, mi
 
-from bot.core.digest import Digest, build_digest
+from bot.core.digest import Digest
 from bot.core.models import EntryKind
 from bot.core.render import (
     ZWSP,
@@ -27,23 +27,10 @@ ENTRIES = entries(
     E("blinken", A, "Antony Blinken"),
     E("taiwan", T, "Taiwan Strait"),
 )
-START = T0 - timedelta(hours=1)  # Tue 14 Nov 07:00 in Shanghai
-END = T0 + timedelta(hours=23)  # Wed 15 Nov 07:00
 
 
 def build(items, **kw):
-    args = {
-        "entries": ENTRIES,
-        "period_start": START,
-        "period_end": END,
-        "tz": "Asia/Shanghai",
-        "failed_feeds": (),
-        "group_by": "entry",
-        "max_stories": 40,
-        "now": END,
-    }
-    args.update(kw)
-    return build_digest(items, **args)
+    return digest_of(items, ENTRIES, **kw)
 
 
 def wang_story():

@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import Settings
 from bot.core.clock import FakeClock
-from bot.core.delivery import Outbox, backoff, digest_key
+from bot.core.delivery import Outbox, backoff
 from bot.core.digest import Digest, build_digest
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource, Item
@@ -22,6 +22,7 @@ from bot.errors import DeliveryError
 from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.guard import make_url_guard
 from bot.feeds.parse import parse_feed_bytes
+from bot.scheduling import slot_key
 from bot.storage.base import ChannelRecord, MatchedItem
 from bot.storage.sql import SqlStorage
 
@@ -265,7 +266,7 @@ async def test_scheduled_digest_is_sent_once_per_slot(
     assert [line.title for line in digest.lines()] == ["Wang Yi meets Blinken"]
     assert digest.period_end == slot
     assert (await storage.channel_by_id(ch.id)).last_digest_at == slot
-    assert await storage.get_delivery(ch.id, digest_key(slot)) is not None
+    assert await storage.get_delivery(ch.id, slot_key(slot, ch.timezone)) is not None
     # the next slot covers only what came after
     await poll(storage, ["Putin visits Beijing"], at=NOW + timedelta(hours=1))
     clock.advance(hours=24)

@@ -38,7 +38,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.core.clock import Clock
@@ -79,11 +79,6 @@ class PartialSink(Sink, Protocol):
         done: Sequence[str] = (),
         on_part: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> list[str]: ...
-
-
-def digest_key(slot: datetime) -> str:
-    """The delivery key of a scheduled digest slot (one delivery per slot)."""
-    return "digest:" + slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def alert_key(story_or_item_id: int) -> str:

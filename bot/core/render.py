@@ -247,13 +247,7 @@ def header_lines(digest: Digest, *, markdown: bool = True, width: int = 400) -> 
     if digest.is_empty:
         lines.append(digest.empty_text())
     else:
-        shown = digest.shown_count
-        stories = (
-            plural(shown, "story", "stories")
-            if not digest.truncated
-            else f"{shown} of {digest.story_count} stories"
-        )
-        lines.append(f"{stories} · {plural(digest.item_count, 'item')}")
+        lines.append(counts_text(digest))
     if digest.failed_feeds:
         room = max(40, width - _length(lines) - 1)
         lines.append(failed_line(digest, markdown=markdown, width=room))
@@ -265,6 +259,17 @@ def header_lines(digest: Digest, *, markdown: bool = True, width: int = 400) -> 
             break
         lines[i] = _hard_cut(lines[i], target)
     return lines
+
+
+def counts_text(digest: Digest) -> str:
+    """The counts line: ``3 stories · 5 items``, or ``10 of 25 stories · 40 items`` when cut."""
+    shown = digest.shown_count
+    stories = (
+        plural(shown, "story", "stories")
+        if not digest.truncated
+        else f"{shown} of {digest.story_count} stories"
+    )
+    return f"{stories} · {plural(digest.item_count, 'item')}"
 
 
 def failed_line(digest: Digest, *, markdown: bool = True, width: int = 400) -> str:

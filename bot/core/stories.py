@@ -62,8 +62,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from bot.core.links import link_target
 from bot.core.models import EntryKind, Field, Match
 from bot.core.text import plain
 from bot.storage.base import MatchedItem
@@ -248,48 +248,19 @@ def _preview_verbs(title: str) -> tuple[frozenset[str], frozenset[str]]:
 # ---------------------------------------------------------------------------------------
 # links
 
-_TRACKING = _wordset(
-    """
-    fbclid gclid dclid msclkid mc_cid mc_eid igshid yclid _hsenc _hsmi ref ref_src
-    ref_url cmpid cmp smid ocid src spm taid at_medium at_campaign at_custom1 at_custom2
-    ito share ns_mchannel ns_source ns_campaign ns_linkname ns_fee rss feed from
-    outputtype
-    """
-)
+#: query parameters that only track the reader in links between outlets, dropped on top of
+#: :data:`bot.core.links.TRACKING_PARAMS` when comparing links for clustering (never for
+#: storage dedupe, where e.g. ``?from=`` may pick a different page)
+STORY_DROP_PARAMS = _wordset("src share feed from outputtype")
 _HREF = re.compile(r"""href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _BARE_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
 def link_key(url: str | None) -> str | None:
-    """A comparable form of a link: scheme, ``www.``/``m.``, tracking parameters, fragment,
+    """A comparable form of a link (:func:`bot.core.links.link_target`, also dropping
+    :data:`STORY_DROP_PARAMS`): scheme, ``www.``/``m.``, tracking parameters, fragment,
     default port and trailing slash ignored. None for a non-web link or a home page."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    host = parts.hostname.lower().rstrip(".")
-    for prefix in ("www.", "m.", "amp."):
-        if host.startswith(prefix) and host.count(".") >= 2:
-            host = host[len(prefix) :]
-    if port not in (None, 80, 443):
-        host = f"{host}:{port}"
-    path = re.sub(r"/+", "/", parts.path or "/")
-    if path.endswith(("/amp", "/amp/")):
-        path = path[: path.rindex("/amp")]
-    path = path.rstrip("/")
-    query = sorted(
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith("utm_") and k.lower() not in _TRACKING
-    )
-    if not path and not query:
-        return None  # a home page is no story
-    return f"{host}{path}" + (f"?{urlencode(query)}" if query else "")
+    return link_target(url, drop_params=STORY_DROP_PARAMS)
 
 
 def _host(key: str | None) -> str | None:

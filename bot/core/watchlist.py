@@ -106,6 +106,11 @@ def _is_cjk(ch: str) -> bool:
     )
 
 
+def _alias_list(value: Any) -> Any:
+    """A list of aliases: one alias (a string or a table) is a list of one."""
+    return [value] if isinstance(value, str | dict) else value
+
+
 def _groups(value: Any) -> Any:
     """``context`` as a tuple of groups: a flat list is one group (any of)."""
     if value is None:
@@ -184,7 +189,7 @@ class Alias(BaseModel):
     @field_validator("exclude", mode="before")
     @classmethod
     def _exclude_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str | dict) else value
+        return _alias_list(value)
 
     @field_validator("context", mode="before")
     @classmethod
@@ -308,7 +313,7 @@ class Entry(BaseModel):
     @field_validator("aliases", "exclude", mode="before")
     @classmethod
     def _alias_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str | dict) else value
+        return _alias_list(value)
 
     @field_validator("context", mode="before")
     @classmethod

@@ -29,9 +29,9 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from bot.core.links import canonical_link
 from bot.core.models import Item
 from bot.errors import ParseError
-from bot.feeds.dedupe import canonical_link
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +272,13 @@ class ParserPool:
         lang: str | None = None,
         now: datetime | None = None,
     ) -> ParsedFeed:
+        """:func:`parse_feed_bytes` (same arguments) run in the pool."""
+        return await self.run(ParseCall(body, url, headers, source, base_url, lang, now))
+
+    async def run(self, call: ParseCall) -> ParsedFeed:
+        """Run one parse call in the pool (the hook a subclass overrides to parse
+        elsewhere, e.g. on the loop thread for a benchmark)."""
         loop = asyncio.get_running_loop()
-        call = _ParseCall(body, url, headers, source, base_url, lang, now)
         executor = self.executor
         try:
             parsed = await loop.run_in_executor(executor, call)
@@ -284,18 +289,10 @@ class ParserPool:
                 # ``if __name__ == "__main__"`` guard that spawn needs): use threads
                 log.error("feed parser processes failed to start; parsing in threads")
                 self.kind = "thread"
-                return await self.parse(
-                    body,
-                    url=url,
-                    headers=headers,
-                    source=source,
-                    base_url=base_url,
-                    lang=lang,
-                    now=now,
-                )
-            log.error("a feed parser process died while parsing %s; restarting the pool", url)
+                return await self.run(call)
+            log.error("a feed parser process died while parsing %s; restarting the pool", call.url)
             raise ParseError(
-                "the feed parser crashed on this feed (too large or malformed)", url=url
+                "the feed parser crashed on this feed (too large or malformed)", url=call.url
             ) from None
         except ParseError:
             self._worked = True
@@ -317,7 +314,7 @@ class ParserPool:
 
 
 @dataclass(frozen=True, slots=True)
-class _ParseCall:
+class ParseCall:
     """A picklable call of parse_feed_bytes (a lambda cannot cross to a process)."""
 
     body: bytes

@@ -33,7 +33,15 @@ import discord
 
 from bot.core.digest import Digest, DigestGroup, StoryLine
 from bot.core.models import EntryKind
-from bot.core.render import failed_line, format_outlets, inert, plural, safe_url, why_text
+from bot.core.render import (
+    counts_text,
+    failed_line,
+    format_outlets,
+    inert,
+    plural,
+    safe_url,
+    why_text,
+)
 from bot.core.replies import Attachment, Reply
 from bot.core.text import truncate
 
@@ -136,13 +144,7 @@ def _header_embed(digest: Digest) -> discord.Embed:
     if digest.is_empty:
         lines.append(f"No new matching stories since {timestamp(digest.period_start)}.")
     else:
-        shown = digest.shown_count
-        stories = (
-            plural(shown, "story", "stories")
-            if not digest.truncated
-            else f"{shown} of {digest.story_count} stories"
-        )
-        lines.append(f"{stories} · {plural(digest.item_count, 'item')}")
+        lines.append(counts_text(digest))
     if digest.failed_feeds:
         lines.append(failed_line(digest, markdown=True, width=1000))
     colour = COLOUR_WARNING if digest.failed_feeds else COLOUR_HEADER
