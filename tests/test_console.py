@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bot.core.models import FeedSource
-from bot.feeds.opml import export_opml
+from bot.core.opml import export_opml
 
 
 def run_console(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.core.models import FeedSource
+from bot.core.opml import export_opml, parse_opml
 from bot.errors import InputError
-from bot.feeds.opml import export_opml, parse_opml
 
 READER_EXPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
 <opml version="1.0">

@@ -17,6 +17,7 @@ from bot.core.clock import FakeClock
 from bot.core.commands import Autocomplete
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource, Item
+from bot.core.opml import export_opml, parse_opml
 from bot.core.replies import ChannelContext
 from bot.core.service import BriefingService, parse_days, parse_time_of_day
 from bot.core.watchlist import default_watchlist, slugify
@@ -24,7 +25,6 @@ from bot.errors import InputError
 from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
-from bot.feeds.opml import export_opml, parse_opml
 from bot.feeds.parse import parse_feed_bytes
 from bot.storage.base import ChannelRecord, StoredItem
 from bot.storage.sql import SqlStorage

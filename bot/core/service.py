@@ -40,6 +40,7 @@ from bot.core.delivery import Outbox, alert_key
 from bot.core.digest import Digest, build_digest, format_day_time, zone
 from bot.core.matching import Matcher, compile_watchlist
 from bot.core.models import EntryKind, FeedHealth, FeedSource, FetchResult, Match
+from bot.core.opml import export_opml, parse_opml
 from bot.core.replies import Attachment, ChannelContext, Reply
 from bot.core.stories import cluster
 from bot.core.text import plain, truncate
@@ -707,7 +708,6 @@ class BriefingService:
         return Reply(lines=tuple(lines))
 
     async def feeds_import(self, ctx: ChannelContext, file: bytes) -> Reply:
-        from bot.feeds.opml import parse_opml
 
         sources = parse_opml(file)
         channel = await self.channel(ctx)
@@ -759,7 +759,6 @@ class BriefingService:
         return Reply(lines=tuple(lines))
 
     async def feeds_export(self, ctx: ChannelContext) -> Reply:
-        from bot.feeds.opml import export_opml
 
         channel = await self.channel(ctx)
         feeds = await self.storage.channel_feeds(channel.id)

@@ -43,7 +43,7 @@ def _load_file(path: Path) -> FeedsFile:
 
 
 def _load_opml(path: Path) -> list[FeedSource]:
-    from bot.feeds.opml import parse_opml
+    from bot.core.opml import parse_opml
 
     try:
         data = path.read_bytes()
