@@ -224,6 +224,11 @@ def parse_feed_bytes(
 PoolKind = Literal["process", "thread"]
 
 
+#: How long one parse may take before its worker is presumed stuck. The largest feeds
+#: the fetcher accepts parse in a few seconds; a parse that runs longer is killed.
+PARSE_TIMEOUT = 60.0
+
+
 class ParserPool:
     """Runs :func:`parse_feed_bytes` off the event loop.
 
@@ -231,22 +236,43 @@ class ParserPool:
     holds the GIL, and a thread would stall the event loop for the whole parse of a
     large feed (measured in ``tests/test_poll.py``). Bytes go in, picklable
     :class:`ParsedFeed` comes back. If the platform cannot start processes the pool
-    falls back to threads. A crashed worker (out of memory on a huge feed) is replaced
-    and that feed reports a ParseError."""
+    falls back to threads.
 
-    def __init__(self, *, kind: PoolKind = "process", workers: int | None = None) -> None:
+    The pool never stops polling:
+
+    - workers live as long as the pool (no ``max_tasks_per_child``: on Python 3.11 a
+      worker that retires mid-burst is not replaced, CPython gh-115634, and the pool
+      hangs with work queued and no live worker);
+    - every parse has a time limit (``timeout``); a parse over it is a
+      :class:`ParseError` for that feed, and the pool's workers are killed and the pool
+      rebuilt, since a stuck worker cannot be interrupted;
+    - a dead pool (a worker killed by the OS, out of memory on a huge feed) is rebuilt;
+      the parses it took down with it are tried once more on the new pool, so only a
+      feed that breaks the pool twice is reported as crashing the parser.
+    """
+
+    def __init__(
+        self,
+        *,
+        kind: PoolKind = "process",
+        workers: int | None = None,
+        timeout: float = PARSE_TIMEOUT,
+    ) -> None:
         self.kind = kind
         self.workers = workers or max(1, min(2, os.cpu_count() or 1))
+        self.timeout = timeout
         self._executor: concurrent.futures.Executor | None = None
         self._worked = False  # a parse has come back from this pool's workers
+        #: pools built so far (1 after the first parse; more after a rebuild)
+        self.generation = 0
 
     def _make(self) -> concurrent.futures.Executor:
+        self.generation += 1
         if self.kind == "process":
             try:
                 return concurrent.futures.ProcessPoolExecutor(
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
-                    max_tasks_per_child=500,
                 )
             except (OSError, ImportError, NotImplementedError) as err:
                 log.warning("cannot start parser processes (%s); parsing in threads", err)
@@ -278,10 +304,23 @@ class ParserPool:
     async def run(self, call: ParseCall) -> ParsedFeed:
         """Run one parse call in the pool (the hook a subclass overrides to parse
         elsewhere, e.g. on the loop thread for a benchmark)."""
+        return await self._run(call, retried=False)
+
+    async def _run(self, call: ParseCall, *, retried: bool) -> ParsedFeed:
         loop = asyncio.get_running_loop()
         executor = self.executor
         try:
-            parsed = await loop.run_in_executor(executor, call)
+            parsed = await asyncio.wait_for(loop.run_in_executor(executor, call), self.timeout)
+        except TimeoutError:
+            log.error(
+                "parsing %s took over %gs; restarting the feed parser workers",
+                call.url,
+                self.timeout,
+            )
+            self._discard(executor, kill=True)
+            raise ParseError(
+                f"the feed took over {self.timeout:g}s to parse and was skipped", url=call.url
+            ) from None
         except BrokenProcessPool:
             self._discard(executor)
             if not self._worked:
@@ -289,7 +328,10 @@ class ParserPool:
                 # ``if __name__ == "__main__"`` guard that spawn needs): use threads
                 log.error("feed parser processes failed to start; parsing in threads")
                 self.kind = "thread"
-                return await self.run(call)
+                return await self._run(call, retried=retried)
+            if not retried:
+                # the pool died under this parse, maybe because of another feed
+                return await self._run(call, retried=True)
             log.error("a feed parser process died while parsing %s; restarting the pool", call.url)
             raise ParseError(
                 "the feed parser crashed on this feed (too large or malformed)", url=call.url
@@ -300,11 +342,21 @@ class ParserPool:
         self._worked = True
         return parsed
 
-    def _discard(self, broken: concurrent.futures.Executor) -> None:
-        """Drop a broken pool (unless another task already replaced it)."""
-        if self._executor is broken:
-            self._executor = None
-            broken.shutdown(wait=False, cancel_futures=True)
+    def _discard(self, broken: concurrent.futures.Executor, *, kill: bool = False) -> None:
+        """Drop a broken or stuck pool (unless another task already replaced it).
+
+        ``kill`` ends its worker processes at once: a worker stuck in a parse would
+        otherwise hold its process (and its memory) until the parse ends, if ever."""
+        if self._executor is not broken:
+            return
+        self._executor = None
+        if kill and isinstance(broken, concurrent.futures.ProcessPoolExecutor):
+            # Python 3.14 has terminate_workers(); before it the processes are only
+            # reachable through the executor's own table.
+            processes = getattr(broken, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.kill()
+        broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """Stop the workers (waits for running parses)."""
