@@ -208,6 +208,18 @@ DEAD_API = "http://127.0.0.1:9/api/v10"
 DEAD_GATEWAY = "ws://127.0.0.1:9/gateway"
 
 
+@pytest.fixture(scope="session")
+def _data_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-data")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_home(_data_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default data directory (check-config creates it and opens the database in
+    it) is a temporary one, never the real per-user directory."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(_data_home))
+
+
 @pytest.fixture
 def fast_shards(monkeypatch: pytest.MonkeyPatch, fake_discord: Any) -> None:
     """discord.py pauses 5 s before each shard's IDENTIFY (max_concurrency 1 on Discord):

@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
 import xml.sax
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -229,6 +230,12 @@ PoolKind = Literal["process", "thread"]
 PARSE_TIMEOUT = 60.0
 
 
+def ignore_sigint() -> None:
+    """Parser workers ignore Ctrl-C: the terminal sends SIGINT to the whole process
+    group, and only the main process decides how to stop (it shuts the pool down)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ParserPool:
     """Runs :func:`parse_feed_bytes` off the event loop.
 
@@ -273,6 +280,7 @@ class ParserPool:
                 return concurrent.futures.ProcessPoolExecutor(
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
+                    initializer=ignore_sigint,
                 )
             except (OSError, ImportError, NotImplementedError) as err:
                 log.warning("cannot start parser processes (%s); parsing in threads", err)

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ from typing import Protocol
 from bot.config import PollSettings, Settings
 from bot.core.clock import Clock
 from bot.core.models import Match
+from bot.core.telemetry import NULL_TELEMETRY, PollCycle, Telemetry
 from bot.errors import BriefbotError, ParseError
 from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.fetch import Fetcher, UrlGuard, next_poll_delay
@@ -204,6 +206,8 @@ class Poller:
         #: checked when added, but DNS and redirects can change since (SSRF guard)
         self.chat_url_guard = chat_url_guard
         self._rng = rng or random.Random()
+        #: told about every cycle (``briefbot run``: log line, metrics, health)
+        self.telemetry: Telemetry = NULL_TELEMETRY
         self._lock = asyncio.Lock()
         # One feed at a time stores its items (the ordered handoff of _StoreTurns).
         # SQLite serialises every storage call (a FIFO lock): with all the feeds of a big
@@ -242,6 +246,7 @@ class Poller:
         feeds, due or not, with ``feed_ids``). Cycles do not overlap: a second call waits
         for the running one."""
         async with self._lock:
+            began = time.monotonic()
             started = now or self.clock.now()
             matcher = self.matcher_provider()
             if feed_ids is not None:
@@ -273,6 +278,12 @@ class Poller:
                     log.exception("handling %d new items failed", len(fresh))
                     report.hook_error = str(err) or type(err).__name__
             log.info("poll: %s", report.summary())
+            self.telemetry.poll_cycle(PollCycle(
+                feeds=len(report.results), new=report.new_items,
+                matched=report.matched_items, failing=len(report.errors),
+                seconds=time.monotonic() - began,
+                errors=tuple(r.error for r in report.errors if r.error),
+            ))  # fmt: skip
             return report
 
     async def _with_sightings(self, fresh: list[MatchedItem]) -> list[MatchedItem]:
