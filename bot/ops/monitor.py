@@ -21,7 +21,7 @@ Metrics (all prefixed ``briefbot_``):
 ``deliveries_total{kind,outcome}``        counter     digest/alert attempts by outcome
 ``command_seconds{command}``              histogram   chat command latency
 ``command_errors_total{command}``         counter     chat commands that raised
-``event_loop_lag_seconds``                gauge       the latest event loop lag sample
+``event_loop_lag_seconds``                histogram   how late the event loop wakes a sleeper
 ``last_poll_timestamp_seconds``           gauge       Unix time of the last poll tick
 ``adapter_connected{platform}``           gauge       1 while a chat adapter is connected
 ``healthy``                               gauge       1 while /healthz answers 200
@@ -136,9 +136,10 @@ class Monitor:
         self.command_errors = Counter(
             "briefbot_command_errors", "Chat commands that raised", ["command"], registry=r
         )
-        self.loop_lag = Gauge(
-            "briefbot_event_loop_lag_seconds", "Latest event loop lag sample", registry=r
-        )
+        self.loop_lag = Histogram(
+            "briefbot_event_loop_lag_seconds", "How late the event loop wakes a sleeper",
+            buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
+        )  # fmt: skip
         self.last_poll_ts = Gauge(
             "briefbot_last_poll_timestamp_seconds", "Unix time of the last poll tick", registry=r
         )
@@ -244,7 +245,7 @@ class Monitor:
         while True:
             start = loop.time()
             await asyncio.sleep(every)
-            self.loop_lag.set(max(0.0, loop.time() - start - every))
+            self.loop_lag.observe(max(0.0, loop.time() - start - every))
 
 
 __all__ = ["ERROR_KINDS", "Health", "Monitor", "error_kind"]
