@@ -89,8 +89,8 @@ class Proc:
     def stdout(self) -> str:
         return "".join(self.out)
 
-    async def until(self, what: str, check: Callable[[], bool], timeout: float = 30) -> None:
-        for _ in range(int(timeout / 0.05)):
+    async def until(self, what: str, check: Callable[[], bool], within: float = 30) -> None:
+        for _ in range(int(within / 0.05)):
             if check():
                 return
             if self.proc.returncode is not None:
