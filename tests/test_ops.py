@@ -8,7 +8,9 @@ import asyncio
 import io
 import json
 import logging
+import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -347,3 +349,33 @@ def test_null_telemetry_accepts_everything() -> None:
     assert NULL_TELEMETRY.poll_cycle(cycle) is None
     assert NULL_TELEMETRY.command("brief", 0.1, ok=True) is None
     assert NULL_TELEMETRY.adapter("discord", connected=True) is None
+
+
+def _healthcheck_command() -> list[str]:
+    """The Dockerfile's HEALTHCHECK CMD (exec form), continuation lines joined."""
+    dockerfile = Path(__file__).resolve().parent.parent / "Dockerfile"
+    text = dockerfile.read_text().replace("\\\n", " ")
+    (line,) = [x for x in text.splitlines() if x.startswith("HEALTHCHECK ")]
+    command = json.loads(line.split(" CMD ", 1)[1])
+    assert isinstance(command, list)
+    return [str(part) for part in command]
+
+
+async def test_the_docker_healthcheck_command_follows_healthz(scene: Scene) -> None:
+    """The image's HEALTHCHECK (python -c with urllib: no curl in slim images) exits 0
+    on 200 and non-zero on 503, against the real endpoint."""
+    command = _healthcheck_command()
+    assert command[0] == "python"
+    env = {"PATH": os.environ.get("PATH", ""), "BRIEFBOT_METRICS__PORT": str(scene.server.port)}
+
+    async def run() -> int:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, *command[1:], env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        return await asyncio.wait_for(proc.wait(), timeout=30)
+
+    assert await run() == 0
+    scene.ticker.t += 301  # no poll tick for too long
+    assert (await scene.get("/healthz"))[0] == 503
+    assert await run() != 0
