@@ -145,7 +145,7 @@ async def test_ctrl_c_in_run_stops_with_130_and_one_line(tmp_path: Path) -> None
 
 async def test_ctrl_c_in_the_demo_console_is_one_line(tmp_path: Path) -> None:
     demo = await Proc.start("console", "--demo", env=_env(tmp_path), cwd=tmp_path)
-    await demo.until("the demo poll", lambda: "Polled 7 sample feeds" in demo.stdout, 60)
+    await demo.until("the demo poll", lambda: "Polled 7 sample feeds" in demo.stdout, 120)
     status = await demo.ctrl_c()
     assert status == 130
     assert demo.stderr == "briefbot: interrupted\n"

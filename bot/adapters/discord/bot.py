@@ -329,7 +329,7 @@ async def start_discord(
         event(
             "discord: cannot reach Discord at %s (%s); retrying in %.0f s",
             api_base(app.settings.discord), reason, wait, level=logging.WARNING,
-            event="discord_unreachable", reason=reason, retry_in=round(wait, 1),
+            event="discord_unreachable", reason=reason, retry_in=round(wait, 3),
         )  # fmt: skip
         await asyncio.sleep(wait)
         delay = min(delay * 2, retry_max)
