@@ -176,7 +176,11 @@ async def test_items_committed_before_a_storage_error_still_reach_the_fan_out(
     url = server.feed("/wire.xml", rss([story(i) for i in range(ITEMS)]))
     clock = FakeClock(T0)
     run = await start(
-        tmp_path / "bot.db", FeedSource(url, "Wire"), clock=clock, fetcher=fetcher, pool=pool,
+        tmp_path / "bot.db",
+        FeedSource(url, "Wire"),
+        clock=clock,
+        fetcher=fetcher,
+        pool=pool,
         fail_on=2,
     )
     try:
@@ -226,8 +230,7 @@ async def test_items_committed_before_the_process_dies_are_alerted_once_after_re
     db = tmp_path / "bot.db"
     clock = FakeClock(T0)
 
-    first = await start(db, feed, clock=clock, fetcher=fetcher, pool=pool, fail_on=2,
-                        error=Crash())
+    first = await start(db, feed, clock=clock, fetcher=fetcher, pool=pool, fail_on=2, error=Crash())
     try:
         reply = await first.service.dispatch(
             ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "mode": "instant"}

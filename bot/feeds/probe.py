@@ -94,9 +94,7 @@ async def probe_feed(
     the server answered 304, or the body's hash is ``known_hash`` (the same bytes as
     last time: not parsed again). Never raises for a network, HTTP or parse problem:
     they are in the result."""
-    fetched = await fetcher.fetch(
-        url, etag=etag, last_modified=last_modified, url_guard=url_guard
-    )
+    fetched = await fetcher.fetch(url, etag=etag, last_modified=last_modified, url_guard=url_guard)
     if fetched.error is not None or fetched.not_modified:
         return ProbeResult(fetched)
     body = fetched.body or b""
