@@ -271,3 +271,47 @@ async def test_items_committed_before_the_process_dies_are_alerted_once_after_re
         assert await alerted_ids(third) == every
     finally:
         await third.storage.close()
+
+
+async def test_items_a_failed_hand_off_left_are_handed_over_with_the_next_cycle(
+    tmp_path: Path, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    """The fan-out itself fails (the database is locked while it records alerts): the
+    cycle reports it, and the next cycle, which finds nothing new, hands the same items
+    over again; once they went through, they are not handed again."""
+    url = server.feed("/wire.xml", rss([story(i) for i in range(3)]))
+    clock = FakeClock(T0)
+    run = await start(
+        tmp_path / "bot.db", FeedSource(url, "Wire"), clock=clock, fetcher=fetcher, pool=pool
+    )
+    calls: list[list[int]] = []
+
+    async def flaky_fan_out(items: list[MatchedItem]) -> None:
+        calls.append([m.stored.id for m in items])
+        if len(calls) == 1:
+            raise StorageError("database is locked")
+        await run.service.handle_new_items(items)
+
+    run.poller.on_new_items = flaky_fan_out
+    try:
+        await run.service.dispatch(
+            ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "mode": "instant"}
+        )
+        first = await run.poller.poll_once()
+        assert first.hook_error == "database is locked"
+        every = await committed(run.storage)
+        assert sorted(calls[0]) == sorted(every)
+        assert await alerted_ids(run) == set()
+
+        clock.advance(minutes=15)
+        second = await run.poller.poll_once()
+        assert second.results[0].unchanged  # nothing new from the feed ...
+        assert second.hook_error is None
+        assert calls[1] == calls[0]  # ... but the items waiting were handed over
+        assert await alerted_ids(run) == every
+
+        clock.advance(minutes=15)
+        await run.poller.poll_once()
+        assert len(calls) == 2  # nothing handed twice once it went through
+    finally:
+        await run.storage.close()

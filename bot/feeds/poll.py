@@ -1,9 +1,15 @@
-"""One poll cycle: due feeds -> fetch -> parse -> dedupe -> store -> match -> record.
+"""One poll cycle: due feeds -> probe (fetch, parse) -> decide -> store and match ->
+record -> hand the new items to the fan-out.
+
+For each feed, :func:`~bot.feeds.probe.probe_feed` fetches it (conditionally) and
+parses a new body in the parser pool; :func:`~bot.feeds.decide.decide`, which does no
+I/O, says what that means (new content, not modified, unchanged, or a failure with its
+backoff); the poller then does the writes the decision asks for.
 
 Every feed is polled concurrently (the :class:`~bot.feeds.fetch.Fetcher` bounds how
 many at once). A feed that fails, for any reason (a network error, a bad document, a
-bug), gets an error result and a recorded failure with its next retry time; the other
-feeds of the cycle are not affected.
+bug, a storage error), gets an error result and a recorded failure with its next retry
+time; the other feeds of the cycle are not affected.
 
 A body whose SHA-256 equals the one stored for the feed is not parsed again (servers
 without ETag/Last-Modified often send the same bytes every time).
@@ -13,6 +19,13 @@ order (:class:`_StoreTurns`, an ordered handoff), so a cycle stores the same cop
 story carried by several feeds whichever finished downloading first; the other copies
 become sightings of it (their outlets are credited). Items handed to ``on_new_items``
 carry the sightings recorded in the same cycle.
+
+Every item a cycle commits is handed to ``on_new_items`` (the alert fan-out): the
+batches a feed committed before it failed too, and, when the hook itself fails, again
+with the next cycle. The fan-out is idempotent (an alert goes out once per story and
+channel), so handing an item twice costs only the check. Items committed by a process
+that died before its hand-off are handed over by the start-up recovery (the service's
+``recover_interrupted_poll``: the items of each feed's latest cycle).
 """
 
 from __future__ import annotations
@@ -38,6 +51,10 @@ from bot.feeds.probe import probe_feed
 from bot.storage.base import FeedState, MatchedItem, Storage
 
 log = logging.getLogger(__name__)
+
+#: At most this many items whose hand-off failed wait for the next cycle's (the oldest
+#: are dropped beyond it, with an error logged; the start-up recovery still has them).
+MAX_HANDOFF_RETRY = 10_000
 
 #: New items are stored and matched this many at a time (one transaction for the items,
 #: one for their matches), so that a chat command's storage call never waits long behind
@@ -96,7 +113,8 @@ class PollReport:
     started_at: datetime
     finished_at: datetime
     results: list[FeedPollResult] = field(default_factory=list)
-    #: the on_new_items hook failed (the items are stored; the error is logged)
+    #: the on_new_items hook failed (the items are stored, the error is logged, and they
+    #: are handed to it again with the next cycle)
     hook_error: str | None = None
 
     @property
@@ -221,6 +239,8 @@ class Poller:
         self.chat_url_guard = chat_url_guard
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
+        #: new items whose hand-off to ``on_new_items`` failed: handed again next cycle
+        self._unhanded: list[MatchedItem] = []
         # One feed at a time stores its items (the ordered handoff of _StoreTurns).
         # SQLite serialises every storage call (a FIFO lock): with all the feeds of a big
         # poll queued on it at once, a chat command waited behind all of them (23 s
@@ -270,14 +290,31 @@ class Poller:
                 finished_at=self.clock.now(),
                 results=[o.result for o in outcomes],
             )
-            if fresh and self.on_new_items is not None:
-                try:
-                    await self.on_new_items(fresh)
-                except Exception as err:
-                    log.exception("handling %d new items failed", len(fresh))
-                    report.hook_error = str(err) or type(err).__name__
+            if self.on_new_items is not None:
+                await self._hand_off(fresh, report)
             log.info("poll: %s", report.summary())
             return report
+
+    async def _hand_off(self, fresh: list[MatchedItem], report: PollReport) -> None:
+        """Hand the cycle's new items (and any an earlier cycle failed to hand off) to
+        ``on_new_items``; if it fails, keep them for the next cycle."""
+        assert self.on_new_items is not None
+        this_cycle = {m.stored.id for m in fresh}
+        items = [m for m in self._unhanded if m.stored.id not in this_cycle] + fresh
+        self._unhanded = []
+        if not items:
+            return
+        try:
+            await self.on_new_items(items)
+        except Exception as err:
+            log.exception("handling %d new items failed; trying again next cycle", len(items))
+            report.hook_error = str(err) or type(err).__name__
+            if len(items) > MAX_HANDOFF_RETRY:
+                log.error(
+                    "%d new items not handed to the alert fan-out (too many waiting)",
+                    len(items) - MAX_HANDOFF_RETRY,
+                )
+            self._unhanded = items[-MAX_HANDOFF_RETRY:]
 
     async def _with_sightings(self, fresh: list[MatchedItem]) -> list[MatchedItem]:
         """The new items with the sightings later feeds of the cycle recorded."""
