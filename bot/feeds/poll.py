@@ -261,10 +261,11 @@ class Poller:
         feeds, due or not, with ``feed_ids``). Cycles do not overlap: a second call waits
         for the running one.
 
-        Every item the cycle commits is handed to ``on_new_items`` once, at the end of
-        the cycle, including the items a feed stored before it failed (a storage error
-        in a later batch). A process that dies in between leaves them to the start-up
-        recovery (``recover_interrupted_poll``: the items of each feed's latest cycle)."""
+        Every item the cycle commits is handed to ``on_new_items`` at the end of the
+        cycle, including the items a feed stored before it failed (a storage error in a
+        later batch); if the hook fails, they are handed again with the next cycle. A
+        process that dies in between leaves them to the start-up recovery
+        (``recover_interrupted_poll``: the items of each feed's latest cycle)."""
         async with self._lock:
             started = now or self.clock.now()
             matcher = self.matcher_provider()
