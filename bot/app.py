@@ -22,7 +22,7 @@ from bot.core.watchlist import Watchlist, default_watchlist, load_watchlist, mer
 from bot.errors import BriefbotError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
-from bot.feeds.parse import parse_feed_bytes
+from bot.feeds.parse import ParserPool, parse_feed_bytes
 from bot.feeds.poll import Poller
 from bot.feeds.sources import load_feed_sources
 from bot.scheduling import Scheduler
@@ -93,6 +93,7 @@ class App:
             try:
                 await self.fetcher.close()
             finally:
+                self.poller.parser.close()  # the parser pool's workers (none if unused)
                 await self.storage.close()
                 self._opened = False
 
@@ -138,7 +139,13 @@ def build_app(
     # (service) and at every later fetch and redirect (poller).
     url_guard = make_url_guard(settings.security.allow_hosts)
     poller = Poller(
-        storage, fetcher, lambda: default_matcher, clock, settings, chat_url_guard=url_guard
+        storage,
+        fetcher,
+        lambda: default_matcher,
+        clock,
+        settings,
+        parser=ParserPool(),
+        chat_url_guard=url_guard,
     )
 
     recovered = False
