@@ -16,8 +16,9 @@ from bot.config import SecuritySettings, Settings
 from bot.core.clock import FakeClock
 from bot.core.commands import Autocomplete
 from bot.core.matching import compile_watchlist
-from bot.core.models import FeedSource, Item
+from bot.core.models import FeedSource, Item, StoredItem
 from bot.core.opml import export_opml, parse_opml
+from bot.core.ports import ChannelRecord
 from bot.core.replies import ChannelContext
 from bot.core.service import BriefingService, parse_days, parse_time_of_day
 from bot.core.watchlist import default_watchlist, slugify
@@ -26,7 +27,6 @@ from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
 from bot.feeds.parse import parse_feed_bytes
-from bot.storage.base import ChannelRecord, StoredItem
 from bot.storage.sql import SqlStorage
 
 NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)

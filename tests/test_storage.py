@@ -18,8 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.core.models import FeedSource, Field, Item, Match
+from bot.core.ports import Sighting
 from bot.errors import ConfigError, InputError, NotFoundError, StorageError
-from bot.storage.base import Sighting
 from bot.storage.sql import SqlStorage
 
 PG_URL = os.environ.get("BRIEFBOT_TEST_POSTGRES_URL", "")

@@ -39,8 +39,9 @@ from bot.core.commands import Autocomplete, get_command, help_lines, validate_ar
 from bot.core.delivery import Outbox, alert_key
 from bot.core.digest import Digest, build_digest, format_day_time, zone
 from bot.core.matching import Matcher, compile_watchlist
-from bot.core.models import EntryKind, FeedHealth, FeedSource, FetchResult, Match
+from bot.core.models import EntryKind, FeedHealth, FeedSource, FetchResult, Match, StoredItem
 from bot.core.opml import export_opml, parse_opml
+from bot.core.ports import ChannelEntryRecord, ChannelRecord, MatchedItem, Storage
 from bot.core.replies import Attachment, ChannelContext, Reply
 from bot.core.stories import cluster
 from bot.core.text import plain, truncate
@@ -54,7 +55,6 @@ from bot.errors import (
     UnsafeURLError,
 )
 from bot.scheduling import DigestSchedule, parse_days, slot_key
-from bot.storage.base import ChannelEntryRecord, ChannelRecord, MatchedItem, Storage, StoredItem
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from typing import Protocol
 from bot.config import PollSettings, Settings
 from bot.core.clock import Clock
 from bot.core.models import Match
+from bot.core.ports import FeedState, MatchedItem, Storage
 from bot.errors import BriefbotError, ParseError
 from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.fetch import Fetcher, UrlGuard, next_poll_delay
 from bot.feeds.parse import ParserPool, default_pool
-from bot.storage.base import FeedState, MatchedItem, Storage
 
 log = logging.getLogger(__name__)
 
