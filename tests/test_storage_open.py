@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -109,3 +110,29 @@ if PG_URL:
         with pytest.raises(StorageError, match="does not exist"):
             await storage.open()
         await storage.close()
+
+
+async def test_a_database_locked_by_another_process_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "briefbot.db"
+    first = SqlStorage(f"sqlite+aiosqlite:///{path}")
+    await first.open()
+    await first.close()
+    holder = sqlite3.connect(path, isolation_level=None)  # another process, as far as
+    holder.execute("BEGIN EXCLUSIVE")  # SQLite's file locks go
+    try:
+        storage = SqlStorage(f"sqlite+aiosqlite:///{path}", busy_timeout=0.2)
+        with pytest.raises(StorageError) as err:
+            await storage.open()
+        await storage.close()
+    finally:
+        holder.rollback()
+        holder.close()
+    message = str(err.value)
+    assert f"Cannot open the database file {path}" in message
+    assert "locked by another process" in message
+    assert "writable" not in message
+    assert "\n" not in message
+    # nothing lost: once the lock is gone, the same file opens
+    again = SqlStorage(f"sqlite+aiosqlite:///{path}")
+    await again.open()
+    await again.close()

@@ -77,10 +77,11 @@ def _is_memory(database: str | None) -> bool:
 class StorageBase:
     """Connection, transactions and schema; the domain mixins add the queries."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, busy_timeout: float = 15.0) -> None:
         """Raises :class:`ConfigError` when the URL is unusable (not a URL, another
         database or driver, a driver not installed, a SQLite directory that cannot be
-        created). Nothing connects yet: see :meth:`open`."""
+        created). Nothing connects yet: see :meth:`open`. ``busy_timeout``: how many
+        seconds a SQLite statement waits for another process's lock before failing."""
         try:
             parsed = check_database_url(url)
         except ValueError as err:
@@ -119,7 +120,7 @@ class StorageBase:
         except SQLAlchemyError as err:
             raise ConfigError(f"cannot use the database {self.display_url}: {err}") from None
         if self.dialect == "sqlite":
-            _configure_sqlite(self._engine, wal=not memory)
+            _configure_sqlite(self._engine, wal=not memory, busy_timeout=busy_timeout)
 
     @property
     def display_url(self) -> str:
@@ -182,6 +183,12 @@ class StorageBase:
                     "Restore it from a backup, or move it aside so that Briefbot creates "
                     "a new one."
                 )
+            if "locked" in detail:
+                return (
+                    f"Cannot open {where}: it is locked by another process ({detail}). "
+                    "Is another Briefbot using it? Stop that one, or choose another "
+                    "database (storage.data_dir)."
+                )
             return (
                 f"Cannot open {where} ({detail}): check that the file and its directory "
                 "are writable, or choose another (storage.data_dir)."
@@ -207,14 +214,14 @@ class StorageBase:
 # -- helpers -------------------------------------------------------------------------
 
 
-def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, wal: bool, busy_timeout: float) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # let SQLAlchemy, not the driver, start transactions (see _on_begin)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
         if wal:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
