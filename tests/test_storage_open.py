@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from pathlib import Path
 
@@ -136,3 +137,21 @@ async def test_a_database_locked_by_another_process_says_so(tmp_path: Path) -> N
     again = SqlStorage(f"sqlite+aiosqlite:///{path}")
     await again.open()
     await again.close()
+
+
+def _sqlite_workers() -> set[threading.Thread]:
+    """aiosqlite's worker threads (one per connection) that are still running."""
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+
+
+async def test_a_failed_open_leaves_no_sqlite_worker_thread_behind(tmp_path: Path) -> None:
+    """Else the thread outlives the event loop and dies of "Event loop is closed"."""
+    path = tmp_path / "briefbot.db"
+    path.mkdir()
+    before = _sqlite_workers()
+    for _ in range(10):
+        storage = SqlStorage(f"sqlite+aiosqlite:///{path}")
+        with pytest.raises(StorageError, match="Cannot open the database file"):
+            await storage.open()
+        await storage.close()
+        assert _sqlite_workers() <= before

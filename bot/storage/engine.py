@@ -231,6 +231,32 @@ def _configure_sqlite(engine: AsyncEngine, *, wal: bool, busy_timeout: float) ->
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _on_do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        # the dialect's own connect, but through _connect_aiosqlite (same arguments)
+        return dialect.dbapi.connect(*cargs, async_creator_fn=_connect_aiosqlite, **cparams)
+
+
+#: how long a failed connect waits for aiosqlite's worker thread to stop
+_WORKER_STOP_WAIT = 5.0
+
+
+async def _connect_aiosqlite(*args: Any, **kwargs: Any) -> Any:
+    """``aiosqlite.connect``, except that when connecting fails (a directory, a path that
+    cannot be created) it waits for the connection's worker thread to stop. aiosqlite
+    stops the thread without waiting, and the thread reports its last result to the
+    event loop: if the loop closed first (a program or test that gives up on the
+    error), the thread dies of "Event loop is closed"."""
+    import aiosqlite
+
+    conn = aiosqlite.connect(*args, **kwargs)
+    conn._thread.daemon = True  # as SQLAlchemy's dialect does
+    try:
+        return await conn
+    except BaseException:
+        await asyncio.to_thread(conn._thread.join, _WORKER_STOP_WAIT)
+        raise
+
 
 async def _dispose_quietly(engine: AsyncEngine) -> None:
     # already failing: the first error is the one to report
