@@ -9,21 +9,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import insert, select, update
 
 from bot.core.ports import Delivery, DeliveryKind, DeliveryStatus
 from bot.errors import NotFoundError
 from bot.storage.engine import StorageBase, as_utc
-from bot.storage.queries import (
-    KEY_CHUNK,
-    deliveries,
-    delivery_items,
-    to_delivery,
-)
+from bot.storage.queries import KEY_CHUNK, deliveries, delivery_items, to_delivery
 
 
 class DeliveriesMixin(StorageBase):

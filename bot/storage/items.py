@@ -9,22 +9,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    Row,
-    and_,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-)
+from sqlalchemy import Row, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.models import Field, Item, Match, StoredItem
-from bot.core.ports import (
-    MatchedItem,
-    Sighting,
-)
+from bot.core.ports import MatchedItem, Sighting
 from bot.core.text import plain
 from bot.storage.engine import StorageBase, as_utc, as_utc_opt
 from bot.storage.queries import (

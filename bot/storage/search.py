@@ -7,31 +7,14 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    case,
-    column,
-    func,
-    literal_column,
-    or_,
-    table,
-)
+from sqlalchemy import ColumnElement, Integer, case, column, func, literal_column, or_, table
 from sqlalchemy.exc import OperationalError
 
-from bot.core.ports import (
-    SearchHit,
-)
+from bot.core.ports import SearchHit
 from bot.core.text import normalize
 from bot.errors import InputError
 from bot.storage.engine import StorageBase, as_utc
-from bot.storage.queries import (
-    in_channel,
-    item_select,
-    items,
-    to_stored,
-    when,
-)
+from bot.storage.queries import in_channel, item_select, items, to_stored, when
 
 MAX_QUERY_CHARS = 300
 #: scripts FTS5's unicode61 tokenizer cannot split into words (searched with LIKE)

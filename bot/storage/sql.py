@@ -10,16 +10,8 @@ It is composed of one mixin per domain, each in its own module, over the engine:
 - :mod:`bot.storage.deliveries`: the outbox (``DeliveryStore``);
 - :mod:`bot.storage.queries`: table handles, shared query fragments, row conversions.
 
-URLs
-- ``sqlite+aiosqlite:///path/to/briefbot.db`` (the default deployment): parent
-  directories are created; each connection gets WAL, foreign keys and a busy timeout,
-  and every transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers
-  (another process) queue instead of failing half-way. Within one process, SQLite access
-  is serialised by an asyncio lock.
-- ``sqlite+aiosqlite:///:memory:`` (tests): a single shared connection (StaticPool), so
-  every call sees the same database; it lives until :meth:`SqlStorage.close`.
-- ``postgresql+asyncpg://user:pass@host/db``: the same code; only upserts (``ON
-  CONFLICT``) and full-text search are dialect-switched.
+Which URLs (SQLite file or memory, PostgreSQL), how connections and transactions work:
+see :mod:`bot.storage.engine`.
 
 Call :meth:`SqlStorage.open` first: it runs the Alembic migrations to head (the schema is
 never created from the models directly, so upgrades keep users' data).
