@@ -17,6 +17,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.delivery import Outbox, Sink
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource
+from bot.core.ports import Storage
 from bot.core.service import BriefingService
 from bot.core.watchlist import Watchlist, default_watchlist, load_watchlist, merge_watchlists
 from bot.errors import BriefbotError
@@ -26,7 +27,6 @@ from bot.feeds.parse import ParserPool, parse_feed_bytes
 from bot.feeds.poll import Poller
 from bot.feeds.sources import load_feed_sources
 from bot.scheduling import Scheduler
-from bot.storage.base import Storage
 from bot.storage.sql import SqlStorage
 
 log = logging.getLogger(__name__)

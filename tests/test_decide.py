@@ -9,10 +9,10 @@ import pytest
 
 from bot.config import PollSettings
 from bot.core.models import FetchResult, Item
+from bot.core.ports import FeedState
 from bot.feeds.decide import PollPolicy, Verdict, decide, failure
 from bot.feeds.parse import ParsedFeed
 from bot.feeds.probe import ProbeResult, content_hash
-from bot.storage.base import FeedState
 
 NOW = datetime(2023, 11, 14, 8, 0, tzinfo=UTC)
 URL = "https://wire.example/rss"

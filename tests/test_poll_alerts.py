@@ -24,6 +24,7 @@ from bot.core.delivery import Outbox
 from bot.core.digest import Digest
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource, Item, StoredItem
+from bot.core.ports import ChannelRecord, MatchedItem
 from bot.core.replies import ChannelContext
 from bot.core.service import BriefingService
 from bot.core.watchlist import default_watchlist
@@ -32,7 +33,6 @@ from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
 from bot.feeds.parse import ParserPool, parse_feed_bytes
 from bot.feeds.poll import STORE_BATCH, Poller
-from bot.storage.base import ChannelRecord, MatchedItem
 from bot.storage.sql import SqlStorage
 
 T0 = datetime(2023, 11, 14, 8, 0, tzinfo=UTC)

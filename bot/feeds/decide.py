@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.config import PollSettings
+from bot.core.ports import FeedState
 from bot.feeds.fetch import next_poll_delay
 from bot.feeds.parse import ParsedFeed
 from bot.feeds.probe import ProbeResult
-from bot.storage.base import FeedState
 
 #: the most a next poll after a success is moved earlier (see PollPolicy.next_success)
 SUCCESS_SLACK = timedelta(seconds=60)

@@ -42,13 +42,13 @@ from typing import Protocol
 from bot.config import PollSettings, Settings
 from bot.core.clock import Clock
 from bot.core.models import Match
+from bot.core.ports import FeedState, MatchedItem, Storage
 from bot.errors import BriefbotError
 from bot.feeds.decide import PollDecision, PollPolicy, Verdict, decide, failure
 from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.fetch import Fetcher, UrlGuard
 from bot.feeds.parse import ParsedFeed, ParserPool
 from bot.feeds.probe import probe_feed
-from bot.storage.base import FeedState, MatchedItem, Storage
 
 log = logging.getLogger(__name__)
 
