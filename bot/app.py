@@ -17,16 +17,16 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.delivery import Outbox, Sink
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource
+from bot.core.ports import Storage
 from bot.core.service import BriefingService
 from bot.core.watchlist import Watchlist, default_watchlist, load_watchlist, merge_watchlists
 from bot.errors import BriefbotError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
-from bot.feeds.parse import parse_feed_bytes
+from bot.feeds.parse import ParserPool, parse_feed_bytes
 from bot.feeds.poll import Poller
 from bot.feeds.sources import load_feed_sources
 from bot.scheduling import Scheduler
-from bot.storage.base import Storage
 from bot.storage.sql import SqlStorage
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class App:
             try:
                 await self.fetcher.close()
             finally:
+                self.poller.parser.close()  # the parser pool's workers (none if unused)
                 await self.storage.close()
                 self._opened = False
 
@@ -138,7 +139,13 @@ def build_app(
     # (service) and at every later fetch and redirect (poller).
     url_guard = make_url_guard(settings.security.allow_hosts)
     poller = Poller(
-        storage, fetcher, lambda: default_matcher, clock, settings, chat_url_guard=url_guard
+        storage,
+        fetcher,
+        lambda: default_matcher,
+        clock,
+        settings,
+        parser=ParserPool(),
+        chat_url_guard=url_guard,
     )
 
     recovered = False

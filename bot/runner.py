@@ -128,6 +128,7 @@ async def main(args: argparse.Namespace) -> int:
             await server.start()
         helpers.append(asyncio.create_task(monitor.watch_loop_lag(), name="loop-lag"))
         if settings.storage.retention_days and isinstance(app.storage, SqlStorage):
+            # (prune is SqlStorage's, not part of the core's Storage port)
             retention = Retention(app.storage, app.clock, settings.storage.retention_days)
             helpers.append(asyncio.create_task(retention.run_forever(), name="retention"))
         if token:

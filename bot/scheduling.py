@@ -48,8 +48,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Settings
 from bot.core.clock import Clock
+from bot.core.ports import ChannelRecord, Storage
 from bot.errors import InputError
-from bot.storage.base import ChannelRecord, Storage
 
 log = logging.getLogger(__name__)
 

@@ -656,17 +656,20 @@ def test_overlapping_terms_are_all_found() -> None:
     assert ids(m, "New Yorker cartoons", "") == set()
 
 
-def test_matching_is_fast(matcher: Matcher) -> None:
+def test_matching_cost_grows_linearly_with_the_text(matcher: Matcher) -> None:
+    # Speed itself is measured by scripts/bench_match.py (figures, not a timed test);
+    # this guards the shape: a long summary must not cost super-linearly (a quadratic
+    # scan would make 8x the text cost 64x). Both runs are timed back to back, best of 3.
     items = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
-    n = 0
-    start = time.perf_counter()
-    while n < 2000:
-        for d in items:
-            matcher.match(d["title"], d["summary"])
-            n += 1
-    per_item = (time.perf_counter() - start) / n
-    assert per_item < 0.002, f"{per_item * 1e6:.0f} µs per item"
-    long_text = " ".join(d["summary"] for d in items) * 5
-    start = time.perf_counter()
-    matcher.match("", long_text)
-    assert time.perf_counter() - start < 0.5
+    text = " ".join(d["summary"] for d in items)
+
+    def cost(body: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            matcher.match("", body)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    one, eight = cost(text), cost(text * 8)
+    assert eight < one * 8 * 4, f"8x the text cost {eight / one:.1f}x"

@@ -27,6 +27,7 @@ from bot.config import Settings, StorageSettings
 from bot.core.clock import FakeClock
 from bot.core.digest import Digest
 from bot.core.models import FeedSource
+from bot.core.ports import ChannelRecord
 from bot.core.replies import ChannelContext
 from bot.core.telemetry import NULL_TELEMETRY, PollCycle
 from bot.core.watchlist import default_watchlist
@@ -34,7 +35,6 @@ from bot.errors import ConfigError, DeliveryError
 from bot.ops.logs import setup_logging
 from bot.ops.monitor import Monitor, error_kind
 from bot.ops.server import OpsServer
-from bot.storage.base import ChannelRecord
 from bot.storage.sql import SqlStorage
 
 NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)

@@ -23,7 +23,6 @@ from bot.core.clock import FakeClock
 from bot.core.models import FeedSource, Field, Item, Match
 from bot.ops.logs import setup_logging
 from bot.ops.retention import Retention
-from bot.storage.retention import prune
 from bot.storage.sql import SqlStorage
 
 PG_URL = os.environ.get("BRIEFBOT_TEST_POSTGRES_URL", "")
@@ -132,7 +131,7 @@ async def test_prune_removes_old_rows_and_everything_hanging_off_them(
     before_hits = await storage.search("Zeppelin", since=None, limit=50)
     assert len(before_hits) == 9
 
-    report = await prune(storage, NOW - 90 * DAY, batch=2)
+    report = await storage.prune(NOW - 90 * DAY, batch=2)
 
     assert report.items == 5
     assert report.deliveries == 1  # the old sent one; the old pending one stays
@@ -164,10 +163,10 @@ async def _rows(storage: SqlStorage, sql: str) -> list[tuple[object, ...]]:
 
 async def test_prune_goes_in_batches_of_the_given_size(storage: SqlStorage) -> None:
     await _fill(storage)
-    report = await prune(storage, NOW - 90 * DAY, batch=2)
+    report = await storage.prune(NOW - 90 * DAY, batch=2)
     # 5 old items in batches of 2 (2, 2, 1), then 1 delivery
     assert report.batches == 4
-    again = await prune(storage, NOW - 90 * DAY, batch=2)
+    again = await storage.prune(NOW - 90 * DAY, batch=2)
     assert (again.items, again.deliveries, again.batches) == (0, 0, 0)
 
 
@@ -183,7 +182,7 @@ async def test_pruning_never_holds_up_a_command(storage: SqlStorage) -> None:
     finished: list[str] = []
 
     async def pruning() -> None:
-        await prune(storage, NOW - 90 * DAY, batch=1, pause=0.01)
+        await storage.prune(NOW - 90 * DAY, batch=1, pause=0.01)
         finished.append("prune")
 
     async def command() -> None:

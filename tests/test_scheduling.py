@@ -18,6 +18,7 @@ from bot.app import App, Config, build_app
 from bot.config import Settings
 from bot.core.clock import FakeClock
 from bot.core.digest import Digest
+from bot.core.ports import ChannelRecord
 from bot.core.watchlist import default_watchlist
 from bot.errors import InputError
 from bot.scheduling import (
@@ -29,7 +30,6 @@ from bot.scheduling import (
     slot_key,
     weekdays,
 )
-from bot.storage.base import ChannelRecord
 from bot.storage.sql import SqlStorage
 
 T = TypeVar("T")

@@ -16,8 +16,9 @@ from bot.config import SecuritySettings, Settings
 from bot.core.clock import FakeClock
 from bot.core.commands import Autocomplete
 from bot.core.matching import compile_watchlist
-from bot.core.models import FeedSource, Item
+from bot.core.models import FeedSource, Item, StoredItem
 from bot.core.opml import export_opml, parse_opml
+from bot.core.ports import ChannelRecord
 from bot.core.replies import ChannelContext
 from bot.core.service import BriefingService, parse_days, parse_time_of_day
 from bot.core.watchlist import default_watchlist, slugify
@@ -26,7 +27,6 @@ from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
 from bot.feeds.parse import parse_feed_bytes
-from bot.storage.base import ChannelRecord, StoredItem
 from bot.storage.sql import SqlStorage
 
 NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)
@@ -918,3 +918,18 @@ async def test_recover_interrupted_poll_matches_what_a_cancelled_cycle_stored(
         content_hash="y",
     )
     assert await service.recover_interrupted_poll(compile_watchlist(default_watchlist())) == 0
+
+
+async def test_search_finds_the_channels_hits_behind_many_better_ones_elsewhere(
+    service: BriefingService, storage: SqlStorage
+) -> None:
+    await service.dispatch(ADMIN, "feeds remove", {"feed": "Other Times"})
+    # far more (and better ranked: short titles) hits in a feed the channel does not follow
+    await seed(storage, [f"Export controls {n}" for n in range(60)], feed=OTHER)
+    await seed(storage, [
+        "A long look at chips, tariffs, and the export controls that came with them",
+        "Markets, shipping and trade: what the new export controls mean for ports",
+    ])
+    reply = await service.dispatch(READER, "search", {"query": "export controls"})
+    assert "2 best" in reply.lines[0]
+    assert not any("Export controls 1" in line for line in reply.lines)

@@ -15,6 +15,7 @@ from bot.core.delivery import Outbox, backoff
 from bot.core.digest import Digest, build_digest
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource, Item
+from bot.core.ports import ChannelRecord, MatchedItem
 from bot.core.replies import ChannelContext
 from bot.core.service import BriefingService
 from bot.core.watchlist import default_watchlist, slugify
@@ -23,7 +24,6 @@ from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.guard import make_url_guard
 from bot.feeds.parse import parse_feed_bytes
 from bot.scheduling import slot_key
-from bot.storage.base import ChannelRecord, MatchedItem
 from bot.storage.sql import SqlStorage
 
 NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)

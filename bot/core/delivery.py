@@ -43,9 +43,9 @@ from typing import Any, Protocol
 
 from bot.core.clock import Clock
 from bot.core.digest import Digest
+from bot.core.ports import ChannelRecord, Delivery, Storage
 from bot.core.telemetry import NULL_TELEMETRY, DeliveryOutcome, Telemetry
 from bot.errors import BriefbotError, DeliveryError
-from bot.storage.base import ChannelRecord, Delivery, Storage
 
 log = logging.getLogger(__name__)
 

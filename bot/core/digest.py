@@ -28,10 +28,10 @@ from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.models import EntryKind, FeedHealth, Field, Match
+from bot.core.ports import MatchedItem
 from bot.core.stories import Story, cluster, rank
 from bot.core.text import plain, truncate
 from bot.errors import InputError, StorageError
-from bot.storage.base import MatchedItem
 
 PAYLOAD_VERSION = 1
 KINDS = ("digest", "brief", "alert")

@@ -39,8 +39,9 @@ from bot.core.commands import Autocomplete, get_command, help_lines, validate_ar
 from bot.core.delivery import Outbox, alert_key
 from bot.core.digest import Digest, build_digest, format_day_time, zone
 from bot.core.matching import Matcher, compile_watchlist
-from bot.core.models import EntryKind, FeedHealth, FeedSource, FetchResult, Match
+from bot.core.models import EntryKind, FeedHealth, FeedSource, FetchResult, Match, StoredItem
 from bot.core.opml import export_opml, parse_opml
+from bot.core.ports import ChannelEntryRecord, ChannelRecord, MatchedItem, Storage
 from bot.core.replies import Attachment, ChannelContext, Reply
 from bot.core.stories import cluster
 from bot.core.text import plain, truncate
@@ -54,7 +55,6 @@ from bot.errors import (
     UnsafeURLError,
 )
 from bot.scheduling import DigestSchedule, parse_days, slot_key
-from bot.storage.base import ChannelEntryRecord, ChannelRecord, MatchedItem, Storage, StoredItem
 
 log = logging.getLogger(__name__)
 
@@ -665,7 +665,7 @@ class BriefingService:
         )
 
     async def _known_feed(self, url: str) -> FeedHealth | None:
-        return next((f for f in await self.storage.all_feeds() if f.url == url), None)
+        return await self.storage.feed_by_url(url)
 
     async def _resolve_feed(self, channel_id: int, text: str) -> FeedHealth:
         feeds = await self.storage.channel_feeds(channel_id)
@@ -778,13 +778,9 @@ class BriefingService:
         now = self.clock.now()
         # the same time basis as /brief: when the item was fetched (stored)
         since = now - timedelta(hours=hours) if hours else None
-        feed_ids = await self._channel_feed_ids(channel.id)
-        hits = [
-            h for h in await self.storage.search(
-                query, since=None, fetched_since=since, limit=SEARCH_LIMIT * 5
-            )
-            if h.stored.feed_id in feed_ids
-        ][:SEARCH_LIMIT]
+        hits = await self.storage.search(
+            query, since=None, fetched_since=since, limit=SEARCH_LIMIT, channel_id=channel.id
+        )
         span = f" in the last {hours} h" if hours else ""
         if not hits:
             return Reply(lines=(f"No stored story matches {query!r}{span}.",), ephemeral=False)

@@ -65,8 +65,8 @@ from datetime import datetime, timedelta
 
 from bot.core.links import link_target
 from bot.core.models import EntryKind, Field, Match
+from bot.core.ports import MatchedItem
 from bot.core.text import plain
-from bot.storage.base import MatchedItem
 
 DEFAULT_WINDOW = timedelta(hours=48)
 #: minimum pair score (mean of title Dice and full-text cosine) to join by text

@@ -2,21 +2,22 @@
 
 The first run is a few minutes after start (not at start: a restart loop must not
 prune over and over, and start-up has other work), then every 24 hours. Pruning goes
-in small batches (:func:`bot.storage.retention.prune`), so it never holds up a command
-or a poll for long. A failure is logged in one line and tried again the next day.
+in small batches (:meth:`bot.storage.retention.RetentionMixin.prune`), so it never
+holds up a command or a poll for long. A failure is logged in one line and tried again
+the next day.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.core.clock import Clock
 from bot.errors import BriefbotError
 from bot.ops.logs import event
-from bot.storage.retention import PRUNE_BATCH, PruneReport, prune
-from bot.storage.sql import SqlStorage
+from bot.storage.retention import PRUNE_BATCH, PruneReport
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,14 @@ FIRST_RUN_DELAY = 300.0
 EVERY = 24 * 3600.0
 
 
+class Prunable(Protocol):
+    async def prune(self, before: datetime, *, batch: int, pause: float) -> PruneReport: ...
+
+
 class Retention:
     def __init__(
         self,
-        storage: SqlStorage,
+        storage: Prunable,
         clock: Clock,
         days: int,
         *,
@@ -43,7 +48,7 @@ class Retention:
     async def run_once(self) -> PruneReport:
         """Prune now what is older than ``days``."""
         before = self.clock.now() - timedelta(days=self.days)
-        report = await prune(self.storage, before, batch=self.batch, pause=self.pause)
+        report = await self.storage.prune(before, batch=self.batch, pause=self.pause)
         if report.total:
             event(
                 "retention: pruned %d items and %d deliveries older than %d days",
@@ -68,4 +73,4 @@ class Retention:
             await asyncio.sleep(every)
 
 
-__all__ = ["Retention"]
+__all__ = ["Prunable", "Retention"]

@@ -27,8 +27,9 @@ from datetime import datetime
 
 from sqlalchemy import and_, delete, or_, select
 
-from bot.storage.sql import (
-    SqlStorage,
+from bot.core.ports import DeliveryStatus
+from bot.storage.engine import StorageBase, as_utc
+from bot.storage.queries import (
     deliveries,
     delivery_items,
     item_keys,
@@ -52,59 +53,61 @@ class PruneReport:
         return self.items + self.deliveries
 
 
-async def prune(
-    storage: SqlStorage,
-    before: datetime,
-    *,
-    batch: int = PRUNE_BATCH,
-    pause: float = 0.0,
-) -> PruneReport:
-    """Delete what is older than ``before`` (aware), ``batch`` rows per transaction,
-    sleeping ``pause`` seconds between transactions."""
-    if batch < 1:
-        raise ValueError("batch must be at least 1")
-    report = PruneReport()
-    old_item = and_(
-        items.c.fetched_at < before,
-        or_(items.c.published_at.is_(None), items.c.published_at < before),
-    )
-    while True:
-        async with storage._tx() as conn:
-            ids = list(
-                (await conn.execute(select(items.c.id).where(old_item).order_by(items.c.id)
-                                    .limit(batch))).scalars()
-            )  # fmt: skip
-            if ids:
-                for child in (matches, item_sightings, item_keys, delivery_items):
-                    await conn.execute(delete(child).where(child.c.item_id.in_(ids)))
-                await conn.execute(delete(items).where(items.c.id.in_(ids)))
-        if not ids:
-            break
-        report.items += len(ids)
-        report.batches += 1
-        await asyncio.sleep(pause)
-        if len(ids) < batch:
-            break
-    old_delivery = and_(deliveries.c.created_at < before, deliveries.c.status != "pending")
-    while True:
-        async with storage._tx() as conn:
-            ids = list(
-                (await conn.execute(select(deliveries.c.id).where(old_delivery)
-                                    .order_by(deliveries.c.id).limit(batch))).scalars()
-            )  # fmt: skip
-            if ids:
-                await conn.execute(
-                    delete(delivery_items).where(delivery_items.c.delivery_id.in_(ids))
-                )
-                await conn.execute(delete(deliveries).where(deliveries.c.id.in_(ids)))
-        if not ids:
-            break
-        report.deliveries += len(ids)
-        report.batches += 1
-        await asyncio.sleep(pause)
-        if len(ids) < batch:
-            break
-    return report
+class RetentionMixin(StorageBase):
+    """Pruning for :class:`~bot.storage.sql.SqlStorage` (``storage.retention_days``)."""
+
+    async def prune(
+        self, before: datetime, *, batch: int = PRUNE_BATCH, pause: float = 0.0
+    ) -> PruneReport:
+        """Delete what is older than ``before`` (aware), ``batch`` rows per
+        transaction, sleeping ``pause`` seconds between transactions."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        before = as_utc(before)
+        report = PruneReport()
+        old_item = and_(
+            items.c.fetched_at < before,
+            or_(items.c.published_at.is_(None), items.c.published_at < before),
+        )
+        while True:
+            async with self._tx() as conn:
+                ids = list(
+                    (await conn.execute(select(items.c.id).where(old_item)
+                                        .order_by(items.c.id).limit(batch))).scalars()
+                )  # fmt: skip
+                if ids:
+                    for child in (matches, item_sightings, item_keys, delivery_items):
+                        await conn.execute(delete(child).where(child.c.item_id.in_(ids)))
+                    await conn.execute(delete(items).where(items.c.id.in_(ids)))
+            if not ids:
+                break
+            report.items += len(ids)
+            report.batches += 1
+            await asyncio.sleep(pause)
+            if len(ids) < batch:
+                break
+        old_delivery = and_(
+            deliveries.c.created_at < before, deliveries.c.status != DeliveryStatus.PENDING
+        )
+        while True:
+            async with self._tx() as conn:
+                ids = list(
+                    (await conn.execute(select(deliveries.c.id).where(old_delivery)
+                                        .order_by(deliveries.c.id).limit(batch))).scalars()
+                )  # fmt: skip
+                if ids:
+                    await conn.execute(
+                        delete(delivery_items).where(delivery_items.c.delivery_id.in_(ids))
+                    )
+                    await conn.execute(delete(deliveries).where(deliveries.c.id.in_(ids)))
+            if not ids:
+                break
+            report.deliveries += len(ids)
+            report.batches += 1
+            await asyncio.sleep(pause)
+            if len(ids) < batch:
+                break
+        return report
 
 
-__all__ = ["PRUNE_BATCH", "PruneReport", "prune"]
+__all__ = ["PRUNE_BATCH", "PruneReport", "RetentionMixin"]
