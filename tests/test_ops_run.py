@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 from feedserver import FeedServer, rss
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -288,3 +289,31 @@ async def test_check_config_unusable_sqlite_file(tmp_path: Path) -> None:
     assert line.startswith(f"briefbot: cannot open the database sqlite+aiosqlite:///{data}")
     assert "not a database" in line
     assert (data / "briefbot.db").read_bytes() == junk
+
+
+PG_URL = os.environ.get("BRIEFBOT_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite", *(["postgres"] if PG_URL else [])]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_check_config_opens_the_configured_database(tmp_path: Path, backend: str) -> None:
+    """A database URL that works: exit 0; one that does not: one line, exit 2. On
+    PostgreSQL when BRIEFBOT_TEST_POSTGRES_URL (an admin URL) points at a server."""
+    cfg = _config(tmp_path, "https://wire.example/feed.xml")
+    if backend == "postgres":
+        good = PG_URL
+        bad = PG_URL.rsplit("/", 1)[0] + "/briefbot_no_such_database"
+        name = "briefbot_no_such_database"
+    else:
+        good = f"sqlite+aiosqlite:///{tmp_path / 'db' / 'briefbot.db'}"
+        (tmp_path / "taken.db").mkdir()  # a directory where the file should be
+        bad = f"sqlite+aiosqlite:///{tmp_path / 'taken.db'}"
+        name = str(tmp_path / "taken.db")
+    status, _, err = await _check(tmp_path, cfg, BRIEFBOT_STORAGE__DATABASE_URL=good)
+    assert status == 0, err
+    assert err == ""
+    status, _, err = await _check(tmp_path, cfg, BRIEFBOT_STORAGE__DATABASE_URL=bad)
+    assert status == 2
+    (line,) = err.splitlines()
+    assert line.startswith("briefbot: cannot open the database ")
+    assert name in line
