@@ -111,21 +111,24 @@ async def main(args: argparse.Namespace) -> int:
     )
     app.poller.telemetry = monitor
     app.outbox.telemetry = monitor
+    server: OpsServer | None = None
+    if settings.metrics.port:
+        # first: a port in use is one line, before anything else started
+        server = OpsServer(monitor, host=settings.metrics.host, port=settings.metrics.port)
+        await server.start()
     try:
         await app.open()
     except BaseException:
         # nothing started yet: release the database before reporting the error
         with contextlib.suppress(Exception):
             await app.storage.close()
+        if server is not None:
+            await server.close()
         raise
-    server: OpsServer | None = None
     tasks: list[asyncio.Task[object]] = []
     helpers: list[asyncio.Task[object]] = []
     status = 0
     try:
-        if settings.metrics.port:
-            server = OpsServer(monitor, host=settings.metrics.host, port=settings.metrics.port)
-            await server.start()
         helpers.append(asyncio.create_task(monitor.watch_loop_lag(), name="loop-lag"))
         if settings.storage.retention_days and isinstance(app.storage, SqlStorage):
             # (prune is SqlStorage's, not part of the core's Storage port)

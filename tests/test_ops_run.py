@@ -317,3 +317,21 @@ async def test_check_config_opens_the_configured_database(tmp_path: Path, backen
     (line,) = err.splitlines()
     assert line.startswith("briefbot: cannot open the database ")
     assert name in line
+
+
+async def test_a_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = _config(tmp_path, "https://wire.example/feed.xml", f"[metrics]\nport = {port}\n")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--config", str(cfg), "run", "--no-console",
+            env=_env(tmp_path), cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 2
+    (line,) = err.decode().splitlines()
+    assert line.startswith(f"briefbot: metrics.port: cannot serve /healthz and /metrics on "
+                           f"127.0.0.1:{port} (")  # fmt: skip
