@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -379,3 +380,37 @@ async def test_the_docker_healthcheck_command_follows_healthz(scene: Scene) -> N
     scene.ticker.t += 301  # no poll tick for too long
     assert (await scene.get("/healthz"))[0] == 503
     assert await run() != 0
+
+
+async def test_parser_workers_ignore_ctrl_c_from_their_first_instruction() -> None:
+    """A terminal's Ctrl-C reaches every process of the group, parser workers too, even
+    one still starting (importing feedparser): it must neither die nor print a
+    KeyboardInterrupt traceback. The worker is hit with SIGINT the moment it exists."""
+    from feedserver import rss as make_rss
+
+    from bot.feeds.parse import ParserPool
+
+    pool = ParserPool(kind="process", workers=1, timeout=60)
+    try:
+        body = make_rss([{"title": "Story 1", "guid": "g-1", "link": "https://a.example/1"}])
+        parse = asyncio.ensure_future(pool.parse(body, url="https://a.example/1.xml", now=NOW))
+        pids: list[int] = []
+        for _ in range(500):
+            pids = [p.pid for p in (getattr(pool._executor, "_processes", None) or {}).values()]
+            if pids:
+                break
+            await asyncio.sleep(0)
+        assert pids, "no worker was started"
+        for pid in pids:
+            os.kill(pid, signal.SIGINT)  # still importing: before any initializer ran
+        parsed = await parse
+        assert parsed.items[0].title == "Story 1"
+        assert pool.kind == "process"
+        assert pool.generation == 1  # the worker survived: no rebuild, no thread fallback
+        for pid in pids:
+            os.kill(pid, signal.SIGINT)  # and once it is running parses
+        again = await pool.parse(body, url="https://a.example/1.xml", now=NOW)
+        assert again.items[0].title == "Story 1"
+        assert pool.generation == 1
+    finally:
+        pool.close()

@@ -335,3 +335,58 @@ async def test_a_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
     (line,) = err.decode().splitlines()
     assert line.startswith(f"briefbot: metrics.port: cannot serve /healthz and /metrics on "
                            f"127.0.0.1:{port} (")  # fmt: skip
+
+
+def test_ctrl_c_typed_in_a_terminal_stops_the_demo_console_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """The interactive console in a real terminal (a pseudo-terminal): typing Ctrl-C
+    makes the terminal send SIGINT to the foreground process group, parser workers
+    included. One line, exit status 130."""
+    import fcntl
+    import pty
+    import select
+    import subprocess
+    import termios
+    import time
+
+    def controlling_tty() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "console", "--demo"], stdin=slave, stdout=slave,
+        stderr=slave, cwd=tmp_path, env=_env(tmp_path), start_new_session=True,
+        preexec_fn=controlling_tty,  # noqa: PLW1509 - makes the pty the controlling terminal
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+
+    def read_until(done: Callable[[], bool], within: float) -> None:
+        nonlocal seen
+        end = time.monotonic() + within
+        while time.monotonic() < end and not done():
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:  # every process closed the terminal
+                    return
+
+    try:
+        read_until(lambda: b"briefbot> " in seen, 120)
+        assert b"briefbot> " in seen, seen.decode(errors="replace")
+        os.write(master, b"\x03")  # Ctrl-C, as typed
+        read_until(lambda: False, 30)
+        status = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    text = seen.decode(errors="replace")
+    assert status == 130, text
+    assert "Traceback" not in text
+    assert "KeyboardInterrupt" not in text
+    after = text.split("briefbot> ")[-1]
+    assert after.replace("^C", "").strip() == "briefbot: interrupted", after
