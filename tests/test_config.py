@@ -17,9 +17,9 @@ from bot.config import (
     hide_password,
     load_settings,
 )
-from bot.core.watchlist import loads_watchlist
 from bot.errors import ConfigError
 from bot.feeds.sources import load_feed_sources
+from bot.watchlist_files import loads_watchlist
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,6 @@ from bot.app import App, Config, build_app
 from bot.config import Settings
 from bot.core.clock import FakeClock
 from bot.core.digest import Digest
-from bot.core.watchlist import default_watchlist
 from bot.errors import InputError
 from bot.scheduling import (
     Scheduler,
@@ -31,6 +30,7 @@ from bot.scheduling import (
 )
 from bot.storage.base import ChannelRecord
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 
 T = TypeVar("T")
 

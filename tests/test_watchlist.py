@@ -10,19 +10,10 @@ import pytest
 
 from bot.core.matching import compile_watchlist
 from bot.core.models import EntryKind
-from bot.core.watchlist import (
-    Alias,
-    Entry,
-    Watchlist,
-    default_terms,
-    default_watchlist,
-    load_watchlist,
-    loads_watchlist,
-    make_user_entry,
-    merge_watchlists,
-    slugify,
-)
+from bot.core.watchlist import Alias, Entry, Watchlist, make_user_entry, slugify
+from bot.core.watchlist_resolve import merge_watchlists
 from bot.errors import ConfigError, InputError
+from bot.watchlist_files import default_terms, default_watchlist, load_watchlist, loads_watchlist
 
 ACTORS = {
     "xi-jinping": "Xi Jinping",
