@@ -19,7 +19,7 @@ from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource
 from bot.core.ports import Storage
 from bot.core.service import BriefingService
-from bot.core.watchlist import Watchlist, default_watchlist, load_watchlist, merge_watchlists
+from bot.core.watchlist import Watchlist
 from bot.errors import BriefbotError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
@@ -28,16 +28,9 @@ from bot.feeds.poll import Poller
 from bot.feeds.sources import load_feed_sources
 from bot.scheduling import Scheduler
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import load_effective_watchlist
 
 log = logging.getLogger(__name__)
-
-
-def load_effective_watchlist(cfg_dir: Path | None) -> Watchlist:
-    """The shipped default watchlist with the user's watchlist.toml merged over it."""
-    base = default_watchlist()
-    if cfg_dir is not None and (cfg_dir / "watchlist.toml").is_file():
-        return merge_watchlists(base, load_watchlist(cfg_dir / "watchlist.toml"))
-    return base
 
 
 @dataclass

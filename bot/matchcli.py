@@ -27,8 +27,10 @@ from typing import Any, TextIO
 from bot.config import config_dir
 from bot.core.matching import Matcher, compile_watchlist
 from bot.core.models import Match
-from bot.core.watchlist import Watchlist, default_watchlist, load_watchlist, merge_watchlists
+from bot.core.watchlist import Watchlist
+from bot.core.watchlist_resolve import merge_watchlists
 from bot.errors import InputError, ParseError
+from bot.watchlist_files import default_watchlist, load_watchlist
 
 MAX_INPUT_BYTES = 200_000_000
 

@@ -305,8 +305,8 @@ def test_eval_lists_the_worst_misses_first(
 
 def test_rank_misses_puts_false_negatives_first_within_an_entry() -> None:
     from bot.core.matching import compile_watchlist
-    from bot.core.watchlist import default_watchlist
     from bot.matchcli import InputItem, evaluate
+    from bot.watchlist_files import default_watchlist
 
     items = [
         InputItem(id="fp", title="Iran rial falls", summary="", labels=()),

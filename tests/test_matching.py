@@ -12,8 +12,9 @@ import pytest
 
 from bot.core.matching import Matcher, compile_watchlist
 from bot.core.models import Field
-from bot.core.watchlist import Watchlist, default_watchlist, loads_watchlist
+from bot.core.watchlist import Watchlist
 from bot.matchcli import InputItem, evaluate
+from bot.watchlist_files import default_watchlist, loads_watchlist
 
 DATA = Path(__file__).parent / "data" / "labelled.jsonl"
 #: written by someone who never saw the matcher, from the spec alone: never tuned to

@@ -27,13 +27,13 @@ from bot.core.models import FeedSource, Item, StoredItem
 from bot.core.ports import ChannelRecord, MatchedItem
 from bot.core.replies import ChannelContext
 from bot.core.service import BriefingService
-from bot.core.watchlist import default_watchlist
 from bot.errors import StorageError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
 from bot.feeds.parse import ParserPool, parse_feed_bytes
 from bot.feeds.poll import STORE_BATCH, Poller
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 
 T0 = datetime(2023, 11, 14, 8, 0, tzinfo=UTC)
 ADMIN = ChannelContext("console", "news", channel_name="news", can_manage=True)

@@ -19,7 +19,6 @@ from bot.config import Settings
 from bot.core.clock import FakeClock
 from bot.core.digest import Digest
 from bot.core.ports import ChannelRecord
-from bot.core.watchlist import default_watchlist
 from bot.errors import InputError
 from bot.scheduling import (
     Scheduler,
@@ -31,6 +30,7 @@ from bot.scheduling import (
     weekdays,
 )
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 
 T = TypeVar("T")
 

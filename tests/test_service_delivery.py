@@ -18,13 +18,14 @@ from bot.core.models import FeedSource, Item
 from bot.core.ports import ChannelRecord, MatchedItem
 from bot.core.replies import ChannelContext
 from bot.core.service import BriefingService
-from bot.core.watchlist import default_watchlist, slugify
+from bot.core.watchlist import slugify
 from bot.errors import DeliveryError
 from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.guard import make_url_guard
 from bot.feeds.parse import parse_feed_bytes
 from bot.scheduling import slot_key
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 
 NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)
 WIRE = FeedSource("https://wire.example/rss", "Wire")

@@ -25,12 +25,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from bot.core.models import EntryKind, FeedHealth, Field, Match
 from bot.core.ports import MatchedItem
 from bot.core.stories import Story, cluster, rank
 from bot.core.text import plain, truncate
+from bot.core.timeparse import zone
 from bot.errors import InputError, StorageError
 
 PAYLOAD_VERSION = 1
@@ -273,15 +274,6 @@ def _opt_str(value: Any) -> str | None:
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(
-            f"Unknown timezone {name!r}: use an IANA name like Asia/Shanghai."
-        ) from None
 
 
 def format_day_time(dt: datetime, tz: str, *, year: bool = False, abbr: bool = False) -> str:
