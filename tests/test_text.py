@@ -92,7 +92,7 @@ def test_text_without_markup_is_returned_as_is() -> None:
 
 def test_normalize_folds_typography_and_drops_invisible_characters() -> None:
     assert normalize("Biden\u2019s \u201cplan\u201d \u2014 ＡＰＥＣ\u3000summit") == (
-        "Biden's \"plan\" - APEC summit"
+        'Biden\'s "plan" - APEC summit'
     )
     assert normalize("Xi\u200bJin\u00adping\ufeff") == "XiJinping"
 
