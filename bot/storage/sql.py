@@ -72,6 +72,7 @@ from sqlalchemy.pool import StaticPool
 
 from bot.config import check_database_url, hide_password
 from bot.core.models import FeedHealth, FeedSource, Field, Item, Match, StoredItem
+from bot.core.text import CJK as _CJK  # FTS5 cannot split these into words: LIKE
 from bot.core.text import normalize, plain
 from bot.errors import ConfigError, InputError, NotFoundError, StorageError
 from bot.storage.base import (
@@ -112,11 +113,6 @@ _PG_ITEMS_LOCK = 0x42B0_1735
 _MODES = ("digest", "instant")
 _GROUP_BY = ("entry", "story")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-#: scripts FTS5's unicode61 tokenizer cannot split into words (searched with LIKE)
-_CJK = re.compile(
-    "[\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
-)
 _WORDCHAR = re.compile(r"[^\W_]")
 #: SQLite's FTS5 index (created by the migration, not a model)
 _ITEMS_FTS = table("items_fts", column("rowid", Integer))
