@@ -26,7 +26,7 @@ from bot.core.matching_text import (
     _Term,
 )
 from bot.core.models import EntryKind
-from bot.core.watchlist import Alias, Entry, Rule, Watchlist
+from bot.core.watchlist import Alias, Case, Entry, Rule, Watchlist
 
 #: Not right after an ASCII letter or digit (see ``_build_scanner``).
 _AFTER_NO_LATIN_WORD = r"(?<![A-Za-z0-9])"
@@ -63,7 +63,7 @@ class CompiledWatchlist:
         )
 
     # -- compilation --------------------------------------------------------------------
-    def _term(self, text: str, case: str) -> _Term:
+    def _term(self, text: str, case: Case) -> _Term:
         form = _alias_form(text)
         spec = (form, case)
         term = self._term_by_spec.get(spec)

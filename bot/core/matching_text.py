@@ -14,6 +14,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 import regex
 
@@ -213,7 +214,7 @@ class _AliasC:
 class _RuleC:
     index: int
     groups: tuple[tuple[_AliasC, ...], ...]
-    scope: str
+    scope: Literal["item", "sentence", "lead"]  # as watchlist.Rule.scope
     window: int | None
     last_follows: bool
     context: tuple[tuple[_AliasC, ...], ...]
