@@ -31,6 +31,7 @@ from bot.core.watchlist import Alias, Case, Entry, Rule, Watchlist
 #: Not right after an ASCII letter or digit (see ``_build_scanner``).
 _AFTER_NO_LATIN_WORD = r"(?<![A-Za-z0-9])"
 
+
 class CompiledWatchlist:
     """A watchlist compiled to terms, a trie and a scanner. Immutable once built."""
 
