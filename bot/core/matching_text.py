@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 import regex
@@ -167,6 +167,7 @@ _CJK_CLAUSE_END = re.compile(r"[\s,.;:!?，。；：！？、（）()「」“�
 _CLAUSE_END = frozenset(",;:!?)")
 
 
+@lru_cache(maxsize=4096)
 def _is_word_char(ch: str) -> bool:
     """A letter or digit of a space-separated script (the class of :data:`_WORD_CHAR`)."""
     return _WORD_CHAR_RE.match(ch) is not None
