@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -418,9 +417,3 @@ def eval_main(args: argparse.Namespace) -> int:
         _print_report(result, args.worst, sys.stdout)
     return 0
 
-
-def iter_matches(
-    matcher: Matcher, items: list[InputItem]
-) -> Iterator[tuple[str | int, list[Match]]]:
-    for item in items:
-        yield item.id, matcher.match(item.title, item.summary)

@@ -657,6 +657,23 @@ def test_overlapping_terms_are_all_found() -> None:
     assert ids(m, "New Yorker cartoons", "") == set()
 
 
+def test_scripts_without_word_boundaries() -> None:
+    """Han, kana and Hangul (bot.core.text.CJK_CLASS) match inside runs of their script;
+    Latin keeps its word boundaries, also right after a CJK character."""
+    wl = loads_watchlist(
+        '[[entry]]\nid = "biden"\nkind = "actor"\nname = "Biden"\n'
+        'aliases = ["Biden", "拜登", "バイデン", "바이든"]\n'
+        '[[entry]]\nid = "tw"\nkind = "topic"\nname = "Taiwan"\naliases = ["Taiwan"]\n'
+    )
+    m = compile_watchlist(wl)
+    assert ids(m, "总统拜登访问", "") == {"biden"}
+    assert ids(m, "バイデン大統領が来日", "") == {"biden"}
+    assert ids(m, "바이든은 오늘 회담했다", "") == {"biden"}  # a particle glued to the name
+    assert ids(m, "美国议员访问Taiwan", "") == {"tw"}
+    assert ids(m, "Taiwanese firms; Bidenesque", "") == set()
+    assert ids(m, "ＴＡＩＷＡＮ", "") == {"tw"}  # full-width letters are Latin after NFKC
+
+
 def test_matching_cost_grows_linearly_with_the_text(matcher: Matcher) -> None:
     # Speed itself is measured by scripts/bench_match.py (figures, not a timed test);
     # this guards the shape: a long summary must not cost super-linearly (a quadratic

@@ -41,6 +41,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.core.backoff import backoff_delay
 from bot.core.clock import Clock
 from bot.core.digest import Digest
 from bot.core.ports import ChannelRecord, Delivery, Storage
@@ -88,9 +89,10 @@ def alert_key(story_or_item_id: int) -> str:
 def backoff(attempts: int) -> timedelta:
     """Wait before the next attempt after ``attempts`` failed ones: 30 s, 1 min, 2 min...
     capped at an hour."""
-    if attempts <= 0:
-        return timedelta(0)
-    return min(RETRY_MAX, RETRY_BASE * (2 ** min(attempts - 1, 20)))
+    seconds = backoff_delay(
+        attempts, base=RETRY_BASE.total_seconds(), cap=RETRY_MAX.total_seconds()
+    )
+    return timedelta(seconds=seconds)
 
 
 class Outbox:

@@ -11,9 +11,9 @@ of it is printed:
 - :func:`escape_markdown` (Markdown output) backslash-escapes ``\\ * _ ~ ` | > < # [ ] ( )``
   and leading list markers, so feed text can neither format nor make a masked link.
 
-:func:`inert` applies all three. The only link printed is the story's own URL, through
-:func:`safe_url` (http/https only, unsafe characters percent-encoded; anything else,
-``javascript:`` included, is dropped).
+:func:`inert` applies all three, after removing bidi controls (``text.strip_bidi``).
+The only link printed is the story's own URL, through :func:`safe_url` (http/https only,
+unsafe characters percent-encoded; anything else, ``javascript:`` included, is dropped).
 
 Layout (Markdown; ``markdown=False`` gives the same without markup, the URL on its own
 indented line)::
@@ -37,14 +37,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from bot.core.digest import Digest, StoryLine, Why
-from bot.core.text import truncate
+from bot.core.links import MAX_PRINTED_URL, printable_link
+from bot.core.text import strip_bidi, truncate
 
 BULLET = "•"
 MIN_BUDGET = 200
-MAX_URL = 2000
+MAX_URL = MAX_PRINTED_URL
 MAX_OUTLET_NAMES = 2
 MAX_WHY = 2
 MAX_FAILED_NAMES = 5
@@ -85,51 +85,18 @@ def neutralize_links(text: str) -> str:
 
 
 def inert(text: str, *, markdown: bool = True) -> str:
-    """Untrusted text made safe to print: no mention, no link, and (Markdown) no markup."""
-    text = neutralize_links(neutralize_mentions(text))
+    """Untrusted text made safe to print: no bidi control (they could reorder the rest of
+    the message), no mention, no link, and (Markdown) no markup."""
+    text = neutralize_links(neutralize_mentions(strip_bidi(text)))
     return escape_markdown(text) if markdown else text
-
-
-_URL_SAFE_PATH = "/%:@!$&'*+,;=-._~"
-_URL_SAFE_QUERY = "/%:@!$&'*+,;=-._~?"
 
 
 def safe_url(url: str | None) -> str | None:
     """The URL if it is a printable http(s) link, normalised so it cannot break out of a
     Markdown link (``(``, ``)``, ``<``, ``>``, spaces, quotes percent-encoded); credentials
-    dropped. None for anything else (``javascript:``, ``data:``, relative, too long)."""
-    if not url:
-        return None
-    url = url.strip()
-    if not url or any(ord(c) < 32 or ord(c) == 127 for c in url):
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        host = parts.hostname
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        return None
-    try:
-        host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        return None
-    if not re.fullmatch(r"[A-Za-z0-9.\-:]+", host):
-        return None
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc += f":{port}"
-    out = urlunsplit(
-        (
-            parts.scheme.lower(),
-            netloc.lower(),
-            quote(parts.path, safe=_URL_SAFE_PATH),
-            quote(parts.query, safe=_URL_SAFE_QUERY),
-            quote(parts.fragment, safe=_URL_SAFE_QUERY),
-        )
-    )
-    return out if len(out) <= MAX_URL else None
+    dropped. None for anything else (``javascript:``, ``data:``, relative, too long).
+    See :func:`bot.core.links.printable_link`."""
+    return printable_link(url)
 
 
 # ---------------------------------------------------------------------------------------

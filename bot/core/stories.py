@@ -66,6 +66,7 @@ from datetime import datetime, timedelta
 from bot.core.links import link_target
 from bot.core.models import EntryKind, Field, Match
 from bot.core.ports import MatchedItem
+from bot.core.text import CJK_RUN as _CJK_RUN
 from bot.core.text import plain
 
 DEFAULT_WINDOW = timedelta(hours=48)
@@ -108,10 +109,6 @@ _STOPWORDS = _wordset(
     """
 )
 
-_CJK_CLASS = (
-    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f"
-)
-_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
 # Chinese function characters: bigrams across them are noise ("毅同", "同布")
 _CJK_FUNCTION = re.compile("[的了在和与同是将对为及等被把从向就也都而并于之]")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")

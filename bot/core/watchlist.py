@@ -80,6 +80,7 @@ from bot.core.common_names import COMMON_SURNAMES as _COMMON_SURNAMES
 from bot.core.common_names import COMMON_WORDS as _COMMON_WORDS
 from bot.core.common_names import PINYIN_SURNAMES as _PINYIN_SURNAMES
 from bot.core.models import EntryKind
+from bot.core.text import is_cjk as _is_cjk
 from bot.core.text import normalize
 from bot.core.validation import error_location
 from bot.errors import InputError
@@ -92,19 +93,6 @@ MAX_WINDOW = 60
 _REF = re.compile(r"^[@$][A-Za-z0-9_-]+$")
 
 Case = Literal["auto", "sensitive", "insensitive"]
-
-
-def _is_cjk(ch: str) -> bool:
-    o = ord(ch)
-    return (
-        0x2E80 <= o <= 0x2FDF
-        or 0x3040 <= o <= 0x30FF
-        or 0x3100 <= o <= 0x312F
-        or 0x3400 <= o <= 0x4DBF
-        or 0x4E00 <= o <= 0x9FFF
-        or 0xF900 <= o <= 0xFAFF
-        or 0x20000 <= o <= 0x2FA1F
-    )
 
 
 def _alias_list(value: Any) -> Any:
