@@ -24,7 +24,7 @@ from bot.adapters.discord.sink import part_nonce
 from bot.core.delivery import backoff
 from bot.core.digest import Digest
 from bot.core.models import EntryKind
-from bot.scheduling import slot_key
+from bot.core.schedule import slot_key
 from bot.storage.base import MatchedItem
 from bot.storage.sql import SqlStorage
 

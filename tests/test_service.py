@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from feedserver import FeedServer, rss
 
-from bot.app import App, Config, build_app
+from bot.app import App, Config, build_app, service_options
 from bot.config import SecuritySettings, Settings
 from bot.core.clock import FakeClock
 from bot.core.commands import Autocomplete
@@ -19,9 +19,8 @@ from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource, Item
 from bot.core.opml import export_opml, parse_opml
 from bot.core.replies import ChannelContext
-from bot.core.service import BriefingService, parse_days, parse_time_of_day
+from bot.core.service import BriefingService
 from bot.core.watchlist import default_watchlist, slugify
-from bot.errors import InputError
 from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
@@ -87,7 +86,7 @@ async def service(
         yield BriefingService(
             storage=storage,
             clock=clock,
-            settings=settings,
+            options=service_options(settings),
             watchlist=default_watchlist(),
             fetcher=fetcher,
             parse=parse_feed_bytes,
@@ -382,17 +381,6 @@ async def test_digest_schedule_bad_input_changes_nothing(
     assert (after.digest_time, after.timezone, after.digest_days) == (
         "06:00", "Europe/Paris", "mon")
     assert schedule.changed == []
-
-
-def test_time_and_day_parsing() -> None:
-    assert parse_time_of_day("0830") == "08:30"
-    assert parse_time_of_day("23:59") == "23:59"
-    assert parse_days("Monday-Friday") == "mon-fri"
-    assert parse_days("mon, wed,fri") == "mon,wed,fri"
-    assert parse_days("weekends") == "sat,sun"
-    assert parse_days("daily") is None
-    with pytest.raises(InputError):
-        parse_days("funday")
 
 
 async def test_digest_now_without_a_sink_answers_with_the_digest(
@@ -760,8 +748,9 @@ async def test_new_channels_take_the_configured_grouping(
     settings = Settings(digest={"group_by": "story"})  # type: ignore[arg-type]
     async with Fetcher(settings.http, settings.poll) as fetcher:
         service = BriefingService(
-            storage=storage, clock=clock, settings=settings, watchlist=default_watchlist(),
-            fetcher=fetcher, parse=parse_feed_bytes, url_guard=make_url_guard([]),
+            storage=storage, clock=clock, options=service_options(settings),
+            watchlist=default_watchlist(), fetcher=fetcher, parse=parse_feed_bytes,
+            url_guard=make_url_guard([]),
         )
         existing = await storage.get_channel("console", "old")  # before this setting
         assert (await service.channel(ADMIN)).group_by == "story"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.app import service_options
 from bot.config import Settings
 from bot.core.clock import FakeClock
 from bot.core.delivery import Outbox, backoff
@@ -16,13 +17,13 @@ from bot.core.digest import Digest, build_digest
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource, Item
 from bot.core.replies import ChannelContext
+from bot.core.schedule import slot_key
 from bot.core.service import BriefingService
 from bot.core.watchlist import default_watchlist, slugify
 from bot.errors import DeliveryError
 from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.guard import make_url_guard
 from bot.feeds.parse import parse_feed_bytes
-from bot.scheduling import slot_key
 from bot.storage.base import ChannelRecord, MatchedItem
 from bot.storage.sql import SqlStorage
 
@@ -82,7 +83,7 @@ def service(storage: SqlStorage, clock: FakeClock, outbox: Outbox) -> BriefingSe
     return BriefingService(
         storage=storage,
         clock=clock,
-        settings=Settings(),
+        options=service_options(Settings()),
         watchlist=default_watchlist(),
         fetcher=NoFetcher(),
         parse=parse_feed_bytes,
