@@ -15,7 +15,9 @@ message ids). Failures:
   (``/digest schedule``).
 
 A digest counts as delivered, and ``channel.last_digest_at`` moves to its period end,
-only after the sink confirmed it.
+only after the sink confirmed it. (The next digest starts where the latest digest made for the
+channel ended, pending or sent, so a digest waiting here is never repeated by the next
+one: :meth:`bot.core.usecases.digests.Digests.period_start`.)
 
 One send at a time per delivery: a delivery being sent (by :meth:`Outbox.deliver`, or by
 a :meth:`Outbox.retry_pending` run: the scheduler's retry job every minute, the Discord

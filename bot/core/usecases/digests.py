@@ -2,8 +2,9 @@
 ``/digest schedule``, ``/digest off``, ``/digest group``.
 
 A command never waits on a poll: ``/brief`` and ``/digest now`` answer from what is
-stored. A scheduled digest covers the period since the channel's last digest (at most
-:data:`MAX_DIGEST_PERIOD`) and is delivered once per slot (:func:`slot_key`).
+stored. A scheduled digest covers the period since the channel's last digest, confirmed
+or still pending (at most :data:`MAX_DIGEST_PERIOD`), and is delivered once per slot
+(:func:`~bot.core.schedule.slot_key`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bot.core.options import ServiceOptions
 from bot.core.replies import ChannelContext, Reply
 from bot.core.schedule import DigestSchedule, parse_days, parse_time_of_day, slot_key
 from bot.core.usecases.channels import Channels, ChannelWatchlist
+from bot.errors import BriefbotError
 from bot.storage.base import ChannelRecord, MatchedItem, Storage
 
 log = logging.getLogger(__name__)
@@ -89,10 +91,27 @@ class Digests:
         )
 
     async def period_start(self, channel: ChannelRecord, end: datetime) -> datetime:
-        """Where the channel's next digest starts: its last digest (or 24 h before
-        ``end``), at most :data:`MAX_DIGEST_PERIOD` back."""
-        start = channel.last_digest_at or end - timedelta(hours=24)
+        """Where the channel's next digest starts: where the latest digest made for it
+        ended, confirmed or still pending (a digest waiting for the platform carries its
+        stories: the next one must not repeat them); 24 h before ``end`` for a first
+        digest; never more than :data:`MAX_DIGEST_PERIOD` back."""
+        ends = [channel.last_digest_at] if channel.last_digest_at is not None else []
+        ends.extend(await self._pending_digest_ends(channel.id))
+        start = max(ends) if ends else end - timedelta(hours=24)
         return max(min(start, end), end - MAX_DIGEST_PERIOD)
+
+    async def _pending_digest_ends(self, channel_id: int) -> list[datetime]:
+        """The period ends of the channel's digests not confirmed yet (the outbox still
+        retries them)."""
+        ends = []
+        for delivery in await self.storage.pending_deliveries(channel_id):
+            if delivery.kind != "digest":
+                continue
+            try:
+                ends.append(Digest.from_payload(delivery.payload).period_end)
+            except BriefbotError:  # unreadable: the outbox marks it failed at its retry
+                continue
+        return ends
 
     async def build_channel_digest(self, channel: ChannelRecord, end: datetime) -> Digest:
         """The channel's digest for the period since its last digest (or the last 24 h)
