@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.config import Settings, config_dir, load_settings
 from bot.core.clock import Clock, SystemClock
@@ -217,8 +218,8 @@ def build_app(
     )
 
 
-def load_and_build(explicit_dir: str | Path | None = None, **kwargs: object) -> App:
-    return build_app(load_config(explicit_dir), **kwargs)  # type: ignore[arg-type]
+def load_and_build(explicit_dir: str | Path | None = None, **kwargs: Any) -> App:
+    return build_app(load_config(explicit_dir), **kwargs)
 
 
 __all__ = [

@@ -78,7 +78,7 @@ def backoff(attempts: int) -> timedelta:
     capped at an hour."""
     if attempts <= 0:
         return timedelta(0)
-    return min(RETRY_MAX, RETRY_BASE * (2 ** min(attempts - 1, 20)))
+    return min(RETRY_MAX, RETRY_BASE * (1 << min(attempts - 1, 20)))
 
 
 class Outbox:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.core.models import StoredItem
 from bot.core.text import plain, truncate
-from bot.storage.base import StoredItem
 
 
 def ago(when: datetime | None, now: datetime) -> str:

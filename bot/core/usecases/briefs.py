@@ -8,11 +8,12 @@ from datetime import timedelta
 from bot.core.clock import Clock
 from bot.core.digest import format_day_time
 from bot.core.format import item_title
+from bot.core.models import StoredItem
 from bot.core.options import ServiceOptions
 from bot.core.replies import ChannelContext, Reply
 from bot.core.usecases.channels import Channels, resolve_entry
 from bot.core.usecases.digests import Digests
-from bot.storage.base import Storage, StoredItem
+from bot.storage.base import Storage
 
 SEARCH_LIMIT = 10
 

@@ -13,14 +13,14 @@ from datetime import timedelta
 from bot.core.clock import Clock
 from bot.core.format import item_title
 from bot.core.matching import compile_watchlist
-from bot.core.models import EntryKind, Match
+from bot.core.models import EntryKind, Match, StoredItem
 from bot.core.options import ServiceOptions
 from bot.core.replies import ChannelContext, Reply
 from bot.core.text import truncate
 from bot.core.usecases.channels import Channels, ChannelWatchlist, resolve_entry
 from bot.core.watchlist import Alias, Entry, Watchlist, make_user_entry, slugify
 from bot.errors import InputError
-from bot.storage.base import ChannelRecord, Storage, StoredItem
+from bot.storage.base import ChannelRecord, Storage
 
 #: how far back /track re-matches stored items with a new entry
 REMATCH_WINDOW = timedelta(days=7)
