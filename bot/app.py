@@ -11,7 +11,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bot.config import Settings, config_dir, load_settings
 from bot.core.clock import Clock, SystemClock
@@ -218,15 +217,10 @@ def build_app(
     )
 
 
-def load_and_build(explicit_dir: str | Path | None = None, **kwargs: Any) -> App:
-    return build_app(load_config(explicit_dir), **kwargs)
-
-
 __all__ = [
     "App",
     "Config",
     "build_app",
-    "load_and_build",
     "load_config",
     "load_effective_watchlist",
     "service_options",

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.errors import InputError
 from bot.storage.base import ChannelRecord
 
-# -- days and times (pure: the service validates /digest schedule with these) ----------
+# -- days and times (the digest use cases validate /digest schedule with these) -------
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAYS = {
