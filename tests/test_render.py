@@ -9,16 +9,18 @@ from factories import E, digest_of, entries, mi
 from bot.core.digest import Digest
 from bot.core.models import EntryKind
 from bot.core.render import (
-    ZWSP,
-    escape_markdown,
     format_outlets,
     format_story,
-    inert,
-    neutralize_links,
-    neutralize_mentions,
     render_alert,
     render_alerts,
     render_text,
+)
+from bot.core.safety import (
+    ZWSP,
+    escape_markdown,
+    inert,
+    neutralize_links,
+    neutralize_mentions,
     safe_url,
 )
 
