@@ -27,8 +27,9 @@ from bot.core.watchlist import Watchlist
 from bot.errors import BriefbotError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
-from bot.feeds.parse import ParserPool, parse_feed_bytes
+from bot.feeds.parse import ParserPool
 from bot.feeds.poll import Poller
+from bot.feeds.probe import FeedProbe
 from bot.feeds.sources import load_feed_sources
 from bot.scheduling import Scheduler
 from bot.storage.sql import SqlStorage
@@ -146,13 +147,16 @@ def build_app(
     # Feeds added from chat are untrusted: the same SSRF guard checks them when added
     # (service) and at every later fetch and redirect (poller).
     url_guard = make_url_guard(settings.security.allow_hosts)
+    # one parser pool for the poller and for probing feeds added from chat
+    parser = ParserPool()
+    prober = FeedProbe(fetcher=fetcher, parser=parser, url_guard=url_guard, clock=clock)
     poller = Poller(
         storage,
         fetcher,
         lambda: default_matcher,
         clock,
         settings,
-        parser=ParserPool(),
+        parser=parser,
         on_new_items=alerts.handle_new_items,
         chat_url_guard=url_guard,
     )
@@ -188,12 +192,10 @@ def build_app(
         clock=clock,
         options=options,
         watchlist=config.watchlist,
-        fetcher=fetcher,
-        parse=parse_feed_bytes,
+        prober=prober,
         schedule_info=scheduler,
         on_schedule_changed=scheduler.on_schedule_changed,
         outbox=outbox,
-        url_guard=url_guard,
         poll_feeds=poll_feeds,
         channels=channels,
         digests=digests,

@@ -24,7 +24,8 @@ from bot.core.watchlist import slugify
 from bot.errors import DeliveryError
 from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.guard import make_url_guard
-from bot.feeds.parse import parse_feed_bytes
+from bot.feeds.parse import ParserPool
+from bot.feeds.probe import FeedProbe
 from bot.storage.sql import SqlStorage
 from bot.watchlist_files import default_watchlist
 
@@ -86,10 +87,10 @@ def service(storage: SqlStorage, clock: FakeClock, outbox: Outbox) -> BriefingSe
         clock=clock,
         options=service_options(Settings()),
         watchlist=default_watchlist(),
-        fetcher=NoFetcher(),
-        parse=parse_feed_bytes,
-        outbox=outbox,  # type: ignore[arg-type]
-        url_guard=make_url_guard(),
+        prober=FeedProbe(
+            fetcher=NoFetcher(), parser=ParserPool(kind="thread"), url_guard=make_url_guard()
+        ),
+        outbox=outbox,
     )
 
 

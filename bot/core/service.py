@@ -17,13 +17,14 @@ from bot.core.commands import Autocomplete
 from bot.core.delivery import Outbox
 from bot.core.options import ServiceOptions
 from bot.core.ports import Storage
+from bot.core.probe import FeedProber
 from bot.core.replies import ChannelContext, Reply
 from bot.core.usecases.alerts import Alerts
 from bot.core.usecases.briefs import Briefs
 from bot.core.usecases.channels import Channels
 from bot.core.usecases.digests import DigestCommands, Digests, ScheduleChanged, ScheduleInfo
 from bot.core.usecases.dispatch import MANAGE_DENIED, Dispatcher, Handler
-from bot.core.usecases.feeds import FeedCommands, FetcherLike, ParseFn, PollFeeds, UrlGuard
+from bot.core.usecases.feeds import FeedCommands, PollFeeds
 from bot.core.usecases.status import StatusCommands
 from bot.core.usecases.tracking import Tracking
 from bot.core.watchlist import Watchlist
@@ -43,9 +44,7 @@ class BriefingService:
         clock: Clock,
         options: ServiceOptions,
         watchlist: Watchlist,
-        fetcher: FetcherLike,
-        parse: ParseFn,
-        url_guard: UrlGuard,
+        prober: FeedProber,
         schedule_info: ScheduleInfo | None = None,
         on_schedule_changed: ScheduleChanged | None = None,
         outbox: Outbox | None = None,
@@ -75,7 +74,7 @@ class BriefingService:
         )
         self.feeds = FeedCommands(
             storage=storage, clock=clock, options=options, channels=self.channels,
-            fetcher=fetcher, parse=parse, url_guard=url_guard, poll_feeds=poll_feeds,
+            prober=prober, poll_feeds=poll_feeds,
         )
         self.status_commands = StatusCommands(
             storage=storage, clock=clock, channels=self.channels, schedule_info=schedule_info

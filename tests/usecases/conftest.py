@@ -12,11 +12,12 @@ from bot.app import App, Config, build_app, service_options
 from bot.config import SecuritySettings, Settings
 from bot.core.clock import FakeClock
 from bot.core.service import BriefingService
-from bot.core.watchlist import default_watchlist
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
-from bot.feeds.parse import parse_feed_bytes
+from bot.feeds.parse import ParserPool
+from bot.feeds.probe import FeedProbe
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 from usecases.env import (
     NOW,
     OTHER,
@@ -56,18 +57,24 @@ async def service(
     storage: SqlStorage, clock: FakeClock, server: FeedServer, schedule: FakeSchedule
 ) -> AsyncIterator[BriefingService]:
     settings = Settings(security=SecuritySettings(allow_hosts=[f"127.0.0.1:{server.port}"]))
+    parser = ParserPool(kind="thread")
     async with Fetcher(settings.http, settings.poll) as fetcher:
+        prober = FeedProbe(
+            fetcher=fetcher,
+            parser=parser,
+            url_guard=make_url_guard(settings.security.allow_hosts),
+            clock=clock,
+        )
         yield BriefingService(
             storage=storage,
             clock=clock,
             options=service_options(settings),
             watchlist=default_watchlist(),
-            fetcher=fetcher,
-            parse=parse_feed_bytes,
+            prober=prober,
             schedule_info=schedule,
             on_schedule_changed=schedule.on_changed,
-            url_guard=make_url_guard(settings.security.allow_hosts),
         )
+    parser.close()
 
 
 @pytest.fixture

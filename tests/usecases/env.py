@@ -11,9 +11,10 @@ from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource, Item, StoredItem
 from bot.core.ports import ChannelRecord
 from bot.core.replies import ChannelContext
-from bot.core.watchlist import default_watchlist, slugify
+from bot.core.watchlist import slugify
 from bot.feeds.dedupe import keys_for_batch
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 
 NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)
 WIRE = FeedSource("https://wire.example/rss", "Wire")

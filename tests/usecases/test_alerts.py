@@ -7,9 +7,9 @@ from datetime import timedelta
 from bot.core.matching import compile_watchlist
 from bot.core.models import Item
 from bot.core.service import BriefingService
-from bot.core.watchlist import default_watchlist
 from bot.feeds.dedupe import keys_for_batch
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 from usecases.env import (
     ADMIN,
     NOW,

@@ -9,11 +9,12 @@ from bot.config import Settings
 from bot.core.clock import FakeClock
 from bot.core.replies import ChannelContext
 from bot.core.service import BriefingService
-from bot.core.watchlist import default_watchlist
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
-from bot.feeds.parse import parse_feed_bytes
+from bot.feeds.parse import ParserPool
+from bot.feeds.probe import FeedProbe
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 from usecases.env import (
     ADMIN,
 )
@@ -36,8 +37,9 @@ async def test_new_channels_take_the_configured_grouping(
     async with Fetcher(settings.http, settings.poll) as fetcher:
         service = BriefingService(
             storage=storage, clock=clock, options=service_options(settings),
-            watchlist=default_watchlist(), fetcher=fetcher, parse=parse_feed_bytes,
-            url_guard=make_url_guard([]),
+            watchlist=default_watchlist(),
+            prober=FeedProbe(fetcher=fetcher, parser=ParserPool(kind="thread"),
+                             url_guard=make_url_guard([])),
         )
         existing = await storage.get_channel("console", "old")  # before this setting
         assert (await service.channel(ADMIN)).group_by == "story"

@@ -1,33 +1,29 @@
 """A channel's feeds: ``/feeds add``, ``remove``, ``list``, ``import`` and ``export``.
 
 The one place a command touches the network: an untrusted URL (``/feeds add``,
-``/feeds import``) is checked by the SSRF guard and fetched once before it is accepted
-(:meth:`FeedCommands._check_feed`). A feed polled already (from the config or another
-channel) is trusted without a fetch.
+``/feeds import``) is probed before it is accepted: checked by the SSRF guard, fetched
+once and parsed in the parser pool, through the :class:`~bot.core.probe.FeedProber` port
+(the poller's own fetch-and-parse path, ``bot.feeds.probe``). A feed polled already
+(from the config or another channel) is trusted without a fetch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Protocol
-
-from yarl import URL
 
 from bot.core.clock import Clock
 from bot.core.format import ago
-from bot.core.models import FeedHealth, FeedSource, FetchResult
+from bot.core.models import FeedHealth, FeedSource
 from bot.core.opml import export_opml, parse_opml
 from bot.core.options import ServiceOptions
 from bot.core.ports import Storage
+from bot.core.probe import FeedProber, refuse_credentials, with_scheme
 from bot.core.replies import Attachment, ChannelContext, Reply
-from bot.core.text import plain, truncate
 from bot.core.usecases.channels import Channels
-from bot.errors import FeedError, InputError, NotFoundError, UnsafeURLError
+from bot.errors import InputError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +31,6 @@ MAX_IMPORT = 100
 IMPORT_CONCURRENCY = 4
 
 
-class FetcherLike(Protocol):
-    async def fetch(
-        self,
-        url: str,
-        *,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        url_guard: Callable[[str], Awaitable[None]] | None = None,
-    ) -> FetchResult: ...
-
-
-#: ``bot.feeds.parse.parse_feed_bytes`` (run in an executor)
-ParseFn = Callable[..., Any]
-#: the SSRF guard for feeds added from chat (``bot.feeds.guard``, wired by ``bot.app``)
-UrlGuard = Callable[[str], Awaitable[None]]
 #: polls the given feeds now (the poller)
 PollFeeds = Callable[[list[int]], Awaitable[object]]
 
@@ -62,50 +43,21 @@ class FeedCommands:
         clock: Clock,
         options: ServiceOptions,
         channels: Channels,
-        fetcher: FetcherLike,
-        parse: ParseFn,
-        url_guard: UrlGuard,
+        prober: FeedProber,
         poll_feeds: PollFeeds | None = None,
     ) -> None:
         self.storage = storage
         self.clock = clock
         self.options = options
         self.channels = channels
-        self.fetcher = fetcher
-        self.parse = parse
-        self.url_guard = url_guard
+        self.prober = prober
         #: a feed added from chat is stored and polled at once, so /brief shows its
         #: stories without waiting for the next tick
         self.poll_feeds = poll_feeds
 
-    async def _check_feed(self, url: str, name: str | None) -> tuple[FeedSource, int]:
-        """Guard and fetch ``url`` once; the FeedSource to store and its item count, or
-        InputError saying why it is not a feed we can add."""
-        try:
-            await self.url_guard(url)
-        except (FeedError, UnsafeURLError) as err:  # refused, or DNS failure and the like
-            raise InputError(f"Not added: {err}") from None
-        result = await self.fetcher.fetch(url, url_guard=self.url_guard)
-        if result.error is not None:
-            raise InputError(f"Not added: {url} could not be fetched: {result.error}")
-        if result.body is None:
-            raise InputError(f"Not added: {url} sent no content (HTTP {result.status}).")
-        loop = asyncio.get_running_loop()
-        call = functools.partial(
-            self.parse, result.body, url=url, headers=result.headers,
-            base_url=result.final_url, source=name or "",
-        )
-        try:
-            parsed = await loop.run_in_executor(None, call)
-        except FeedError as err:
-            raise InputError(f"Not added: {url} is {_not_a_feed(str(err))}") from None
-        feed_url = result.final_url if result.permanent_redirect else url
-        title = name or getattr(parsed, "title", None) or URL(feed_url).host or feed_url
-        return FeedSource(url=feed_url, name=truncate(plain(title), 100)), len(parsed.items)
-
     async def feeds_add(self, ctx: ChannelContext, url: str, name: str | None = None) -> Reply:
-        url = _with_scheme(url.strip())
-        _refuse_credentials(url)
+        url = with_scheme(url.strip())
+        refuse_credentials(url)
         channel = await self.channels.channel(ctx)
         existing = await self.storage.channel_feeds(channel.id)
         if any(f.url == url for f in existing):
@@ -117,7 +69,8 @@ class FeedCommands:
             return Reply.message(
                 f"Added {known.name} ({_health_text(known, self.clock.now())})."
             )
-        source, count = await self._check_feed(url, name)
+        probed = await self.prober.probe(url, name)
+        source, count = probed.source, probed.items
         state = await self.storage.add_feed(source, channel_id=channel.id)
         if self.poll_feeds is not None:
             try:
@@ -139,7 +92,7 @@ class FeedCommands:
         if query.isdigit() and 1 <= int(query) <= len(feeds):
             return feeds[int(query) - 1]
         for f in feeds:
-            if f.url == query or f.url == _with_scheme(query):
+            if f.url == query or f.url == with_scheme(query):
                 return f
         folded = query.casefold()
         named = [f for f in feeds if f.name.casefold() == folded]
@@ -188,14 +141,14 @@ class FeedCommands:
 
         async def check(src: FeedSource) -> tuple[FeedSource, FeedSource | None, str]:
             try:
-                _refuse_credentials(src.url)
+                refuse_credentials(src.url)
             except InputError as err:
                 return src, None, str(err).removeprefix("Not added: ")
             if src.url in known:  # polled already: no need to fetch it to trust it
                 return src, FeedSource(src.url, known[src.url].name, src.lang), ""
             async with sem:
                 try:
-                    ok, _ = await self._check_feed(_with_scheme(src.url), src.name)
+                    ok = (await self.prober.probe(with_scheme(src.url), src.name)).source
                 except InputError as err:
                     return src, None, str(err).removeprefix("Not added: ")
                 return src, FeedSource(ok.url, ok.name, src.lang), ""
@@ -235,31 +188,6 @@ class FeedCommands:
                    "/feeds import elsewhere).",),
             attachment=Attachment("briefbot-feeds.opml", data, "text/x-opml"),
         )
-
-
-def _refuse_credentials(url: str) -> None:
-    """A feed URL with a user name or password would show them in /feeds list, in OPML
-    exports and in logs: refused, with the reason."""
-    try:
-        parsed = URL(url)
-    except (ValueError, TypeError):
-        return  # not a URL at all: the guard says why
-    if parsed.user is not None or parsed.password is not None:
-        raise InputError(
-            "Not added: feed URLs with a user name or password (user:password@host) are "
-            "refused: everyone in the channel would see them in /feeds list and exports."
-        )
-
-
-def _with_scheme(url: str) -> str:
-    if "://" not in url and re.match(r"^[\w.-]+\.[a-z]{2,}(?:[:/]|$)", url, re.I):
-        return "https://" + url
-    return url
-
-
-def _not_a_feed(reason: str) -> str:
-    reason = reason.strip()
-    return reason if reason.lower().startswith("not a feed") else f"not a readable feed: {reason}"
 
 
 def _health_text(f: FeedHealth, now: datetime) -> str:
