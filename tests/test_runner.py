@@ -41,6 +41,20 @@ async def _run(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess
     )
 
 
+def _stored_titles(db_path: Path) -> int:
+    """How many items the running process has stored so far (0 while it cannot tell)."""
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=0.1)
+    except sqlite3.Error:
+        return 0
+    try:
+        return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
+    except sqlite3.Error:  # no schema yet, or locked by the writer for a moment
+        return 0
+    finally:
+        db.close()
+
+
 async def test_run_polls_then_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     async with FeedServer() as server:
         url = server.feed("/wire.xml", rss([
@@ -63,7 +77,11 @@ async def test_run_polls_then_stops_cleanly_on_sigint(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.05)
         assert server.requests.get("/wire.xml"), "the configured feed was never fetched"
-        await asyncio.sleep(0.5)  # let the cycle store what it fetched
+        # let the cycle store what it fetched: the stop below finds it idle
+        for _ in range(600):
+            if _stored_titles(tmp_path / "data" / "briefbot.db") == 2:
+                break
+            await asyncio.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     text = (seen + err).decode()
@@ -205,7 +223,7 @@ async def test_sigint_during_a_slow_fetch_waits_for_the_poll_and_exits_cleanly(
         url = server.slow("/slow.xml", rss([
             {"title": "Wang Yi meets Blinken in Beijing", "guid": "s-1",
              "link": "https://slow.example/1", "description": "Talks on Taiwan."},
-        ]), delay=2.5)
+        ]), delay=1.5)
         cfg = _config(tmp_path, url)
         proc = await _run("--config", str(cfg), "run", env=_env(tmp_path), cwd=tmp_path)
         assert proc.stderr is not None
@@ -219,7 +237,7 @@ async def test_sigint_during_a_slow_fetch_waits_for_the_poll_and_exits_cleanly(
                 break
             await asyncio.sleep(0.02)
         assert server.requests.get("/slow.xml"), "the configured feed was never fetched"
-        proc.send_signal(signal.SIGINT)  # the response is still 2 s away
+        proc.send_signal(signal.SIGINT)  # the response is still over a second away
         _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     text = (seen + err).decode()
     assert proc.returncode == 0, text
