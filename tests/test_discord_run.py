@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from clirun import fresh_env, run_cli
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
 from fakediscord import FakeDiscord
 from feedserver import FeedServer, rss
 
@@ -168,6 +170,10 @@ async def test_a_bad_token_is_one_line_and_exit_status_2(
     this one): the command stops by itself, so no process is needed to signal it."""
     fake = loopback_discord
     cfg = _config(tmp_path, feed_url)
+    # the command points discord.py's process-wide defaults at the API base: restored
+    # after the test, as a process would drop them
+    monkeypatch.setattr(Route, "BASE", Route.BASE)
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
     fresh_env(monkeypatch, tmp_path, DISCORD_TOKEN="not-the-bot-token",
               DISCORD_API_BASE=fake.api_base)
     result = await asyncio.wait_for(
