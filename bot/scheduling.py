@@ -81,7 +81,11 @@ def digest_trigger(channel: ChannelRecord) -> DigestTrigger | None:
 
 
 class Scheduler:
-    """Owns the AsyncIOScheduler. Also answers /status's next-run questions."""
+    """Owns the AsyncIOScheduler. Also answers /status's next-run questions.
+
+    Two clocks: APScheduler fires jobs on wall time (its triggers and run times are
+    always real instants); ``clock`` (a FakeClock in tests) drives only our own slot
+    logic: catch-up, the slot a digest job delivers, the next digest for /status."""
 
     def __init__(
         self,
@@ -114,8 +118,12 @@ class Scheduler:
         # interval on success, backoff or Retry-After on failure), and a tick polls the
         # feeds that are due. Ticking every minute lets backoff be finer than the interval.
         interval = min(self._settings.poll.interval_minutes, POLL_TICK_MINUTES)
-        # (next_run_time=None would add the job paused, so only pass it to poll now)
-        first_run = {"next_run_time": self._clock.now()} if poll_now else {}
+        # (next_run_time=None would add the job paused, so only pass it to poll now.)
+        # APScheduler runs on WALL time, whatever our clock says: given a fake clock's
+        # past instant it would walk every missed interval since then (millions of run
+        # times, seconds per start). Our clock drives only our slot logic (catch-up,
+        # the digest job's slot, /status's next digest).
+        first_run = {"next_run_time": datetime.now(UTC)} if poll_now else {}
         self._aps.add_job(
             self._poll_job,
             IntervalTrigger(minutes=interval, timezone=UTC),

@@ -150,6 +150,17 @@ async def test_gzip_bomb_stops_at_the_cap_without_inflating_it(server: FeedServe
     assert peak < 20_000_000, f"peak memory {peak} bytes while reading a gzip bomb"
 
 
+async def test_a_gzip_body_under_the_cap_once_decompressed_is_read_whole(
+    server: FeedServer,
+) -> None:
+    # (also: the test server's bomb is a valid gzip stream, trailer and all)
+    url = server.gzip_bomb("/small-bomb", decompressed_size=2_500_123)
+    async with make_fetcher(max_bytes=3_000_000) as f:
+        res = await f.fetch(url)
+    assert res.error is None
+    assert res.body == bytes(2_500_123)
+
+
 async def test_chunked_gzip_over_the_cap_compressed_is_refused(server: FeedServer) -> None:
     """No Content-Length, and a body that stays under the cap once decompressed: only the
     count of compressed bytes received can refuse it."""

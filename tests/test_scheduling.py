@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from test_schedule import NY_FIRST, NY_SECOND, SH, channel, finishes_fast, utc
 
 from bot.app import App, Config, build_app
@@ -243,3 +244,49 @@ async def test_shutdown_waits_for_a_running_poll_then_cancels_a_stuck_one(
     assert not sched._running
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("cancelled at shutdown" in r.getMessage() for r in caplog.records)
+
+
+
+async def test_apscheduler_runs_on_wall_time_whatever_the_fake_clock_says(
+    storage: SqlStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poll job's first run is *now* on the wall clock, not the fake clock's 2023:
+    given a past instant, APScheduler walks every missed minute since (millions of
+    trigger calls, seconds per start). The first poll runs once, at once."""
+    calls: list[datetime | None] = []
+    fire_time = IntervalTrigger.get_next_fire_time
+
+    def counted(
+        self: IntervalTrigger, previous: datetime | None, now: datetime
+    ) -> datetime | None:
+        calls.append(previous)
+        return fire_time(self, previous, now)
+
+    monkeypatch.setattr(IntervalTrigger, "get_next_fire_time", counted)
+    clock = FakeClock(datetime(2023, 11, 14, 12, 0, tzinfo=UTC))
+    polls: list[datetime] = []
+
+    async def run_poll() -> None:
+        polls.append(datetime.now(UTC))
+
+    async def no_digest(channel_id: int, slot: datetime) -> None:
+        return None
+
+    sched = Scheduler(settings=Settings(), storage=storage, clock=clock,
+                      run_poll=run_poll, run_digest=no_digest)
+    before = datetime.now(UTC)
+    await sched.start(poll_now=True)
+    try:
+        for _ in range(500):
+            if polls:
+                break
+            await asyncio.sleep(0.01)
+        assert len(polls) == 1
+        assert len(calls) < 10, f"APScheduler computed {len(calls)} poll run times"
+        # the next tick is a minute of wall time away; the fake clock did not move
+        nxt = sched.next_poll()
+        assert nxt is not None
+        assert before + timedelta(seconds=50) < nxt <= datetime.now(UTC) + timedelta(minutes=1)
+        assert clock.now() == datetime(2023, 11, 14, 12, 0, tzinfo=UTC)
+    finally:
+        await sched.shutdown()
