@@ -5,7 +5,11 @@ the operations side (:mod:`bot.ops`): one log line per poll cycle and per digest
 delivered, ``/healthz`` and ``/metrics`` on ``[metrics] port``, the daily retention
 run. Ctrl-C (SIGINT) stops it cleanly with exit status 130, SIGTERM (``docker stop``)
 with 0.
-"""
+
+Imports are lazy: ``check-config`` loads only what it checks (settings, feeds,
+watchlist and its matcher, then the storage engine to open the database, unless
+``--no-connect``), never the fetcher, the scheduler or discord.py; ``run`` loads the
+whole app."""
 
 from __future__ import annotations
 
@@ -15,10 +19,12 @@ import contextlib
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from bot.app import App, build_app, load_config
-from bot.config import hide_password, secret
 from bot.ops.logs import LOG_FORMATS, setup_logging
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +57,28 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 async def check_config_main(args: argparse.Namespace) -> int:
     """Validate the files, then (unless ``--no-connect``) create the data directory
     and open the database. Every failure is one line on stderr; exit status 2."""
-    from bot.ops.checks import live_checks
+    from bot.config import config_dir, hide_password, load_secrets, load_settings
+    from bot.core.matching import compile_watchlist
+    from bot.feeds.sources import load_feed_sources
+    from bot.watchlist_files import load_effective_watchlist
 
-    config = load_config(args.config)
-    s = config.settings
-    print(f"config OK ({config.cfg_dir or 'shipped defaults'})")
+    # what load_config reads, in the same order, without building the app
+    cfg_dir = config_dir(args.config)
+    s = load_settings(cfg_dir)
+    watchlist = load_effective_watchlist(cfg_dir)
+    compile_watchlist(watchlist)  # a watchlist that cannot compile is a config error
+    feeds = load_feed_sources(cfg_dir)
+    token = load_secrets().discord_token
+    print(f"config OK ({cfg_dir or 'shipped defaults'})")
     print(f"  database:  {hide_password(s.storage.resolved_url())}")
-    print(f"  feeds:     {len(config.feeds)}")
-    print(f"  watchlist: {len(config.watchlist.entries)} entries")
+    print(f"  feeds:     {len(feeds)}")
+    print(f"  watchlist: {len(watchlist.entries)} entries")
     print(f"  poll:      every {s.poll.interval_minutes:g} min")
-    print(f"  discord:   {'token set' if secret('DISCORD_TOKEN') else 'DISCORD_TOKEN not set'}")
+    print(f"  discord:   {'token set' if token else 'DISCORD_TOKEN not set'}")
     if getattr(args, "no_connect", False):
         return 0
+    from bot.ops.checks import live_checks
+
     problems = await live_checks(s)
     for problem in problems:
         print(f"briefbot: {problem}", file=sys.stderr)
@@ -94,6 +110,8 @@ async def _wait_for_stop() -> int:
 
 
 async def main(args: argparse.Namespace) -> int:
+    from bot.app import build_app, load_config
+    from bot.config import hide_password, load_secrets
     from bot.ops.monitor import Monitor
     from bot.ops.retention import Retention
     from bot.ops.server import OpsServer
@@ -103,7 +121,8 @@ async def main(args: argparse.Namespace) -> int:
         setup_logging(getattr(args, "verbose", 0), args.log_format)
     config = load_config(args.config)
     settings = config.settings
-    token = secret("DISCORD_TOKEN")
+    discord_token = load_secrets().discord_token
+    token = discord_token.get_secret_value() if discord_token else None
     app: App = build_app(config)
     monitor = Monitor(
         poll_stale_seconds=settings.metrics.poll_stale_seconds,

@@ -25,7 +25,7 @@ from bot.core.delivery import backoff
 from bot.core.digest import Digest
 from bot.core.models import EntryKind
 from bot.core.ports import MatchedItem
-from bot.scheduling import slot_key
+from bot.core.schedule import slot_key
 from bot.storage.sql import SqlStorage
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")

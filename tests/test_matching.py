@@ -12,8 +12,9 @@ import pytest
 
 from bot.core.matching import Matcher, compile_watchlist
 from bot.core.models import Field
-from bot.core.watchlist import Watchlist, default_watchlist, loads_watchlist
+from bot.core.watchlist import Watchlist
 from bot.matchcli import InputItem, evaluate
+from bot.watchlist_files import default_watchlist, loads_watchlist
 
 DATA = Path(__file__).parent / "data" / "labelled.jsonl"
 #: written by someone who never saw the matcher, from the spec alone: never tuned to
@@ -654,6 +655,23 @@ def test_overlapping_terms_are_all_found() -> None:
     m = compile_watchlist(wl)
     assert ids(m, "The New York Times reports", "") == {"a", "b", "c"}
     assert ids(m, "New Yorker cartoons", "") == set()
+
+
+def test_scripts_without_word_boundaries() -> None:
+    """Han, kana and Hangul (bot.core.text.CJK_CLASS) match inside runs of their script;
+    Latin keeps its word boundaries, also right after a CJK character."""
+    wl = loads_watchlist(
+        '[[entry]]\nid = "biden"\nkind = "actor"\nname = "Biden"\n'
+        'aliases = ["Biden", "拜登", "バイデン", "바이든"]\n'
+        '[[entry]]\nid = "tw"\nkind = "topic"\nname = "Taiwan"\naliases = ["Taiwan"]\n'
+    )
+    m = compile_watchlist(wl)
+    assert ids(m, "总统拜登访问", "") == {"biden"}
+    assert ids(m, "バイデン大統領が来日", "") == {"biden"}
+    assert ids(m, "바이든은 오늘 회담했다", "") == {"biden"}  # a particle glued to the name
+    assert ids(m, "美国议员访问Taiwan", "") == {"tw"}
+    assert ids(m, "Taiwanese firms; Bidenesque", "") == set()
+    assert ids(m, "ＴＡＩＷＡＮ", "") == {"tw"}  # full-width letters are Latin after NFKC
 
 
 def test_matching_cost_grows_linearly_with_the_text(matcher: Matcher) -> None:

@@ -31,12 +31,12 @@ from bot.core.models import FeedSource
 from bot.core.ports import ChannelRecord
 from bot.core.replies import ChannelContext
 from bot.core.telemetry import NULL_TELEMETRY, PollCycle
-from bot.core.watchlist import default_watchlist
 from bot.errors import ConfigError, DeliveryError
 from bot.ops.logs import setup_logging
 from bot.ops.monitor import Monitor, error_kind
 from bot.ops.server import OpsServer
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 
 NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)
 PAGE = b"<html><body>hi</body></html>"

@@ -22,10 +22,10 @@ from bot.app import App, Config, build_app
 from bot.config import SecuritySettings, Settings, StorageSettings
 from bot.core.clock import FakeClock
 from bot.core.models import FeedSource
-from bot.core.watchlist import default_watchlist
 from bot.ops.logs import setup_logging
 from bot.ops.monitor import Monitor
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 
 
 async def _until(what: str, check: Callable[[], bool], within: float = 10) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from feedserver import FeedServer, rss
 
+from bot.app import service_options
 from bot.config import HttpSettings, PollSettings, Settings
 from bot.core.clock import FakeClock
 from bot.core.delivery import Outbox
@@ -27,13 +28,14 @@ from bot.core.models import FeedSource, Item, StoredItem
 from bot.core.ports import ChannelRecord, MatchedItem
 from bot.core.replies import ChannelContext
 from bot.core.service import BriefingService
-from bot.core.watchlist import default_watchlist
 from bot.errors import StorageError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
-from bot.feeds.parse import ParserPool, parse_feed_bytes
+from bot.feeds.parse import ParserPool
 from bot.feeds.poll import STORE_BATCH, Poller
+from bot.feeds.probe import FeedProbe
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 
 T0 = datetime(2023, 11, 14, 8, 0, tzinfo=UTC)
 ADMIN = ChannelContext("console", "news", channel_name="news", can_manage=True)
@@ -136,12 +138,10 @@ async def start(
     service = BriefingService(
         storage=storage,
         clock=clock,
-        settings=Settings(),
+        options=service_options(Settings()),
         watchlist=default_watchlist(),
-        fetcher=fetcher,
-        parse=parse_feed_bytes,
+        prober=FeedProbe(fetcher=fetcher, parser=pool, url_guard=make_url_guard()),
         outbox=Outbox(storage, clock, {"console": sink}),
-        url_guard=make_url_guard(),
     )
     poller = Poller(
         storage, fetcher, lambda: MATCHER, clock, Settings(), parser=pool, rng=random.Random(3)

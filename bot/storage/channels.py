@@ -4,16 +4,15 @@ channel's own watchlist entries (and the default ones it disabled)."""
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.models import AlertMode
 from bot.core.ports import ChannelEntryRecord, ChannelRecord, GroupBy
+from bot.core.timeparse import check_time_of_day, check_timezone
 from bot.errors import InputError
 from bot.storage.engine import StorageBase, as_utc, utc_now
 from bot.storage.queries import (
@@ -24,8 +23,6 @@ from bot.storage.queries import (
     require_channel,
     to_channel,
 )
-
-_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class ChannelsMixin(StorageBase):
@@ -87,12 +84,12 @@ class ChannelsMixin(StorageBase):
         if time is None:
             values.update(digest_time=None, digest_days=None)
         else:
-            time = time.strip()
-            if not _TIME.match(time):
-                raise InputError(f"{time!r} is not a time of day: use HH:MM, e.g. 08:30.")
+            # stored in the one canonical form the service writes: "8:30" is refused here
+            if check_time_of_day(time) != time:
+                raise InputError(f"{time!r} is not stored as a time of day: use HH:MM, e.g. 08:30.")
             values.update(digest_time=time, digest_days=(days or "").strip().lower() or None)
         if timezone is not None:
-            values["timezone"] = _check_timezone(timezone)
+            values["timezone"] = check_timezone(timezone)
         async with self._tx() as conn:
             await require_channel(conn, channel_id)
             await conn.execute(update(channels).where(channels.c.id == channel_id).values(values))
@@ -197,14 +194,3 @@ class ChannelsMixin(StorageBase):
                     channel_disabled.c.entry_id == entry_id,
                 )
             )
-
-
-def _check_timezone(name: str) -> str:
-    name = name.strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(
-            f"Unknown timezone {name!r}: use an IANA name like Europe/Berlin or Asia/Shanghai."
-        ) from None
-    return name

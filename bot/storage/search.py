@@ -11,17 +11,13 @@ from sqlalchemy import ColumnElement, Integer, case, column, func, literal_colum
 from sqlalchemy.exc import OperationalError
 
 from bot.core.ports import SearchHit
+from bot.core.text import CJK as _CJK  # FTS5 cannot split these into words: LIKE
 from bot.core.text import normalize
 from bot.errors import InputError
 from bot.storage.engine import StorageBase, as_utc
 from bot.storage.queries import in_channel, item_select, items, to_stored, when
 
 MAX_QUERY_CHARS = 300
-#: scripts FTS5's unicode61 tokenizer cannot split into words (searched with LIKE)
-_CJK = re.compile(
-    "[\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
-)
 _WORDCHAR = re.compile(r"[^\W_]")
 #: SQLite's FTS5 index (created by the migration, not a model)
 _ITEMS_FTS = table("items_fts", column("rowid", Integer))
