@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t briefbot .
-# Run:   docker run -e DISCORD_TOKEN=... -v briefbot-data:/data briefbot
+# Run:   docker run -e DISCORD_TOKEN=... -v briefbot-data:/data -p 9464:9464 briefbot
+# Health and Prometheus metrics: http://HOST:9464/healthz and /metrics (see README: Docker)
 
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -22,11 +23,16 @@ COPY config /etc/briefbot
 ENV PATH="/opt/briefbot/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     BRIEFBOT_CONFIG_DIR=/etc/briefbot \
-    BRIEFBOT_STORAGE__DATA_DIR=/data
+    BRIEFBOT_STORAGE__DATA_DIR=/data \
+    BRIEFBOT_METRICS__HOST=0.0.0.0 \
+    BRIEFBOT_METRICS__PORT=9464
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
-HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
-    CMD ["briefbot", "check-config"]
+EXPOSE 9464
+# /healthz answers 200 while polling ticks and Discord is connected, 503 otherwise (no
+# curl in slim images: Python's urllib raises on a 503 or no answer, so the exit is 1)
+HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('BRIEFBOT_METRICS__PORT', '9464'), timeout=8)"]
 ENTRYPOINT ["briefbot"]
 CMD ["run"]

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import importlib
 import inspect
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -106,8 +105,9 @@ def _load_module(name: str) -> Any:
 
 
 def _setup_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.ops.logs import setup_logging
+
+    setup_logging(verbosity)  # ``run --log-format json`` switches to JSON lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -149,6 +149,9 @@ class StorageSettings(_Section):
     database_url: SecretStr = SecretStr("")
     #: where the SQLite file lives; empty = the per-user data dir (XDG)
     data_dir: str = ""
+    #: items (with their matches, sightings, search rows) and finished deliveries older
+    #: than this many days are pruned daily; 0 keeps everything
+    retention_days: int = Field(90, ge=0, le=36500)
 
     @field_validator("database_url")
     @classmethod
@@ -211,6 +214,18 @@ class DiscordSettings(_Section):
     api_base: str = "https://discord.com/api/v10"
     test_guild: int | None = None
     shard_count: int | None = None
+
+
+class MetricsSettings(_Section):
+    """``briefbot run``'s HTTP endpoint for /healthz and Prometheus /metrics."""
+
+    #: 0 = off (the default outside the Docker image, which sets 9464)
+    port: int = Field(0, ge=0, le=65535)
+    host: str = "127.0.0.1"
+    #: /healthz fails when no poll tick ended for this long
+    poll_stale_seconds: float = Field(300, gt=0)
+    #: /healthz fails when an enabled chat adapter has been disconnected for this long
+    adapter_stale_seconds: float = Field(120, gt=0)
 
 
 # -- the layers ----------------------------------------------------------------------
@@ -364,6 +379,7 @@ class Settings(BaseSettings):
     digest: DigestSettings = DigestSettings()
     security: SecuritySettings = SecuritySettings()
     discord: DiscordSettings = DiscordSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(

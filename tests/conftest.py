@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,6 +206,22 @@ async def stop_discord_env(env: DiscordEnv, *, close_app: bool = True) -> None:
 #: where discord.py's defaults point during the adapter tests: nothing listens there
 DEAD_API = "http://127.0.0.1:9/api/v10"
 DEAD_GATEWAY = "ws://127.0.0.1:9/gateway"
+
+
+@pytest.fixture(scope="session")
+def _data_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-data")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_home(_data_home: Path) -> Iterator[None]:
+    """The default data directory (check-config creates it and opens the database in
+    it) is a temporary one, never the real per-user directory. (Its own MonkeyPatch:
+    the shared ``monkeypatch`` fixture set up first would be undone last, after
+    ``fake_discord`` restored discord.py's defaults.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(_data_home))
+        yield
 
 
 @pytest.fixture
