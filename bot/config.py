@@ -167,6 +167,22 @@ class DiscordSettings(_Section):
     shard_count: int | None = None
 
 
+class SlackSettings(_Section):
+    """``[slack]``: the HTTP listener (Events API, slash command, interactivity and
+    options requests all arrive at ``/slack/events``) and who may change a channel's
+    setup besides workspace admins and owners. Tokens come from the environment only
+    (``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET``, ``SLACK_APP_TOKEN``...)."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - Slack must reach the endpoint
+    port: int = Field(3000, ge=0, le=65535)
+    #: Slack user ids (``U…``) allowed to change any channel's setup, like an admin
+    managers: list[str] = Field(default_factory=list)
+    #: the Web API base; ``SLACK_API_BASE`` overrides it
+    api_base: str = "https://slack.com/api/"
+    #: how long a user's admin/owner flag (``users.info``) is trusted
+    admin_cache_seconds: float = Field(300, ge=0)
+
+
 class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     poll: PollSettings = PollSettings()
@@ -174,6 +190,7 @@ class Settings(_Section):
     digest: DigestSettings = DigestSettings()
     security: SecuritySettings = SecuritySettings()
     discord: DiscordSettings = DiscordSettings()
+    slack: SlackSettings = SlackSettings()
 
 
 def error_location(loc: Sequence[int | str]) -> str:

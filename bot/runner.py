@@ -6,11 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from bot.app import App, build_app, load_config
 from bot.config import hide_password, secret
+
+if TYPE_CHECKING:
+    from bot.adapters.slack.app import SlackCredentials
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         )
 
 
+def _slack_credentials() -> SlackCredentials | None:
+    """Slack's credentials from the environment (None: Slack is off); imported only
+    when a Slack variable is set, so a Discord-only run does not load Bolt."""
+    if not any(k.startswith("SLACK_") and v.strip() for k, v in os.environ.items()):
+        return None
+    from bot.adapters.slack.app import SlackCredentials
+
+    return SlackCredentials.from_env()
+
+
 def check_config_main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     s = config.settings
@@ -33,7 +48,19 @@ def check_config_main(args: argparse.Namespace) -> int:
     print(f"  watchlist: {len(config.watchlist.entries)} entries")
     print(f"  poll:      every {s.poll.interval_minutes:g} min")
     print(f"  discord:   {'token set' if secret('DISCORD_TOKEN') else 'DISCORD_TOKEN not set'}")
+    print(f"  slack:     {_slack_mode()}")
     return 0
+
+
+def _slack_mode() -> str:
+    from bot.adapters.slack.app import SlackCredentials
+
+    creds = SlackCredentials.from_env()
+    if creds is None:
+        return "off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET not set)"
+    if creds.multi:
+        return "many workspaces (OAuth)"
+    return "Socket Mode" if creds.socket_mode else "HTTP, one workspace"
 
 
 async def _wait_for_stop() -> None:
@@ -49,6 +76,7 @@ async def _wait_for_stop() -> None:
 async def main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     token = secret("DISCORD_TOKEN")
+    slack = _slack_credentials()
     app: App = build_app(config)
     try:
         await app.open()
@@ -63,13 +91,17 @@ async def main(args: argparse.Namespace) -> int:
             from bot.adapters.discord.bot import start_discord
 
             tasks.append(asyncio.create_task(start_discord(app, token), name="discord"))
-        else:
+        if slack is not None:
+            from bot.adapters.slack.app import start_slack
+
+            tasks.append(asyncio.create_task(start_slack(app, slack), name="slack"))
+        if not token:
             print(
                 "briefbot: DISCORD_TOKEN is not set, so Discord is off. Set DISCORD_TOKEN "
                 "to the bot token of your Discord application (see README: Discord).",
                 file=sys.stderr,
             )
-            if sys.stdin.isatty() and not args.no_console:
+            if slack is None and sys.stdin.isatty() and not args.no_console:
                 from bot.adapters.console import run_console_channel
 
                 tasks.append(asyncio.create_task(run_console_channel(app), name="console"))
