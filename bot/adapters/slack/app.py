@@ -214,8 +214,7 @@ class SlackBot:
         creds = self.credentials
         client = web_client(self.api_base, creds.bot_token)
         if not creds.multi:
-            return AsyncApp(
-                token=creds.bot_token,
+            return AsyncApp(  # the token is the client's
                 signing_secret=creds.signing_secret or "socket-mode",
                 client=client,
                 request_verification_enabled=not creds.socket_mode,

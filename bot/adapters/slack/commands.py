@@ -41,10 +41,12 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters.slack.blocks import (
     COMMAND,
+    FALLBACK_MAX,
     SlackMessage,
     escape,
     reply_messages,
     section,
+    slack_commands,
 )
 from bot.adapters.slack.errors import (
     APOLOGY,
@@ -197,7 +199,9 @@ async def post_response(url: str, message: SlackMessage, **extra: Any) -> None:
 
 
 def ephemeral(text: str) -> SlackMessage:
-    return SlackMessage(text=escape(text), blocks=[section(escape(text))])
+    """A short private answer (commands named as ``/briefbot …``)."""
+    text = escape(slack_commands(text))
+    return SlackMessage(text=text[:FALLBACK_MAX], blocks=[section(text)])
 
 
 def _option(label: str, value: str) -> dict[str, Any]:
@@ -396,6 +400,7 @@ def _text_value(values: Mapping[str, Any], block: str, action: str = "value") ->
 
 def _error_block(spec: CommandSpec, message: str, blocks: Sequence[str]) -> str:
     """The modal input an error message is about (the option it names), else the first."""
+    message = message.split(". Usage:")[0]
     for opt in spec.options:
         named = message.startswith(opt.name) or f" {opt.name} " in message
         if (named or f"{opt.name}:" in message) and opt.name in blocks:
@@ -683,37 +688,51 @@ class SlackCommands:
         return ctx, str(meta.get("response_url") or "")
 
     async def on_view(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        """A submitted modal: check the input (errors shown on the field), close it, run
-        the command, answer through the slash command's response_url."""
+        """A submitted modal: check the input, run the command; if it fails within
+        :data:`ACK_WITHIN` seconds the modal stays open with the error on its field, else
+        it closes and the answer comes through the slash command's response_url."""
         self.track()
         view = body.get("view") or {}
-        callback = view.get("callback_id")
         values = _values(view)
-        command, args, blocks = self._view_args(callback, values)
+        command, args, blocks = self._view_args(view.get("callback_id"), values)
         spec = get_command(command)
         try:
             ctx, url = self._modal_context(body)
-            if spec.name != "feeds import":
-                validate_args(spec, args)
             ctx = await self._require_manager(client, body, ctx)
-        except _Refused as err:
-            await ack(response_action="errors", errors={blocks[0]: str(err)[:150]})
-            return
+            if spec.name == "feeds import":
+                args = {"file": await self._download(client, values)}
+            else:
+                validate_args(spec, args)
         except BriefbotError as err:
-            text = str(err)
+            text = slack_commands(str(err))
             await ack(
                 response_action="errors", errors={_error_block(spec, text, blocks): text[:150]}
             )
             return
-        await ack()
-        try:
-            if spec.name == "feeds import":
-                args = {"file": await self._download(client, values)}
-            reply = await self.service.dispatch(ctx, spec.name, args)
-        except BriefbotError as err:
-            reply = Reply.failure(err)
         except SlackApiError as err:
-            reply = Reply(lines=(user_message(err),), error=True)
+            await ack(response_action="errors", errors={blocks[0]: user_message(err)[:150]})
+            return
+        work = asyncio.ensure_future(self.service.dispatch(ctx, spec.name, args))
+        acked = False
+        try:
+            done, _ = await asyncio.wait({work}, timeout=self.ack_within)
+            if done and work.result().error:
+                text = slack_commands(work.result().text)
+                await ack(
+                    response_action="errors", errors={_error_block(spec, text, blocks): text[:150]}
+                )
+                return
+            await ack()
+            acked = True
+            reply = await work
+        except Exception:
+            log.exception("%s %s (modal) failed in %s", COMMAND, spec.name, ctx.channel_id)
+            if not acked:
+                await ack()
+            reply = Reply(lines=(APOLOGY,), error=True)
+        finally:
+            if not work.done():
+                work.cancel()
         await self.answer(url, client, ctx, reply, visible=False)
 
     @staticmethod
