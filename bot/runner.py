@@ -48,19 +48,7 @@ def check_config_main(args: argparse.Namespace) -> int:
     print(f"  watchlist: {len(config.watchlist.entries)} entries")
     print(f"  poll:      every {s.poll.interval_minutes:g} min")
     print(f"  discord:   {'token set' if secret('DISCORD_TOKEN') else 'DISCORD_TOKEN not set'}")
-    print(f"  slack:     {_slack_mode()}")
     return 0
-
-
-def _slack_mode() -> str:
-    from bot.adapters.slack.app import SlackCredentials
-
-    creds = SlackCredentials.from_env()
-    if creds is None:
-        return "off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET not set)"
-    if creds.multi:
-        return "many workspaces (OAuth)"
-    return "Socket Mode" if creds.socket_mode else "HTTP, one workspace"
 
 
 async def _wait_for_stop() -> None:
