@@ -4,14 +4,13 @@ answers, menus, modals and options requests, an admin and a plain member."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeslack import FakeSlack
+from fakeslack import FakeSlack, sign
 from fakeslack.harness import SlackEnv, start_slack_env, stop_slack_env
 from fakeslack.signing import select, text_input
 from feedserver import FeedServer, rss
@@ -54,6 +53,7 @@ async def env(fake_slack: FakeSlack, tmp_path: Path, feeds: FeedServer) -> Async
 async def test_unsigned_wrongly_signed_and_stale_requests_are_refused_with_no_effect(
     env: SlackEnv,
 ) -> None:
+    env.fake.calls.clear()  # the start-up auth.test
     body, url, _ = env.slack.command_body('track kind:actor name:"Li Qiang"')
     unsigned = await env.slack.post(body, "application/x-www-form-urlencoded", signed=False)
     wrong = await env.slack.post(
@@ -72,7 +72,7 @@ async def test_unsigned_wrongly_signed_and_stale_requests_are_refused_with_no_ef
     tampered = await env.slack.post(
         tampered_body,
         "application/x-www-form-urlencoded",
-        headers={k: v for k, v in __import__("fakeslack").sign(env.slack.secret, body).items()},
+        headers=sign(env.slack.secret, body),  # the signature of another body
         signed=False,
     )
     for answer in (unsigned, wrong, stale, tampered):
@@ -258,7 +258,8 @@ async def test_track_without_arguments_opens_a_modal_whose_submission_tracks(
             "mode": select("instant"),
         },
     )
-    assert ok.status == 200 and ok.text == ""
+    assert ok.status == 200
+    assert ok.text == ""
     await env.settle()
     (done,) = env.fake.response_posts(answer.response_url)
     assert done["response_type"] == "ephemeral"
@@ -289,7 +290,7 @@ async def test_untrack_brief_and_feeds_remove_without_argument_answer_with_a_men
     assert message["response_type"] == "ephemeral"
     (actions,) = [b for b in message["blocks"] if b["type"] == "actions"]
     values = [o["value"] for o in actions["elements"][0]["options"]]
-    assert "li-qiang" in values and "wang-yi" in values
+    assert {"li-qiang", "wang-yi"} <= set(values)
     picked = await env.slack.pick(message, "li-qiang", response_url=menu.response_url)
     assert picked.status == 200
     await env.settle()
@@ -393,7 +394,8 @@ async def test_feeds_add_import_and_export(env: SlackEnv, feeds: FeedServer) -> 
     assert view["blocks"][0]["element"]["type"] == "file_input"
     opml = (
         '<?xml version="1.0"?><opml version="2.0"><head><title>mine</title></head><body>'
-        f'<outline text="Two" xmlUrl="{two}"/><outline text="Dead" xmlUrl="{feeds.url("/dead.xml")}"/>'
+        f'<outline text="Two" xmlUrl="{two}"/>'
+        f'<outline text="Dead" xmlUrl="{feeds.url("/dead.xml")}"/>'
         "</body></opml>"
     ).encode()
     file = env.fake.add_file("subs.opml", opml)

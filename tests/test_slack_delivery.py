@@ -23,8 +23,16 @@ from bot.storage.sql import SqlStorage
 pytest_plugins = ["fakeslack.pytest_plugin"]
 
 SLOT = NOW
-NAMES = ["Xi Jinping", "Blinken", "Yellen", "Raimondo", "Putin", "Wang Yi", "Joe Biden",
-         "He Lifeng"]
+NAMES = [
+    "Xi Jinping",
+    "Blinken",
+    "Yellen",
+    "Raimondo",
+    "Putin",
+    "Wang Yi",
+    "Joe Biden",
+    "He Lifeng",
+]
 
 
 def long_titles(n: int, *, seed: int = 7) -> list[str]:
@@ -265,8 +273,16 @@ async def test_hostile_feed_text_is_escaped(slack_env: SlackEnv) -> None:
     for m in posted:
         validate_blocks(m.blocks)
         text = block_texts(m.blocks) + "\n" + m.text
-        for token in ("<!channel>", "<!here>", "<!everyone>", "<@U0ADMIN>", "<#C0SECRET>",
-                      "<https://evil.example", "https://evil", "www.evil"):
+        for token in (
+            "<!channel>",
+            "<!here>",
+            "<!everyone>",
+            "<@U0ADMIN>",
+            "<#C0SECRET>",
+            "<https://evil.example",
+            "https://evil",
+            "www.evil",
+        ):
             assert token not in text, token
         # the only links are the stories' own
         links = [part.split("|", 1)[0] for part in text.split("<")[1:] if part.startswith("http")]

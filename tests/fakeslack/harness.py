@@ -48,9 +48,12 @@ class SlackEnv:
         out.extend(self.fake.response_posts(answer.response_url))
         return out
 
-    async def channel_record(self, channel: str = "C0GENERAL") -> Any:
+    async def channel_record(self, channel: str = "C0GENERAL", team: str | None = None) -> Any:
         return await self.app.storage.get_channel(
-            "slack", channel, guild_id=self.fake.team_id, name=self.fake.channels[channel].name
+            "slack",
+            channel,
+            guild_id=team or self.fake.team_id,
+            name=self.fake.channels[channel].name,
         )
 
     async def seed(

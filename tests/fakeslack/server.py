@@ -498,9 +498,10 @@ class FakeSlack:
         return ws
 
     async def send_envelope(
-        self, kind: str, payload: dict[str, Any], *, timeout: float = 5.0
-    ) -> dict[str, Any]:  # noqa: ASYNC109
+        self, kind: str, payload: dict[str, Any], *, wait: float = 5.0
+    ) -> dict[str, Any]:
         """Push an envelope to the connected app and wait for its acknowledgement."""
+        timeout = wait
         deadline = time.monotonic() + timeout
         while not self.sockets:
             if time.monotonic() > deadline:

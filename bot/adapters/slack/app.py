@@ -31,11 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import yarl
 from aiohttp import web
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.app.async_server import AsyncSlackAppServer
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -51,6 +53,7 @@ from bot.adapters.slack.commands import (
     Permissions,
     SlackCommands,
 )
+from bot.adapters.slack.errors import error_code
 from bot.adapters.slack.installation import (
     ENV_SECRET_KEY,
     MemoryStateStore,
@@ -312,8 +315,32 @@ class SlackBot:
         )
         return server.web_app
 
+    async def check_token(self) -> None:
+        """One workspace: ask ``auth.test`` whether Slack takes the bot token (a refused
+        token is a ConfigError, exit status 2; Slack unreachable is only logged)."""
+        if self.credentials.multi:
+            return
+        try:
+            found = await self.bolt.client.auth_test()
+        except SlackApiError as err:
+            code = error_code(err)
+            if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
+                raise ConfigError(
+                    f"Slack refused the token ({code}): set SLACK_BOT_TOKEN to the Bot User "
+                    "OAuth Token (your app → OAuth & Permissions, it starts with xoxb-)",
+                    key="SLACK_BOT_TOKEN",
+                ) from None
+            log.warning("Slack auth.test failed: %s", err)
+        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+            log.warning("Slack is not reachable at %s yet: %s", self.api_base, err)
+        else:
+            log.info("Slack: workspace %s (%s), bot %s", found.get("team"),
+                     found.get("team_id"), found.get("user_id"))
+
     async def start(self) -> None:
-        """Register the sink, then listen (HTTP) or connect (Socket Mode)."""
+        """Check the token, register the sink, then listen (HTTP) or connect (Socket
+        Mode); then send what is pending, once."""
+        await self.check_token()
         await self.mark_pending_suspect()
         self.app.add_sink(PLATFORM, self.sink)
         if self.credentials.socket_mode:

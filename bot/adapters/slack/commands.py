@@ -400,7 +400,7 @@ def _text_value(values: Mapping[str, Any], block: str, action: str = "value") ->
 
 def _error_block(spec: CommandSpec, message: str, blocks: Sequence[str]) -> str:
     """The modal input an error message is about (the option it names), else the first."""
-    message = message.split(". Usage:")[0]
+    message = message.split(". Usage:", maxsplit=1)[0]
     for opt in spec.options:
         named = message.startswith(opt.name) or f" {opt.name} " in message
         if (named or f"{opt.name}:" in message) and opt.name in blocks:
