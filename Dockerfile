@@ -12,7 +12,8 @@ RUN python -m venv /opt/briefbot \
 
 FROM python:3.11-slim AS runtime
 LABEL org.opencontainers.image.title="briefbot" \
-      org.opencontainers.image.description="News briefing bot for Discord and Slack"
+      org.opencontainers.image.description="News briefing bot for Discord and Slack" \
+      org.opencontainers.image.documentation="README.md: Discord, Slack (briefbot slack manifest --url)"
 RUN groupadd --system --gid 10001 briefbot \
     && useradd --system --uid 10001 --gid briefbot --home-dir /data --shell /usr/sbin/nologin briefbot \
     && mkdir -p /data /etc/briefbot \
@@ -26,6 +27,8 @@ ENV PATH="/opt/briefbot/bin:${PATH}" \
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
+# Slack's HTTP endpoint (/slack/events) when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set
+EXPOSE 3000
 HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
     CMD ["briefbot", "check-config"]
 ENTRYPOINT ["briefbot"]

@@ -177,6 +177,10 @@ def test_reply_lines_name_briefbot_subcommands_and_are_escaped() -> None:
         "run /briefbot digest schedule, or /briefbot help"
     )
     assert slack_commands("https://x.example/feeds/brief") == "https://x.example/feeds/brief"
+    assert slack_commands("* changes the channel's configuration (needs Manage Server)") == (
+        "* changes the channel's configuration (needs a workspace admin or owner "
+        "(or [slack] managers))"
+    )
     (m,) = reply_messages(Reply(lines=("Tracking <!here> (actor)", "see /watchlist"), error=True))
     check_limits([m])
     shown = m.blocks[0]["text"]["text"]

@@ -107,6 +107,8 @@ async def test_help_and_empty_text_are_ephemeral_help(env: SlackEnv) -> None:
         assert "/briefbot brief" in shown
         assert "/briefbot feeds add" in shown
         assert "/brief " not in shown.replace("/briefbot brief", "")
+        assert "Manage Server" not in shown
+        assert "needs a workspace admin or owner" in shown
     detail = await env.command("help digest")
     assert "/briefbot digest schedule" in texts(detail.json)
 

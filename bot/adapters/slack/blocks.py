@@ -85,10 +85,16 @@ _SLASH = re.compile(
 )
 
 
+#: the core words the manage permission as Discord's; in Slack it is admins and owners
+_MANAGE = re.compile(r"(?:the )?Manage Server(?: permission)?")
+SLACK_MANAGE = "a workspace admin or owner (or [slack] managers)"
+
+
 def slack_commands(text: str) -> str:
     """The core names commands as Discord does (``/digest schedule``); in Slack they are
-    subcommands of ``/briefbot`` (``/briefbot digest schedule``)."""
-    return _SLASH.sub(COMMAND + " ", text)
+    subcommands of ``/briefbot`` (``/briefbot digest schedule``), and the manage
+    permission is a workspace admin or owner."""
+    return _MANAGE.sub(SLACK_MANAGE, _SLASH.sub(COMMAND + " ", text))
 
 
 def _cut(text: str, limit: int) -> str:
