@@ -47,6 +47,19 @@ async def env(fake_slack: FakeSlack, tmp_path: Path, feeds: FeedServer) -> Async
     assert not fake_slack.invalid, f"Slack would refuse: {fake_slack.invalid}"
 
 
+def test_text_is_read_as_typed_links_and_entities_unwrapped() -> None:
+    from bot.adapters.slack.commands import parse_text, unslack
+
+    assert unslack("feeds add <https://a.example/rss?x=1&amp;y=2|a.example/rss>") == (
+        "feeds add https://a.example/rss?x=1&y=2"
+    )
+    spec, args = parse_text('track kind:topic name:"AT&amp;T" aliases:"&lt;AT&gt;"')
+    assert spec.name == "track"
+    assert (args["name"], args["aliases"]) == ("AT&T", "<AT>")
+    assert parse_text("")[0].name == "help"
+    assert parse_text("/briefbot digest now")[0].name == "digest now"
+
+
 # -- requests: signatures, url_verification ----------------------------------------------
 
 
@@ -384,7 +397,7 @@ async def test_schedule_modal_searches_time_zones_and_sets_the_schedule(env: Sla
 async def test_feeds_add_import_and_export(env: SlackEnv, feeds: FeedServer) -> None:
     one = feeds.feed("/one.xml", rss([{"title": "a", "link": "https://a.example/1"}], title="One"))
     two = feeds.feed("/two.xml", rss([{"title": "b", "link": "https://b.example/1"}], title="Two"))
-    added = await env.command(f"feeds add {one}")
+    added = await env.command(f"feeds add <{one}>")  # Slack sends links as <url>
     assert "One" in everything(env, added)
     record = await env.channel_record()
     assert one in [f.url for f in await env.app.storage.channel_feeds(record.id)]

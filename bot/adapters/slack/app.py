@@ -334,8 +334,12 @@ class SlackBot:
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
             log.warning("Slack is not reachable at %s yet: %s", self.api_base, err)
         else:
-            log.info("Slack: workspace %s (%s), bot %s", found.get("team"),
-                     found.get("team_id"), found.get("user_id"))
+            log.info(
+                "Slack: workspace %s (%s), bot %s",
+                found.get("team"),
+                found.get("team_id"),
+                found.get("user_id"),
+            )
 
     async def start(self) -> None:
         """Check the token, register the sink, then listen (HTTP) or connect (Socket
@@ -349,7 +353,8 @@ class SlackBot:
             self._socket = AsyncSocketModeHandler(self.bolt, self.credentials.app_token)
             await self._socket.connect_async()
             log.info("Slack: connected in Socket Mode")
-        else:
+        if not self.credentials.socket_mode or self.credentials.multi:
+            # HTTP: every request; in Socket Mode with OAuth, the install pages only
             self._runner = web.AppRunner(self.web_app(), access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.host, self.port)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -78,6 +79,8 @@ SELECT_MAX = 100
 OPTION_TEXT_MAX = 75
 OPTION_VALUE_MAX = 150
 ALL_ENTRIES = "*"
+#: users.info must answer within this (the permission is checked before acknowledging)
+USERS_INFO_TIMEOUT = 2.0
 
 # callback and action ids
 PICK_ACTION = "briefbot_pick"
@@ -103,7 +106,7 @@ def split_subcommand(text: str) -> tuple[str, bool]:
     """``"feeds remove"`` / ``"track"`` and whether arguments follow, without
     validating (an unknown name is left to the parser's message)."""
     try:
-        tokens = tokenize(text.strip())
+        tokens = tokenize(unslack(text).strip())
     except InputError:
         return "", True
     if not tokens:
@@ -119,10 +122,20 @@ def split_subcommand(text: str) -> tuple[str, bool]:
     return head, len(tokens) > 1
 
 
+_LINK = re.compile(r"<((?:https?|mailto):[^>|]+)(?:\|[^>]*)?>")
+
+
+def unslack(text: str) -> str:
+    """The text as the user typed it: Slack sends links as ``<https://…>`` or
+    ``<https://…|label>`` and ``&``, ``<``, ``>`` as entities."""
+    text = _LINK.sub(lambda m: m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def parse_text(text: str) -> tuple[CommandSpec, dict[str, Any]]:
     """The command typed after ``/briefbot`` (nothing means ``help``), parsed by the
     console's parser. InputError with the usage for anything it cannot read."""
-    text = text.strip()
+    text = unslack(text).strip()
     if text.lower().startswith(COMMAND):  # "/briefbot /briefbot brief" typed by habit
         text = text[len(COMMAND) :].strip()
     return parse_command_line("/" + (text.lstrip("/") or "help"))
@@ -160,9 +173,11 @@ class Permissions:
         managers: Sequence[str] = (),
         ttl: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        timeout: float = USERS_INFO_TIMEOUT,
     ) -> None:
         self.managers = {m.strip() for m in managers if m.strip()}
         self.ttl = ttl
+        self.timeout = timeout
         self.clock = clock
         self._cache: dict[tuple[str, str], tuple[float, bool]] = {}
 
@@ -174,8 +189,8 @@ class Permissions:
         cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        try:
-            resp = await client.users_info(user=user_id)
+        try:  # within Slack's 3 seconds: a slow answer (a 429 wait) counts as no
+            resp = await asyncio.wait_for(client.users_info(user=user_id), self.timeout)
         except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as err:
             log.warning("users.info %s failed: %s; treating them as a member", user_id, err)
             return False
