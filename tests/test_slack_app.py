@@ -424,3 +424,46 @@ async def test_slack_bot_refuses_a_port_in_use(fake_slack: FakeSlack, tmp_path: 
             await bot.stop()
         finally:
             await app.close()
+
+
+async def test_installation_store_round_trip_and_a_changed_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from slack_sdk.oauth.installation_store.models.installation import Installation
+
+    from bot.storage.sql import SqlStorage
+
+    storage = SqlStorage(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
+    await storage.open()
+    try:
+        store = SqlInstallationStore(storage, SECRET_KEY)
+        for token in ("xoxb-first", "xoxb-second"):  # a reinstall replaces the row
+            await store.async_save(
+                Installation(
+                    app_id="A1",
+                    team_id="T1",
+                    team_name="One",
+                    bot_token=token,
+                    bot_id="B1",
+                    bot_user_id="U1",
+                    bot_scopes="commands,chat:write",
+                    user_id="U2",
+                )
+            )
+        (row,) = await store.raw_rows()
+        assert "xoxb-" not in row["data"]
+        found = await store.async_find_installation(enterprise_id=None, team_id="T1")
+        assert found is not None
+        assert (found.bot_token, found.bot_scopes, found.team_name) == (
+            "xoxb-second",
+            ["commands", "chat:write"],
+            "One",
+        )
+        assert await store.async_find_bot(enterprise_id=None, team_id="T2") is None
+        other = SqlInstallationStore(storage, "another-passphrase-that-is-long-enough!!")
+        assert await other.async_find_bot(enterprise_id=None, team_id="T1") is None
+        assert "cannot be decrypted" in caplog.text
+        await store.async_delete_installation(enterprise_id=None, team_id="T1")
+        assert await store.raw_rows() == []
+    finally:
+        await storage.close()

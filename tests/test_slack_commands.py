@@ -442,3 +442,18 @@ async def test_digest_now_and_off(env: SlackEnv) -> None:
     await env.command("digest schedule time:07:00")
     off = await env.command("digest off")
     assert "Scheduled digest turned off" in everything(env, off)
+
+
+async def test_a_bug_is_logged_and_the_user_sees_a_short_apology(
+    env: SlackEnv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(env.bot.commands.service, "dispatch", broken)
+    answer = await env.command("status")
+    (message,) = env.responses(answer)
+    assert message["response_type"] == "ephemeral"
+    assert texts(message).startswith("Sorry, something went wrong on Briefbot's side.")
+    assert "database on fire" not in texts(message)
+    assert "database on fire" in caplog.text

@@ -479,6 +479,10 @@ class SlackCommands:
         except SlackApiError as err:
             await self._ack_message(ack, ephemeral(f"⚠️ {user_message(err)}"), visible=False)
             return
+        except Exception:  # a bug: logged, the user sees a short apology
+            log.exception("%s %r failed", COMMAND, text)
+            await self._ack_message(ack, ephemeral(APOLOGY), visible=False)
+            return
         await self._run(ack, url, client, ctx, (spec, args))
 
     async def _run(
@@ -638,6 +642,10 @@ class SlackCommands:
             await post_response(
                 url, ephemeral(f"⚠️ {err}"), response_type="ephemeral", replace_original=True
             )
+            return
+        except Exception:
+            log.exception("%s menu %s failed", COMMAND, command)
+            await post_response(url, ephemeral(APOLOGY), response_type="ephemeral")
             return
         visible = self._visible(spec, reply)
         await self.answer(url, client, ctx, reply, visible=visible, replace=True)
