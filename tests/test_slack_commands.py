@@ -413,6 +413,12 @@ async def test_feeds_add_import_and_export(env: SlackEnv, feeds: FeedServer) -> 
         f'<outline text="Dead" xmlUrl="{feeds.url("/dead.xml")}"/>'
         "</body></opml>"
     ).encode()
+    too_big = {**env.fake.add_file("huge.opml", b"x"), "size": 5_000_000}
+    refused = await env.slack.submit(
+        view, {"file": {"value": {"type": "file_input", "files": [too_big]}}}
+    )
+    assert refused.json["response_action"] == "errors"
+    assert refused.json["errors"]["file"].startswith("file: huge.opml is 5000 kB")
     file = env.fake.add_file("subs.opml", opml)
     submitted = await env.slack.submit(
         view, {"file": {"value": {"type": "file_input", "files": [file]}}}

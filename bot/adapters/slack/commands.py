@@ -719,11 +719,12 @@ class SlackCommands:
         values = _values(view)
         command, args, blocks = self._view_args(view.get("callback_id"), values)
         spec = get_command(command)
+        upload: dict[str, Any] = {}
         try:
             ctx, url = self._modal_context(body)
             ctx = await self._require_manager(client, body, ctx)
             if spec.name == "feeds import":
-                args = {"file": await self._download(client, values)}
+                upload = _file_info(values)  # the download waits until after the ack
             else:
                 validate_args(spec, args)
         except BriefbotError as err:
@@ -734,6 +735,15 @@ class SlackCommands:
             return
         except SlackApiError as err:
             await ack(response_action="errors", errors={blocks[0]: user_message(err)[:150]})
+            return
+        if spec.name == "feeds import":
+            await ack()
+            try:
+                args = {"file": await self._download(client, upload)}
+                reply = await self.service.dispatch(ctx, spec.name, args)
+            except BriefbotError as err:
+                reply = Reply.failure(err)
+            await self.answer(url, client, ctx, reply, visible=False)
             return
         work = asyncio.ensure_future(self.service.dispatch(ctx, spec.name, args))
         acked = False
@@ -774,21 +784,10 @@ class SlackCommands:
             return "digest schedule", {k: v for k, v in args.items() if v}, ["time", "tz", "days"]
         return "feeds import", {}, ["file"]
 
-    async def _download(self, client: AsyncWebClient, values: Mapping[str, Any]) -> bytes:
+    async def _download(self, client: AsyncWebClient, info: Mapping[str, Any]) -> bytes:
         """The OPML file given in the import modal, read with the bot token."""
-        files = ((values.get("file") or {}).get("value") or {}).get("files") or []
-        if not files:
-            raise InputError("file: choose an OPML file to import")
-        info = files[0]
         name = info.get("name") or "the file"
-        size = int(info.get("size") or 0)
-        if size > MAX_OPML_BYTES:
-            raise InputError(
-                f"file: {name} is {size // 1000} kB; the limit is {MAX_OPML_BYTES // 1000} kB."
-            )
-        url = info.get("url_private_download") or info.get("url_private")
-        if not url:
-            raise InputError(f"file: Slack gave no download link for {name}")
+        url = info["url"]
         headers = {"Authorization": f"Bearer {client.token}"}
         timeout = aiohttp.ClientTimeout(total=30)
         try:
@@ -819,6 +818,25 @@ class SlackCommands:
         ctx = ChannelContext(platform=PLATFORM, channel_id="-")
         found = await self.service.autocomplete(ctx, Autocomplete.TIMEZONE, query, limit=SELECT_MAX)
         await ack(options=[_option(label, value) for label, value in found])
+
+
+def _file_info(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The file chosen in the import modal (checked before the download: there, its size
+    and link), or InputError shown on the field."""
+    files = ((values.get("file") or {}).get("value") or {}).get("files") or []
+    if not files:
+        raise InputError("file: choose an OPML file to import")
+    info = files[0]
+    name = info.get("name") or "the file"
+    size = int(info.get("size") or 0)
+    if size > MAX_OPML_BYTES:
+        raise InputError(
+            f"file: {name} is {size // 1000} kB; the limit is {MAX_OPML_BYTES // 1000} kB."
+        )
+    url = info.get("url_private_download") or info.get("url_private")
+    if not url:
+        raise InputError(f"file: Slack gave no download link for {name}")
+    return {"name": name, "url": url}
 
 
 class _Refused(BriefbotError):
