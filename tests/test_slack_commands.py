@@ -136,6 +136,7 @@ async def test_brief_is_posted_in_the_channel_as_blocks(env: SlackEnv) -> None:
     assert "bakery" not in shown
     assert "<!date^1700042400^" in shown  # NOW - 2 h, each reader's own time zone
     assert all("link_names" not in m for m in messages)
+    assert all(m["unfurl_links"] is False and m["unfurl_media"] is False for m in messages)
     assert messages[0]["text"].startswith("Brief: 1 story")
 
 

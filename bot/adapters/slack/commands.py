@@ -529,6 +529,8 @@ class SlackCommands:
             text=message.text,
             blocks=message.blocks,
             response_type="in_channel" if visible else "ephemeral",
+            unfurl_links=False,
+            unfurl_media=False,
         )
 
     async def answer(
