@@ -330,13 +330,26 @@ def config_dir(tmp_path: Path) -> Path:
     return cfg
 
 
-async def test_briefbot_run_serves_slack_over_http(fake_slack: FakeSlack, tmp_path: Path) -> None:
+async def test_briefbot_run_serves_slack_over_http_beside_discord(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """One process: Slack over HTTP and Discord (its own loopback fake) together."""
+    from fakediscord import FakeDiscord
+
+    async with FakeDiscord(shard_count=1) as discord_fake:
+        await run_both(fake_slack, discord_fake, tmp_path)
+    assert not discord_fake.internal_errors
+
+
+async def run_both(fake_slack: FakeSlack, discord_fake: Any, tmp_path: Path) -> None:
     cfg = config_dir(tmp_path)
     port = free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("BRIEFBOT_", "DISCORD_", "SLACK_"))
     }
     env.update(
+        DISCORD_TOKEN=discord_fake.token,
+        DISCORD_API_BASE=discord_fake.api_base,
         HOME=str(tmp_path),
         XDG_DATA_HOME=str(tmp_path / "xdg"),
         SLACK_BOT_TOKEN=fake_slack.bot_token,
@@ -369,6 +382,11 @@ async def test_briefbot_run_serves_slack_over_http(fake_slack: FakeSlack, tmp_pa
         unsigned = await slack.post("text=help", "application/x-www-form-urlencoded", signed=False)
         assert unsigned.status == 401
         assert fake_slack.called("auth.test")[0].token == fake_slack.bot_token
+        for _ in range(400):  # and Discord connected too
+            if discord_fake.identify_log:
+                break
+            await asyncio.sleep(0.025)
+        assert discord_fake.identify_log[0]["d"]["token"] == discord_fake.token
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)

@@ -464,3 +464,22 @@ async def test_a_bug_is_logged_and_the_user_sees_a_short_apology(
     assert texts(message).startswith("Sorry, something went wrong on Briefbot's side.")
     assert "database on fire" not in texts(message)
     assert "database on fire" in caplog.text
+
+
+async def test_admin_flags_are_cached_briefly(env: SlackEnv) -> None:
+    from bot.adapters.slack.app import web_client
+    from bot.adapters.slack.commands import Permissions
+
+    now = [0.0]
+    perms = Permissions(["UMANAGER"], ttl=60, clock=lambda: now[0])
+    client = web_client(env.fake.api_base, env.fake.bot_token)
+    env.fake.calls.clear()
+    assert await perms.can_manage(client, "T0TEAM", "UADMIN")
+    assert await perms.can_manage(client, "T0TEAM", "UADMIN")
+    assert not await perms.can_manage(client, "T0TEAM", "UMEMBER")
+    assert await perms.can_manage(client, "T0TEAM", "UMANAGER")
+    assert len(env.fake.called("users.info")) == 2
+    env.fake.users["UADMIN"]["is_admin"] = False  # demoted: seen once the cache expires
+    now[0] = 61
+    assert not await perms.can_manage(client, "T0TEAM", "UADMIN")
+    assert not await perms.can_manage(client, "T0TEAM", "UNOBODY")  # user_not_found: no
