@@ -483,3 +483,38 @@ async def test_admin_flags_are_cached_briefly(env: SlackEnv) -> None:
     now[0] = 61
     assert not await perms.can_manage(client, "T0TEAM", "UADMIN")
     assert not await perms.can_manage(client, "T0TEAM", "UNOBODY")  # user_not_found: no
+
+
+async def test_a_briefing_longer_than_a_response_url_takes_goes_on_in_the_channel(
+    env: SlackEnv,
+) -> None:
+    from datetime import timedelta
+
+    from factories import E, digest_of, mi
+
+    from bot.adapters.slack.app import web_client
+    from bot.core.models import EntryKind
+    from bot.core.replies import ChannelContext, Reply
+
+    xi = E("xi", EntryKind.ACTOR, "Xi Jinping")
+    items = [
+        mi(
+            i,
+            f"Xi Jinping w{i}a w{i}b w{i}c",
+            hits=[("xi", "Xi Jinping", "title")],
+            at=timedelta(minutes=i),
+        )
+        for i in range(1, 231)
+    ]
+    digest = digest_of(items, {"xi": xi}, max_stories=230)
+    url = env.fake.response_url()
+    ctx = ChannelContext(platform="slack", channel_id="C0GENERAL", guild_id="T0TEAM")
+    client = web_client(env.fake.api_base, env.fake.bot_token)
+    reply = Reply(digest=digest, ephemeral=False)
+    await env.bot.commands.answer(url, client, ctx, reply, visible=True)
+    through_url = env.fake.response_posts(url)
+    assert len(through_url) == 4
+    assert all(p["response_type"] == "in_channel" for p in through_url)
+    rest = env.fake.posted("C0GENERAL")
+    assert len(rest) >= 1
+    assert all(m.args["unfurl_links"] is False for m in rest)

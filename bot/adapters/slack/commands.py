@@ -79,6 +79,8 @@ SELECT_MAX = 100
 OPTION_TEXT_MAX = 75
 OPTION_VALUE_MAX = 150
 ALL_ENTRIES = "*"
+#: Slack accepts up to 5 messages through one response_url
+RESPONSE_URL_USES = 5
 #: users.info must answer within this (the permission is checked before acknowledging)
 USERS_INFO_TIMEOUT = 2.0
 
@@ -549,8 +551,10 @@ class SlackCommands:
         for i, message in enumerate(reply_messages(reply)):
             extra: dict[str, Any] = {"response_type": kind}
             extra["replace_original"] = bool(replace and i == 0 and not visible)
-            if url:
+            if url and i < RESPONSE_URL_USES - 1:  # one use kept (a menu's clean-up)
                 await post_response(url, message, **extra)
+            elif visible:
+                await self._post_visible(client, ctx, message)
             else:
                 await self._post_ephemeral(client, ctx, message)
         if reply.attachment is not None:
@@ -567,6 +571,20 @@ class SlackCommands:
                 note = ephemeral(f"⚠️ The file could not be uploaded: {user_message(err)}")
                 if url:
                     await post_response(url, note, response_type="ephemeral")
+
+    async def _post_visible(
+        self, client: AsyncWebClient, ctx: ChannelContext, message: SlackMessage
+    ) -> None:
+        try:
+            await client.chat_postMessage(
+                channel=ctx.channel_id,
+                text=message.text,
+                blocks=message.blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as err:
+            log.warning("could not post a briefing in %s: %s", ctx.channel_id, err)
 
     async def _post_ephemeral(
         self, client: AsyncWebClient, ctx: ChannelContext, message: SlackMessage
