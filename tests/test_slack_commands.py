@@ -468,7 +468,7 @@ async def test_a_bug_is_logged_and_the_user_sees_a_short_apology(
 
 async def test_admin_flags_are_cached_briefly(env: SlackEnv) -> None:
     from bot.adapters.slack.app import web_client
-    from bot.adapters.slack.commands import Permissions
+    from bot.adapters.slack.respond import Permissions
 
     now = [0.0]
     perms = Permissions(["UMANAGER"], ttl=60, clock=lambda: now[0])

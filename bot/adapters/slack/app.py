@@ -44,15 +44,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack.commands import (
-    IMPORT_VIEW,
-    PICK_ACTION,
-    SCHEDULE_VIEW,
-    TRACK_VIEW,
-    TZ_ACTION,
-    Permissions,
-    SlackCommands,
-)
+from bot.adapters.slack.commands import SlackCommands
 from bot.adapters.slack.errors import error_code
 from bot.adapters.slack.installation import (
     ENV_SECRET_KEY,
@@ -60,7 +52,15 @@ from bot.adapters.slack.installation import (
     SqlInstallationStore,
 )
 from bot.adapters.slack.manifest import BOT_SCOPES, COMMAND
+from bot.adapters.slack.respond import Permissions
 from bot.adapters.slack.sink import PLATFORM, SlackSink, posting_client
+from bot.adapters.slack.views import (
+    IMPORT_VIEW,
+    PICK_ACTION,
+    SCHEDULE_VIEW,
+    TRACK_VIEW,
+    TZ_ACTION,
+)
 from bot.config import SlackSettings, secret
 from bot.errors import ConfigError, DeliveryError
 

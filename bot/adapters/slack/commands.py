@@ -23,6 +23,9 @@ Permissions: commands that change a channel's setup need a workspace admin or ow
 (``users.info``: ``is_admin`` / ``is_owner``, cached briefly) or a user in the
 ``[slack] managers`` setting (:class:`Permissions`); anyone else gets an ephemeral
 refusal and nothing changes (the modals and menus check again when submitted).
+
+The modals and menus themselves are in :mod:`.views`; answering after the
+acknowledgement and the permission check in :mod:`.respond`.
 """
 
 from __future__ import annotations
@@ -31,8 +34,7 @@ import asyncio
 import json
 import logging
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -40,20 +42,31 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.adapters.slack.blocks import (
-    COMMAND,
-    FALLBACK_MAX,
-    SlackMessage,
-    escape,
-    reply_messages,
-    section,
-    slack_commands,
+from bot.adapters.slack.blocks import COMMAND, SlackMessage, reply_messages, slack_commands
+from bot.adapters.slack.errors import APOLOGY, user_message
+from bot.adapters.slack.respond import (
+    PLATFORM,
+    Permissions,
+    answer,
+    context_of,
+    ephemeral,
+    post_response,
+    require_manager,
 )
-from bot.adapters.slack.errors import (
-    APOLOGY,
-    MANAGE_DENIED,
-    NOT_A_CHANNEL,
-    user_message,
+from bot.adapters.slack.views import (
+    ALL_ENTRIES,
+    OPTION_VALUE_MAX,
+    PICK_ACTION,
+    SELECT_MAX,
+    error_block,
+    file_info,
+    import_view,
+    option,
+    picker_message,
+    schedule_view,
+    track_view,
+    values_of,
+    view_args,
 )
 from bot.core.commands import (
     Autocomplete,
@@ -71,25 +84,8 @@ from bot.errors import BriefbotError, InputError
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "slack"
 #: answer in the acknowledgement if the core is done this fast (Slack allows 3 s)
 ACK_WITHIN = 1.5
-#: a static select holds at most 100 options; text 75, value 150 characters
-SELECT_MAX = 100
-OPTION_TEXT_MAX = 75
-OPTION_VALUE_MAX = 150
-ALL_ENTRIES = "*"
-#: Slack accepts up to 5 messages through one response_url
-RESPONSE_URL_USES = 5
-#: users.info must answer within this (the permission is checked before acknowledging)
-USERS_INFO_TIMEOUT = 2.0
-
-# callback and action ids
-PICK_ACTION = "briefbot_pick"
-TRACK_VIEW = "briefbot_track"
-SCHEDULE_VIEW = "briefbot_schedule"
-IMPORT_VIEW = "briefbot_import"
-TZ_ACTION = "tz"
 
 #: subcommands that, typed without arguments, answer with a select menu
 PICKERS: dict[str, tuple[Autocomplete, str]] = {
@@ -143,288 +139,6 @@ def parse_text(text: str) -> tuple[CommandSpec, dict[str, Any]]:
     return parse_command_line("/" + (text.lstrip("/") or "help"))
 
 
-def context_of(body: Mapping[str, Any], *, can_manage: bool = False) -> ChannelContext:
-    """The caller of a slash command, a block action or a modal (whose private_metadata
-    carries the channel)."""
-    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-    team = body.get("team_id") or (body.get("team") or {}).get("id")
-    user_id = body.get("user_id") or (body.get("user") or {}).get("id")
-    name = body.get("user_name") or (body.get("user") or {}).get("username") or "?"
-    channel_name = body.get("channel_name") or (body.get("channel") or {}).get("name")
-    if not channel or str(channel).startswith("D") or channel_name == "directmessage":
-        raise InputError(NOT_A_CHANNEL)
-    return ChannelContext(
-        platform=PLATFORM,
-        channel_id=str(channel),
-        guild_id=str(team) if team else None,
-        channel_name=channel_name,
-        user=f"{name} ({user_id})",
-        can_manage=can_manage,
-    )
-
-
-# -- permissions --------------------------------------------------------------------------
-
-
-class Permissions:
-    """Who may change a channel's setup: workspace admins and owners (``users.info``,
-    cached for ``ttl`` seconds) and the users in ``[slack] managers``."""
-
-    def __init__(
-        self,
-        managers: Sequence[str] = (),
-        ttl: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
-        timeout: float = USERS_INFO_TIMEOUT,
-    ) -> None:
-        self.managers = {m.strip() for m in managers if m.strip()}
-        self.ttl = ttl
-        self.timeout = timeout
-        self.clock = clock
-        self._cache: dict[tuple[str, str], tuple[float, bool]] = {}
-
-    async def can_manage(self, client: AsyncWebClient, team_id: str | None, user_id: str) -> bool:
-        if user_id in self.managers:
-            return True
-        key = (team_id or "", user_id)
-        now = self.clock()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        try:  # within Slack's 3 seconds: a slow answer (a 429 wait) counts as no
-            resp = await asyncio.wait_for(client.users_info(user=user_id), self.timeout)
-        except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as err:
-            log.warning("users.info %s failed: %s; treating them as a member", user_id, err)
-            return False
-        user = resp.get("user") or {}
-        allowed = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-        self._cache[key] = (now + self.ttl, allowed)
-        return allowed
-
-
-# -- answering ----------------------------------------------------------------------------
-
-
-async def post_response(url: str, message: SlackMessage, **extra: Any) -> None:
-    """Send one message to a ``response_url`` (no link_names, no unfurls)."""
-    payload = {"text": message.text, "blocks": message.blocks, **extra}
-    payload.setdefault("unfurl_links", False)
-    payload.setdefault("unfurl_media", False)
-    resp = await AsyncWebhookClient(url).send_dict(payload)
-    if resp.status_code >= 400:
-        log.warning("response_url answered %s: %s", resp.status_code, resp.body)
-
-
-def ephemeral(text: str) -> SlackMessage:
-    """A short private answer (commands named as ``/briefbot …``)."""
-    text = escape(slack_commands(text))
-    return SlackMessage(text=text[:FALLBACK_MAX], blocks=[section(text)])
-
-
-def _option(label: str, value: str) -> dict[str, Any]:
-    label = " ".join(label.split()) or "?"
-    if len(label) > OPTION_TEXT_MAX:
-        label = label[: OPTION_TEXT_MAX - 1] + "…"
-    return {"text": {"type": "plain_text", "text": label}, "value": value}
-
-
-def _plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text}
-
-
-def _input(
-    block_id: str,
-    label: str,
-    element: dict[str, Any],
-    *,
-    optional: bool = False,
-    hint: str | None = None,
-) -> dict[str, Any]:
-    block: dict[str, Any] = {
-        "type": "input",
-        "block_id": block_id,
-        "label": _plain(label),
-        "element": element,
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = _plain(hint)
-    return block
-
-
-def _static(
-    action_id: str,
-    options: Sequence[tuple[str, str]],
-    *,
-    initial: str | None = None,
-    placeholder: str = "Choose…",
-) -> dict[str, Any]:
-    element: dict[str, Any] = {
-        "type": "static_select",
-        "action_id": action_id,
-        "placeholder": _plain(placeholder),
-        "options": [_option(label, value) for label, value in options],
-    }
-    if initial is not None:
-        element["initial_option"] = next(o for o in element["options"] if o["value"] == initial)
-    return element
-
-
-def track_view(meta: str) -> dict[str, Any]:
-    """The ``/briefbot track`` modal."""
-    return {
-        "type": "modal",
-        "callback_id": TRACK_VIEW,
-        "private_metadata": meta,
-        "title": _plain("Track"),
-        "submit": _plain("Track"),
-        "close": _plain("Cancel"),
-        "blocks": [
-            _input(
-                "kind",
-                "Kind",
-                _static(
-                    "value", [("Actor (a person)", "actor"), ("Topic", "topic")], initial="actor"
-                ),
-            ),
-            _input(
-                "name",
-                "Name",
-                {"type": "plain_text_input", "action_id": "value", "max_length": 100},
-                hint="The name shown in digests (also matched)",
-            ),
-            _input(
-                "aliases",
-                "Aliases",
-                {"type": "plain_text_input", "action_id": "value", "max_length": 500},
-                optional=True,
-                hint="Other names that count, comma-separated",
-            ),
-            _input(
-                "mode",
-                "Mode",
-                _static(
-                    "value",
-                    [("Digest", "digest"), ("Instant: also post each story", "instant")],
-                    initial="digest",
-                ),
-                optional=True,
-            ),
-        ],
-    }
-
-
-def schedule_view(meta: str, *, time_default: str, tz: str) -> dict[str, Any]:
-    """The ``/briefbot digest schedule`` modal; the zone select is served by options
-    requests (:meth:`SlackCommands.tz_options`)."""
-    return {
-        "type": "modal",
-        "callback_id": SCHEDULE_VIEW,
-        "private_metadata": meta,
-        "title": _plain("Daily digest"),
-        "submit": _plain("Schedule"),
-        "close": _plain("Cancel"),
-        "blocks": [
-            _input(
-                "time",
-                "Time (HH:MM, 24-hour)",
-                {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "max_length": 5,
-                    "initial_value": time_default,
-                },
-            ),
-            _input(
-                "tz",
-                "Time zone",
-                {
-                    "type": "external_select",
-                    "action_id": TZ_ACTION,
-                    "min_query_length": 1,
-                    "placeholder": _plain("Type to search, e.g. Shanghai"),
-                    "initial_option": _option(tz, tz),
-                },
-                optional=True,
-            ),
-            _input(
-                "days",
-                "Days",
-                {"type": "plain_text_input", "action_id": "value", "max_length": 40},
-                optional=True,
-                hint="e.g. mon-fri, weekends, mon,wed,fri (default: every day)",
-            ),
-        ],
-    }
-
-
-def import_view(meta: str) -> dict[str, Any]:
-    """The ``/briefbot feeds import`` modal: one OPML file."""
-    return {
-        "type": "modal",
-        "callback_id": IMPORT_VIEW,
-        "private_metadata": meta,
-        "title": _plain("Import feeds"),
-        "submit": _plain("Import"),
-        "close": _plain("Cancel"),
-        "blocks": [
-            _input(
-                "file",
-                "OPML file (a feed reader's export)",
-                {
-                    "type": "file_input",
-                    "action_id": "value",
-                    "filetypes": ["opml", "xml"],
-                    "max_files": 1,
-                },
-            ),
-        ],
-    }
-
-
-def picker_message(command: str, options: Sequence[tuple[str, str]]) -> SlackMessage:
-    """An ephemeral message with a select menu that runs ``command`` on the choice."""
-    what = "feed" if command == "feeds remove" else "entry"
-    text = f"Choose the {what} for {COMMAND} {command}:"
-    return SlackMessage(
-        text=text,
-        blocks=[
-            section(text),
-            {
-                "type": "actions",
-                "block_id": f"pick:{command}",
-                "elements": [
-                    _static(PICK_ACTION, options[:SELECT_MAX], placeholder=f"Choose a {what}")
-                ],
-            },
-        ],
-    )
-
-
-def _values(view: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return dict(((view.get("state") or {}).get("values")) or {})
-
-
-def _text_value(values: Mapping[str, Any], block: str, action: str = "value") -> str | None:
-    data = (values.get(block) or {}).get(action) or {}
-    if data.get("type") in ("static_select", "external_select"):
-        chosen = data.get("selected_option") or {}
-        value = chosen.get("value")
-    else:
-        value = data.get("value")
-    return str(value).strip() or None if value is not None else None
-
-
-def _error_block(spec: CommandSpec, message: str, blocks: Sequence[str]) -> str:
-    """The modal input an error message is about (the option it names), else the first."""
-    message = message.split(". Usage:", maxsplit=1)[0]
-    for opt in spec.options:
-        named = message.startswith(opt.name) or f" {opt.name} " in message
-        if (named or f"{opt.name}:" in message) and opt.name in blocks:
-            return opt.name
-    return blocks[0]
-
-
 class SlackCommands:
     """The Bolt listeners: the slash command, the menus, the modals, the options."""
 
@@ -471,7 +185,7 @@ class SlackCommands:
                 return
             spec, args = parse_text(text)
             if spec.manage:
-                ctx = await self._require_manager(client, body, ctx)
+                ctx = await require_manager(self.permissions, client, body, ctx)
             if any(o.type is OptionType.ATTACHMENT for o in spec.options):
                 await self._open_modal(ack, body, client, ctx, spec.name)
                 return
@@ -545,73 +259,8 @@ class SlackCommands:
         visible: bool,
         replace: bool = False,
     ) -> None:
-        """Send a reply after the acknowledgement: through the response_url (a briefing
-        in the channel, anything else ephemeral), its file uploaded to the channel."""
-        kind = "in_channel" if visible else "ephemeral"
-        for i, message in enumerate(reply_messages(reply)):
-            extra: dict[str, Any] = {"response_type": kind}
-            extra["replace_original"] = bool(replace and i == 0 and not visible)
-            if url and i < RESPONSE_URL_USES - 1:  # one use kept (a menu's clean-up)
-                await post_response(url, message, **extra)
-            elif visible:
-                await self._post_visible(client, ctx, message)
-            else:
-                await self._post_ephemeral(client, ctx, message)
-        if reply.attachment is not None:
-            att = reply.attachment
-            try:
-                await client.files_upload_v2(
-                    channel=ctx.channel_id,
-                    content=att.data.decode("utf-8", "replace"),
-                    filename=att.filename,
-                    title=att.filename,
-                )
-            except SlackApiError as err:
-                log.warning("uploading %s to %s failed: %s", att.filename, ctx.channel_id, err)
-                note = ephemeral(f"⚠️ The file could not be uploaded: {user_message(err)}")
-                if url:
-                    await post_response(url, note, response_type="ephemeral")
-
-    async def _post_visible(
-        self, client: AsyncWebClient, ctx: ChannelContext, message: SlackMessage
-    ) -> None:
-        try:
-            await client.chat_postMessage(
-                channel=ctx.channel_id,
-                text=message.text,
-                blocks=message.blocks,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except SlackApiError as err:
-            log.warning("could not post a briefing in %s: %s", ctx.channel_id, err)
-
-    async def _post_ephemeral(
-        self, client: AsyncWebClient, ctx: ChannelContext, message: SlackMessage
-    ) -> None:
-        user = (ctx.user or "").rpartition("(")[2].rstrip(")")
-        try:
-            await client.chat_postEphemeral(
-                channel=ctx.channel_id, user=user, text=message.text, blocks=message.blocks
-            )
-        except SlackApiError as err:
-            log.warning("could not answer %s in %s: %s", ctx.user, ctx.channel_id, err)
-
-    async def _require_manager(
-        self, client: AsyncWebClient, body: Mapping[str, Any], ctx: ChannelContext
-    ) -> ChannelContext:
-        user_id = body.get("user_id") or (body.get("user") or {}).get("id") or ""
-        if not await self.permissions.can_manage(client, ctx.guild_id, str(user_id)):
-            log.info("%s refused to %s in %s:%s", COMMAND, ctx.user, ctx.guild_id, ctx.channel_id)
-            raise _Refused(MANAGE_DENIED)
-        return ChannelContext(
-            platform=ctx.platform,
-            channel_id=ctx.channel_id,
-            guild_id=ctx.guild_id,
-            channel_name=ctx.channel_name,
-            user=ctx.user,
-            can_manage=True,
-        )
+        """See :func:`.respond.answer`."""
+        await answer(url, client, ctx, reply, visible=visible, replace=replace)
 
     # -- menus ------------------------------------------------------------------------
 
@@ -624,7 +273,7 @@ class SlackCommands:
         command: str,
     ) -> None:
         if get_command(command).manage:
-            ctx = await self._require_manager(client, body, ctx)
+            ctx = await require_manager(self.permissions, client, body, ctx)
         what, _ = PICKERS[command]
         found = await self.service.autocomplete(ctx, what, "", limit=10_000)
         options: list[tuple[str, str]] = []
@@ -654,7 +303,7 @@ class SlackCommands:
                 raise InputError("This menu is out of date; run the command again.")
             spec = get_command(command)
             if spec.manage:
-                ctx = await self._require_manager(client, body, ctx)
+                ctx = await require_manager(self.permissions, client, body, ctx)
             option = PICKERS[command][1]
             args = {} if value == ALL_ENTRIES else {option: value}
             reply = await self.service.dispatch(ctx, spec.name, args)
@@ -682,7 +331,7 @@ class SlackCommands:
         ctx: ChannelContext,
         name: str,
     ) -> None:
-        ctx = await self._require_manager(client, body, ctx)
+        ctx = await require_manager(self.permissions, client, body, ctx)
         meta = json.dumps(
             {
                 "channel": ctx.channel_id,
@@ -736,21 +385,21 @@ class SlackCommands:
         it closes and the answer comes through the slash command's response_url."""
         self.track()
         view = body.get("view") or {}
-        values = _values(view)
-        command, args, blocks = self._view_args(view.get("callback_id"), values)
+        values = values_of(view)
+        command, args, blocks = view_args(view.get("callback_id"), values)
         spec = get_command(command)
         upload: dict[str, Any] = {}
         try:
             ctx, url = self._modal_context(body)
-            ctx = await self._require_manager(client, body, ctx)
+            ctx = await require_manager(self.permissions, client, body, ctx)
             if spec.name == "feeds import":
-                upload = _file_info(values)  # the download waits until after the ack
+                upload = file_info(values)  # the download waits until after the ack
             else:
                 validate_args(spec, args)
         except BriefbotError as err:
             text = slack_commands(str(err))
             await ack(
-                response_action="errors", errors={_error_block(spec, text, blocks): text[:150]}
+                response_action="errors", errors={error_block(spec, text, blocks): text[:150]}
             )
             return
         except SlackApiError as err:
@@ -772,7 +421,7 @@ class SlackCommands:
             if done and work.result().error:
                 text = slack_commands(work.result().text)
                 await ack(
-                    response_action="errors", errors={_error_block(spec, text, blocks): text[:150]}
+                    response_action="errors", errors={error_block(spec, text, blocks): text[:150]}
                 )
                 return
             await ack()
@@ -787,22 +436,6 @@ class SlackCommands:
             if not work.done():
                 work.cancel()
         await self.answer(url, client, ctx, reply, visible=False)
-
-    @staticmethod
-    def _view_args(
-        callback: Any, values: Mapping[str, Any]
-    ) -> tuple[str, dict[str, Any], list[str]]:
-        if callback == TRACK_VIEW:
-            args = {k: _text_value(values, k) for k in ("kind", "name", "aliases", "mode")}
-            return "track", {k: v for k, v in args.items() if v}, ["name", "kind", "aliases"]
-        if callback == SCHEDULE_VIEW:
-            args = {
-                "time": _text_value(values, "time"),
-                "tz": _text_value(values, "tz", TZ_ACTION),
-                "days": _text_value(values, "days"),
-            }
-            return "digest schedule", {k: v for k, v in args.items() if v}, ["time", "tz", "days"]
-        return "feeds import", {}, ["file"]
 
     async def _download(self, client: AsyncWebClient, info: Mapping[str, Any]) -> bytes:
         """The OPML file given in the import modal, read with the bot token."""
@@ -837,27 +470,4 @@ class SlackCommands:
         query = str(body.get("value") or "")
         ctx = ChannelContext(platform=PLATFORM, channel_id="-")
         found = await self.service.autocomplete(ctx, Autocomplete.TIMEZONE, query, limit=SELECT_MAX)
-        await ack(options=[_option(label, value) for label, value in found])
-
-
-def _file_info(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The file chosen in the import modal (checked before the download: there, its size
-    and link), or InputError shown on the field."""
-    files = ((values.get("file") or {}).get("value") or {}).get("files") or []
-    if not files:
-        raise InputError("file: choose an OPML file to import")
-    info = files[0]
-    name = info.get("name") or "the file"
-    size = int(info.get("size") or 0)
-    if size > MAX_OPML_BYTES:
-        raise InputError(
-            f"file: {name} is {size // 1000} kB; the limit is {MAX_OPML_BYTES // 1000} kB."
-        )
-    url = info.get("url_private_download") or info.get("url_private")
-    if not url:
-        raise InputError(f"file: Slack gave no download link for {name}")
-    return {"name": name, "url": url}
-
-
-class _Refused(BriefbotError):
-    """The user may not change this channel's setup."""
+        await ack(options=[option(label, value) for label, value in found])
