@@ -17,27 +17,25 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.delivery import Outbox, Sink
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource
+from bot.core.options import ServiceOptions
+from bot.core.ports import Storage
 from bot.core.service import BriefingService
-from bot.core.watchlist import Watchlist, default_watchlist, load_watchlist, merge_watchlists
+from bot.core.usecases.alerts import Alerts
+from bot.core.usecases.channels import Channels
+from bot.core.usecases.digests import Digests
+from bot.core.watchlist import Watchlist
 from bot.errors import BriefbotError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
-from bot.feeds.parse import parse_feed_bytes
+from bot.feeds.parse import ParserPool
 from bot.feeds.poll import Poller
+from bot.feeds.probe import FeedProbe
 from bot.feeds.sources import load_feed_sources
 from bot.scheduling import Scheduler
-from bot.storage.base import Storage
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import load_effective_watchlist
 
 log = logging.getLogger(__name__)
-
-
-def load_effective_watchlist(cfg_dir: Path | None) -> Watchlist:
-    """The shipped default watchlist with the user's watchlist.toml merged over it."""
-    base = default_watchlist()
-    if cfg_dir is not None and (cfg_dir / "watchlist.toml").is_file():
-        return merge_watchlists(base, load_watchlist(cfg_dir / "watchlist.toml"))
-    return base
 
 
 @dataclass
@@ -70,7 +68,6 @@ class App:
     outbox: Outbox
     scheduler: Scheduler
     sinks: dict[str, Sink] = field(default_factory=dict)
-    _opened: bool = False
 
     @property
     def settings(self) -> Settings:
@@ -81,7 +78,6 @@ class App:
         await self.storage.open()
         await self.storage.sync_config_feeds(self.config.feeds)
         await self.fetcher.start()
-        self._opened = True
 
     async def close(self) -> None:
         """Stop in order: the scheduler first (no new job; a running poll or digest gets
@@ -93,8 +89,8 @@ class App:
             try:
                 await self.fetcher.close()
             finally:
+                self.poller.parser.close()  # the parser pool's workers (none if unused)
                 await self.storage.close()
-                self._opened = False
 
     async def __aenter__(self) -> App:
         await self.open()
@@ -107,6 +103,17 @@ class App:
         self.sinks[platform] = sink
 
 
+def service_options(settings: Settings) -> ServiceOptions:
+    """What the core's use cases need of the settings."""
+    return ServiceOptions(
+        default_timezone=settings.digest.default_timezone,
+        group_by=settings.digest.group_by,
+        max_stories=settings.digest.max_stories,
+        brief_hours=settings.digest.brief_hours,
+        poll_interval_minutes=settings.poll.interval_minutes,
+    )
+
+
 def build_app(
     config: Config,
     *,
@@ -116,7 +123,12 @@ def build_app(
     sinks: Mapping[str, Sink] | None = None,
     database_url: str | None = None,
 ) -> App:
+    """Build everything once, each part after what it needs: storage, fetcher, clock and
+    outbox; the channel view, the digest builder and the alert fan-out; the poller (new
+    items go to the alert fan-out); the scheduler (it runs the poller and the digest
+    builder); last the service, which asks the scheduler for next runs."""
     settings = config.settings
+    options = service_options(settings)
     clock = clock or SystemClock()
     if storage is None:
         url = database_url or settings.storage.resolved_url()
@@ -126,19 +138,27 @@ def build_app(
     outbox = Outbox(storage, clock, sink_map)
     default_matcher = compile_watchlist(config.watchlist)
 
-    # The service and the scheduler refer to each other (/status asks the scheduler for
-    # next runs; a schedule change rebuilds a job), so the scheduler's callbacks go
-    # through the service built just after it.
-    holder: dict[str, BriefingService] = {}
-
-    async def run_digest(channel_id: int, slot: object) -> None:
-        await holder["service"].send_scheduled_digest(channel_id, slot)  # type: ignore[arg-type]
+    channels = Channels(storage, config.watchlist, options)
+    digests = Digests(
+        storage=storage, clock=clock, options=options, channels=channels, outbox=outbox
+    )
+    alerts = Alerts(storage=storage, clock=clock, channels=channels, outbox=outbox)
 
     # Feeds added from chat are untrusted: the same SSRF guard checks them when added
     # (service) and at every later fetch and redirect (poller).
     url_guard = make_url_guard(settings.security.allow_hosts)
+    # one parser pool for the poller and for probing feeds added from chat
+    parser = ParserPool()
+    prober = FeedProbe(fetcher=fetcher, parser=parser, url_guard=url_guard, clock=clock)
     poller = Poller(
-        storage, fetcher, lambda: default_matcher, clock, settings, chat_url_guard=url_guard
+        storage,
+        fetcher,
+        lambda: default_matcher,
+        clock,
+        settings,
+        parser=parser,
+        on_new_items=alerts.handle_new_items,
+        chat_url_guard=url_guard,
     )
 
     recovered = False
@@ -150,7 +170,7 @@ def build_app(
             # shutdown may have left (items stored, not yet matched or alerted)
             recovered = True
             try:
-                await service.recover_interrupted_poll(default_matcher)
+                await alerts.recover_interrupted_poll(default_matcher)
             except BriefbotError as err:
                 log.warning("re-checking the last poll cycle failed: %s", err)
         return await poller.poll_once()
@@ -160,24 +180,27 @@ def build_app(
         storage=storage,
         clock=clock,
         run_poll=run_poll,
-        run_digest=run_digest,
+        run_digest=digests.send_scheduled_digest,
         retry_deliveries=outbox.retry_pending,
     )
+
+    async def poll_feeds(feed_ids: list[int]) -> object:
+        return await poller.poll_once(feed_ids=feed_ids)
+
     service = BriefingService(
         storage=storage,
         clock=clock,
-        settings=settings,
+        options=options,
         watchlist=config.watchlist,
-        fetcher=fetcher,
-        parse=parse_feed_bytes,
+        prober=prober,
         schedule_info=scheduler,
         on_schedule_changed=scheduler.on_schedule_changed,
         outbox=outbox,
-        url_guard=url_guard,
-        poll_feeds=lambda ids: poller.poll_once(feed_ids=ids),
+        poll_feeds=poll_feeds,
+        channels=channels,
+        digests=digests,
+        alerts=alerts,
     )
-    holder["service"] = service
-    poller.on_new_items = service.handle_new_items
     return App(
         config=config,
         storage=storage,
@@ -191,15 +214,11 @@ def build_app(
     )
 
 
-def load_and_build(explicit_dir: str | Path | None = None, **kwargs: object) -> App:
-    return build_app(load_config(explicit_dir), **kwargs)  # type: ignore[arg-type]
-
-
 __all__ = [
     "App",
     "Config",
     "build_app",
-    "load_and_build",
     "load_config",
     "load_effective_watchlist",
+    "service_options",
 ]

@@ -1,36 +1,73 @@
-"""Typed settings and config-file loading.
+"""Typed settings and config-file loading, layered by pydantic-settings.
 
-Layers, later wins: the defaults shipped in ``bot/defaults/`` -> the user's config
-directory (``--config DIR`` or ``BRIEFBOT_CONFIG_DIR``) -> environment variables
-(``BRIEFBOT_<SECTION>__<KEY>``, e.g. ``BRIEFBOT_POLL__INTERVAL_MINUTES=5``). Secrets
-(tokens) come only from the environment: ``DISCORD_TOKEN``, ``SLACK_BOT_TOKEN``.
+:class:`Settings` is a ``BaseSettings`` whose sources are, highest priority first:
 
-Every problem is a :class:`ConfigError` naming the file, the key and the problem.
+1. keyword arguments (``Settings(poll=PollSettings(interval_minutes=5))``);
+2. environment variables ``BRIEFBOT_<SECTION>__<KEY>``, e.g.
+   ``BRIEFBOT_POLL__INTERVAL_MINUTES=5``; a list is written as JSON,
+   ``BRIEFBOT_SECURITY__ALLOW_HOSTS='["feeds.internal"]'``;
+3. the user's ``briefbot.toml`` in the config directory (``--config DIR`` or
+   ``BRIEFBOT_CONFIG_DIR``);
+4. the defaults shipped in ``bot/defaults/briefbot.toml``.
+
+Tables merge key by key, so a file or variable that sets one key keeps the others.
+Secrets (tokens) come only from the environment (:class:`Secrets`: ``DISCORD_TOKEN``,
+``SLACK_BOT_TOKEN``) and are ``SecretStr``, as is the database URL (it may hold a
+password).
+
+Every problem is a :class:`ConfigError` naming the file or variable, the key and the
+problem (:func:`load_settings`).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import re
 import tomllib
-import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
 
-from bot.errors import ConfigError
+from bot.core.timeparse import check_time_of_day, check_timezone
+from bot.core.validation import error_location, format_errors, format_validation_error
+from bot.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
+#: the settings file, in the shipped defaults and in a config directory
+SETTINGS_FILE = "briefbot.toml"
+DEFAULT_SETTINGS_FILE = DEFAULTS_DIR / SETTINGS_FILE
 ENV_CONFIG_DIR = "BRIEFBOT_CONFIG_DIR"
 ENV_PREFIX = "BRIEFBOT_"
+ENV_NESTED = "__"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -39,14 +76,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown timezone {value!r} (use an IANA name like Asia/Shanghai)"
-        ) from None
-    return value
+def _setting_check(check: Callable[[str], str]) -> Callable[[Any, str], str]:
+    """A field validator from one of the core's checks: its user-facing sentence
+    becomes the problem of a ``file: key: problem`` line."""
+
+    def validate(cls: Any, value: str) -> str:
+        try:
+            return check(value)
+        except InputError as err:
+            text = str(err).rstrip(".")
+            raise ValueError(text[:1].lower() + text[1:]) from None
+
+    return validate
 
 
 #: the database URL schemes Briefbot runs on (SQLAlchemy async drivers)
@@ -104,18 +145,18 @@ def check_database_url(url: str) -> URL:
 
 
 class StorageSettings(_Section):
-    #: SQLAlchemy async URL; empty = a SQLite file in data_dir
-    database_url: str = ""
+    #: SQLAlchemy async URL (it may hold a password); empty = a SQLite file in data_dir
+    database_url: SecretStr = SecretStr("")
     #: where the SQLite file lives; empty = the per-user data dir (XDG)
     data_dir: str = ""
 
     @field_validator("database_url")
     @classmethod
-    def _check_url(cls, value: str) -> str:
-        value = value.strip()
-        if value:
-            check_database_url(value)
-        return value
+    def _check_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url:
+            check_database_url(url)
+        return SecretStr(url)
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir:
@@ -123,8 +164,11 @@ class StorageSettings(_Section):
         return Path(platformdirs.user_data_dir("briefbot", appauthor=False))
 
     def resolved_url(self) -> str:
-        if self.database_url:
-            return self.database_url
+        """The database URL in plain text (pass it through :func:`hide_password` to
+        show it)."""
+        url = self.database_url.get_secret_value()
+        if url:
+            return url
         return f"sqlite+aiosqlite:///{self.resolved_data_dir() / 'briefbot.db'}"
 
 
@@ -146,13 +190,15 @@ class HttpSettings(_Section):
 
 class DigestSettings(_Section):
     default_timezone: str = "UTC"
+    #: 24-hour local time, normalised to "HH:MM"
     default_time: str = "08:00"
     group_by: str = Field("entry", pattern="^(entry|story)$")
     max_stories: int = Field(40, ge=1, le=500)
     brief_hours: int = Field(24, ge=1, le=24 * 30)
     misfire_grace_hours: float = Field(12, gt=0)
 
-    _tz = field_validator("default_timezone")(check_timezone)
+    _tz = field_validator("default_timezone")(_setting_check(check_timezone))
+    _time = field_validator("default_time")(_setting_check(check_time_of_day))
 
 
 class SecuritySettings(_Section):
@@ -183,7 +229,151 @@ class SlackSettings(_Section):
     admin_cache_seconds: float = Field(300, ge=0)
 
 
-class Settings(_Section):
+# -- the layers ----------------------------------------------------------------------
+
+
+@functools.cache
+def _shipped(path: Path) -> dict[str, Any]:
+    return read_toml(path)
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """One TOML file as a layer. A file that cannot be read or parsed is a
+    :class:`ConfigError` naming it; the shipped defaults are read once."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path, *, shipped: bool = False):
+        self.path = path
+        self.shipped = shipped
+        super().__init__(settings_cls, toml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        if self.shipped:
+            return copy.deepcopy(_shipped(self.path))
+        return read_toml(self.path)
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return self.toml_data
+
+    def describe(self, loc: Sequence[int | str]) -> str:
+        return str(self.path)
+
+
+class _Environment(EnvSettingsSource):
+    """``BRIEFBOT_<SECTION>__<KEY>`` variables of ``environ`` (names are not case
+    sensitive after the prefix). A variable for an unknown section or key is kept, so
+    validation reports it as an unknown key; a list or table that is not valid JSON
+    is a :class:`ConfigError` naming the variable."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self.environ = environ
+        #: each variable's name, by its (lower-case) section/key path
+        self.variables: dict[tuple[str, ...], str] = {}
+        for name in sorted(environ):
+            rest = name[len(ENV_PREFIX) :]
+            if not name.startswith(ENV_PREFIX) or ENV_NESTED not in rest:
+                continue
+            path = tuple(rest.lower().split(ENV_NESTED))
+            if all(path):
+                self.variables[path] = name
+        self.values: dict[str, Any] = {}
+        super().__init__(
+            settings_cls,
+            case_sensitive=False,
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter=ENV_NESTED,
+        )
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): self.environ[name] for name in self.variables.values()}
+
+    def __call__(self) -> dict[str, Any]:
+        self._check_json()
+        data = super().__call__()
+        fields = self.settings_cls.model_fields
+        for path, name in self.variables.items():
+            if path[0] not in fields:  # unknown section: left for validation to name
+                node = data.setdefault(path[0], {})
+                for key in path[1:-1]:
+                    node = node.setdefault(key, {}) if isinstance(node, dict) else node
+                if isinstance(node, dict):
+                    node[path[-1]] = self.environ[name]
+        self.values = data
+        return data
+
+    def _field_at(self, path: tuple[str, ...]) -> FieldInfo | None:
+        found: Any = self.settings_cls.model_fields.get(path[0])
+        for key in path[1:]:
+            found = self.next_field(found, key, case_sensitive=False)
+        return found if isinstance(found, FieldInfo) else None
+
+    def _check_json(self) -> None:
+        for path, name in self.variables.items():
+            target = self._field_at(path)
+            if target is None or not self.field_is_complex(target):
+                continue
+            try:
+                json.loads(self.environ[name])
+            except json.JSONDecodeError as err:
+                raise ConfigError(
+                    f"not valid JSON ({err.msg}): a list is written as JSON, "
+                    f'e.g. {name}=\'["a", "b"]\'',
+                    source=f"environment variable {name}",
+                    key=".".join(path),
+                ) from None
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return self.values
+
+    def describe(self, loc: Sequence[int | str]) -> str:
+        keys = tuple(str(p).lower() for p in loc)
+        name = next(
+            (
+                self.variables[keys[:n]]
+                for n in range(len(keys), 0, -1)
+                if keys[:n] in self.variables
+            ),
+            None,
+        ) or next((v for p, v in self.variables.items() if p[: len(keys)] == keys), None)
+        return f"environment variable {name}" if name else "environment (BRIEFBOT_*__*)"
+
+
+@dataclass
+class _Load:
+    """What one :func:`load_settings` call reads, and the layers it built."""
+
+    cfg_dir: Path | None
+    environ: Mapping[str, str]
+    layers: tuple[PydanticBaseSettingsSource, ...] = field(default=())
+
+
+_LOADING: ContextVar[_Load | None] = ContextVar("briefbot_settings_load", default=None)
+
+
+@contextmanager
+def _loading(load: _Load) -> Iterator[_Load]:
+    token = _LOADING.set(load)
+    try:
+        yield load
+    finally:
+        _LOADING.reset(token)
+
+
+class Settings(BaseSettings):
+    """Every setting, in sections. ``Settings()`` reads the environment, the config
+    directory named by ``BRIEFBOT_CONFIG_DIR`` (if any) and the shipped defaults;
+    :func:`load_settings` reads a given directory and environment and turns every
+    problem into one :class:`ConfigError` line."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED,
+        case_sensitive=False,
+    )
+
     storage: StorageSettings = StorageSettings()
     poll: PollSettings = PollSettings()
     http: HttpSettings = HttpSettings()
@@ -192,43 +382,69 @@ class Settings(_Section):
     discord: DiscordSettings = DiscordSettings()
     slack: SlackSettings = SlackSettings()
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        load = _LOADING.get() or _Load(config_dir(), os.environ)
+        layers: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            _Environment(settings_cls, load.environ),
+        ]
+        if load.cfg_dir is not None and (load.cfg_dir / SETTINGS_FILE).is_file():
+            layers.append(_TomlFile(settings_cls, load.cfg_dir / SETTINGS_FILE))
+        layers.append(_TomlFile(settings_cls, DEFAULT_SETTINGS_FILE, shipped=True))
+        load.layers = tuple(layers)
+        return load.layers
 
-def error_location(loc: Sequence[int | str]) -> str:
-    """pydantic's error location as a TOML-style key, list positions 1-based:
-    ``entry[3].aliases[2]``, ``feed[1].url``, ``poll.interval_minutes``."""
-    out = ""
+
+def _layer_data(layer: PydanticBaseSettingsSource) -> Mapping[str, Any]:
+    if isinstance(layer, _TomlFile | _Environment):
+        return layer.data
+    if isinstance(layer, InitSettingsSource):
+        return layer.init_kwargs
+    return {}
+
+
+def _depth(data: Any, loc: Sequence[int | str]) -> int:
+    """How far along ``loc`` the layer's ``data`` goes."""
+    depth = 0
     for part in loc:
-        if isinstance(part, int):
-            out += f"[{part + 1}]"
-        else:
-            out += ("." if out else "") + part
-    return out or "(top level)"
+        in_table = isinstance(part, str) and isinstance(data, Mapping) and part in data
+        in_list = isinstance(part, int) and isinstance(data, list) and 0 <= part < len(data)
+        if not (in_table or in_list):
+            break
+        data = data[part]
+        depth += 1
+    return depth
 
 
-def _problem(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    msg = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        msg = msg.removeprefix(prefix)
-    return msg
+def _settings_error(
+    err: ValidationError, layers: Sequence[PydanticBaseSettingsSource]
+) -> ConfigError:
+    """The error of the lowest layer that has one (the defaults, then the user's file,
+    then the environment), named after that layer: each problem belongs to the layer
+    whose value reached it (the highest layer that set that key)."""
+    by_layer: dict[int, list[Any]] = {}
+    for error in err.errors():
+        depths = [_depth(_layer_data(layer), error["loc"]) for layer in layers]
+        owner = max(range(len(layers)), key=lambda i: (depths[i], -i))
+        by_layer.setdefault(owner, []).append(error)
+    owner = max(by_layer)
+    errors = by_layer[owner]
+    layer = layers[owner]
+    source = (
+        layer.describe(errors[0]["loc"]) if isinstance(layer, _TomlFile | _Environment) else None
+    )
+    return format_errors(errors, source)
 
 
-def format_validation_error(err: ValidationError, source: str | None) -> ConfigError:
-    """One line from pydantic's error: the file, the key and the first problem, and
-    where the others are. The one formatter for every config file (settings, feeds,
-    watchlists)."""
-    errors = err.errors()
-    if not errors:  # pragma: no cover - pydantic always reports at least one
-        return ConfigError(str(err), source=source)
-    first = errors[0]
-    more = ""
-    if len(errors) > 1:
-        others = list(dict.fromkeys(error_location(e["loc"]) for e in errors[1:]))
-        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-        n = len(errors) - 1
-        more = f" (and {n} more problem{'s' if n > 1 else ''}: {shown})"
-    return ConfigError(_problem(first) + more, source=source, key=error_location(first["loc"]))
+# -- files -----------------------------------------------------------------------------
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -250,59 +466,6 @@ def validate(model: type[M], data: Mapping[str, Any], source: str) -> M:
         raise format_validation_error(err, source) from None
 
 
-def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def _wants_json(section: str, key: str) -> bool:
-    """Whether ``[section] key`` holds a list or a table (set from the environment as
-    JSON)."""
-    field = Settings.model_fields.get(section)
-    model = field.annotation if field is not None else None
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return False
-    sub = model.model_fields.get(key)
-    if sub is None:
-        return False
-    origin = typing.get_origin(sub.annotation) or sub.annotation
-    return origin in (list, dict, tuple, set, frozenset)
-
-
-def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Settings from ``BRIEFBOT_<SECTION>__<KEY>`` variables, and the variable behind
-    each ``section.key``. A list or table is written as JSON:
-    ``BRIEFBOT_SECURITY__ALLOW_HOSTS='["feeds.internal"]'``."""
-    out: dict[str, Any] = {}
-    names: dict[str, str] = {}
-    for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if not (section and key):
-            continue
-        parsed: Any = value
-        if _wants_json(section, key):
-            try:
-                parsed = json.loads(value)
-            except json.JSONDecodeError as err:
-                raise ConfigError(
-                    f"not valid JSON ({err.msg}): a list is written as JSON, "
-                    f'e.g. {name}=\'["a", "b"]\'',
-                    source=f"environment variable {name}",
-                    key=f"{section}.{key}",
-                ) from None
-        out.setdefault(section, {})[key] = parsed
-        names[f"{section}.{key}"] = name
-        names.setdefault(section, name)
-    return out, names
-
-
 def config_dir(
     explicit: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Path | None:
@@ -318,28 +481,88 @@ def config_dir(
 
 
 def load_settings(cfg_dir: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if environ is None else environ
-    defaults_file = DEFAULTS_DIR / "briefbot.toml"
-    data = read_toml(defaults_file)
-    settings = validate(Settings, data, str(defaults_file))
-    if cfg_dir is not None and (cfg_dir / "briefbot.toml").is_file():
-        user_file = cfg_dir / "briefbot.toml"
-        data = _deep_merge(data, read_toml(user_file))
-        settings = validate(Settings, data, str(user_file))
-    overrides, names = _env_overrides(env)
-    if not overrides:
-        return settings
-    try:
-        return Settings.model_validate(_deep_merge(data, overrides))
-    except ValidationError as err:
-        # name the variable that caused it (the files alone were valid)
-        loc = [str(p) for p in err.errors()[0]["loc"]]
-        name = names.get(".".join(loc[:2])) or names.get(loc[0] if loc else "")
-        source = f"environment variable {name}" if name else "environment (BRIEFBOT_*__*)"
-        raise format_validation_error(err, source) from None
+    """The settings from ``cfg_dir``'s ``briefbot.toml`` (if any) and ``environ``
+    (default: the process environment) over the shipped defaults. Raises
+    :class:`ConfigError` naming the file or variable, the key and the problem."""
+    load = _Load(cfg_dir, os.environ if environ is None else environ)
+    with _loading(load):
+        try:
+            return Settings()
+        except ValidationError as err:
+            raise _settings_error(err, load.layers) from None
+        except SettingsError as err:
+            raise ConfigError(str(err), source="environment (BRIEFBOT_*__*)") from None
+
+
+# -- secrets ---------------------------------------------------------------------------
+
+
+class Secrets(BaseSettings):
+    """Tokens: only ever from the environment (a config file cannot hold them), and
+    never shown (``SecretStr``). An empty variable is no token."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=True)
+
+    discord_token: SecretStr | None = Field(default=None, validation_alias="DISCORD_TOKEN")
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+
+    @field_validator("discord_token", "slack_bot_token", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def load_secrets(environ: Mapping[str, str] | None = None) -> Secrets:
+    """The tokens in ``environ`` (default: the process environment)."""
+    if environ is None:
+        return Secrets()
+    return Secrets.model_validate(
+        {k: environ[k] for k in ("DISCORD_TOKEN", "SLACK_BOT_TOKEN") if k in environ}
+    )
 
 
 def secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The plain text of the token in variable ``name``, at the point of use."""
     env = os.environ if environ is None else environ
     value = env.get(name, "").strip()
     return value or None
+
+
+__all__ = [
+    "DATABASE_SCHEMES",
+    "DEFAULTS_DIR",
+    "ENV_CONFIG_DIR",
+    "ENV_PREFIX",
+    "DigestSettings",
+    "DiscordSettings",
+    "HttpSettings",
+    "PollSettings",
+    "Secrets",
+    "SecuritySettings",
+    "Settings",
+    "SlackSettings",
+    "StorageSettings",
+    "check_database_url",
+    "config_dir",
+    "error_location",
+    "format_validation_error",
+    "hide_password",
+    "load_secrets",
+    "load_settings",
+    "read_toml",
+    "secret",
+    "validate",
+]

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,8 +26,10 @@ from typing import Any, TextIO
 from bot.config import config_dir
 from bot.core.matching import Matcher, compile_watchlist
 from bot.core.models import Match
-from bot.core.watchlist import Watchlist, default_watchlist, load_watchlist, merge_watchlists
+from bot.core.watchlist import Watchlist
+from bot.core.watchlist_resolve import merge_watchlists
 from bot.errors import InputError, ParseError
+from bot.watchlist_files import default_watchlist, load_watchlist
 
 MAX_INPUT_BYTES = 200_000_000
 
@@ -416,9 +417,3 @@ def eval_main(args: argparse.Namespace) -> int:
         _print_report(result, args.worst, sys.stdout)
     return 0
 
-
-def iter_matches(
-    matcher: Matcher, items: list[InputItem]
-) -> Iterator[tuple[str | int, list[Match]]]:
-    for item in items:
-        yield item.id, matcher.match(item.title, item.summary)

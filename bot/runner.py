@@ -1,4 +1,8 @@
-"""``briefbot run`` and ``briefbot check-config``."""
+"""``briefbot run`` and ``briefbot check-config``.
+
+Imports are lazy: ``check-config`` loads only what it checks (settings, feeds,
+watchlist and its matcher), never storage, the fetcher, the scheduler or discord.py;
+``run`` loads the whole app."""
 
 from __future__ import annotations
 
@@ -11,11 +15,9 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from bot.app import App, build_app, load_config
-from bot.config import hide_password, secret
-
 if TYPE_CHECKING:
     from bot.adapters.slack.app import SlackCredentials
+    from bot.app import App
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +42,24 @@ def _slack_credentials() -> SlackCredentials | None:
 
 
 def check_config_main(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    s = config.settings
-    print(f"config OK ({config.cfg_dir or 'shipped defaults'})")
+    from bot.config import config_dir, hide_password, load_secrets, load_settings
+    from bot.core.matching import compile_watchlist
+    from bot.feeds.sources import load_feed_sources
+    from bot.watchlist_files import load_effective_watchlist
+
+    # what load_config reads, in the same order, without building the app
+    cfg_dir = config_dir(args.config)
+    s = load_settings(cfg_dir)
+    watchlist = load_effective_watchlist(cfg_dir)
+    compile_watchlist(watchlist)  # a watchlist that cannot compile is a config error
+    feeds = load_feed_sources(cfg_dir)
+    token = load_secrets().discord_token
+    print(f"config OK ({cfg_dir or 'shipped defaults'})")
     print(f"  database:  {hide_password(s.storage.resolved_url())}")
-    print(f"  feeds:     {len(config.feeds)}")
-    print(f"  watchlist: {len(config.watchlist.entries)} entries")
+    print(f"  feeds:     {len(feeds)}")
+    print(f"  watchlist: {len(watchlist.entries)} entries")
     print(f"  poll:      every {s.poll.interval_minutes:g} min")
-    print(f"  discord:   {'token set' if secret('DISCORD_TOKEN') else 'DISCORD_TOKEN not set'}")
+    print(f"  discord:   {'token set' if token else 'DISCORD_TOKEN not set'}")
     return 0
 
 
@@ -62,8 +74,12 @@ async def _wait_for_stop() -> None:
 
 
 async def main(args: argparse.Namespace) -> int:
+    from bot.app import build_app, load_config
+    from bot.config import hide_password, load_secrets
+
     config = load_config(args.config)
-    token = secret("DISCORD_TOKEN")
+    discord_token = load_secrets().discord_token
+    token = discord_token.get_secret_value() if discord_token else None
     slack = _slack_credentials()
     app: App = build_app(config)
     try:

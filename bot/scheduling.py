@@ -3,22 +3,11 @@
 Jobs live in APScheduler's memory store and are rebuilt from the database at start-up
 (no pickled job store: the database is the single source of truth).
 
-Digest slots are computed here, not by APScheduler's CronTrigger: a channel has at most
-ONE slot per local calendar day, at its local HH:MM (:class:`DigestSchedule`). That is
-what a user means by "08:00 every weekday", and it keeps daylight-saving changes sane:
-
-- in a repeated hour (autumn), the slot is the first of the two instants; the local
-  date + HH:MM is the same for both, so :func:`slot_key` makes it deliverable once;
-- in a skipped hour (spring), the slot moves past the gap (02:30 becomes 03:30) and
-  still fires that day.
-
+Digest slots are computed by the core (:mod:`bot.core.schedule`), not by APScheduler's
+CronTrigger: a channel has at most ONE slot per local calendar day, at its local HH:MM
+(:class:`~bot.core.schedule.DigestSchedule`); :class:`DigestTrigger` fires at them.
 (CronTrigger fires twice in a repeated hour, and asking it for the fire time after
 the second one returns that same time again: APScheduler then loops forever.)
-
-A slot's delivery key is ``digest:<local date>T<HH:MM>@<tz>`` (``Z`` for UTC;
-:func:`slot_key`, the one key function: the service delivers scheduled digests under
-it), so a slot is delivered at most once however often the job runs (restart, catch-up,
-coalesce).
 
 Missed digests: APScheduler cannot know about a slot that passed while the process was
 down (its jobs are new), so :meth:`Scheduler.catch_up` computes, per channel, the latest
@@ -34,12 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -48,8 +34,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Settings
 from bot.core.clock import Clock
+from bot.core.ports import ChannelRecord, Storage
+from bot.core.schedule import DigestSchedule, channel_schedule, next_slot, previous_slot
 from bot.errors import InputError
-from bot.storage.base import ChannelRecord, Storage
 
 log = logging.getLogger(__name__)
 
@@ -61,147 +48,6 @@ RETRY_JOB = "retry-deliveries"
 POLL_TICK_MINUTES = 1.0
 #: how long shutdown waits for a running poll or digest job before cancelling it
 SHUTDOWN_GRACE_SECONDS = 10.0
-
-# -- days and times (pure: the service validates /digest schedule with these) ----------
-
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_FULL_DAYS = {
-    "monday": "mon", "tuesday": "tue", "tues": "tue", "wednesday": "wed",
-    "thursday": "thu", "thur": "thu", "thurs": "thu", "friday": "fri",
-    "saturday": "sat", "sunday": "sun",
-}
-_DAY_ALIASES = {
-    "weekdays": "mon-fri", "workdays": "mon-fri", "weekends": "sat,sun", "weekend": "sat,sun",
-    "daily": "", "everyday": "", "every day": "", "all": "", "*": "",
-}
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-#: far enough to find the next (or previous) slot of any non-empty set of weekdays
-_SEARCH_DAYS = 9
-
-
-def _day(word: str) -> str:
-    short = _FULL_DAYS.get(word, word)
-    if short not in DAY_NAMES:
-        raise InputError(
-            f"{word!r} is not a day: use mon, tue, wed, thu, fri, sat, sun "
-            "(e.g. mon-fri, or mon,wed,fri, or weekends)."
-        )
-    return short
-
-
-def _expand(first: str, last: str) -> list[str]:
-    """The days from ``first`` to ``last`` inclusive, wrapping past Sunday (fri-mon)."""
-    i, j = DAY_NAMES.index(first), DAY_NAMES.index(last)
-    return [DAY_NAMES[(i + k) % 7] for k in range((j - i) % 7 + 1)]
-
-
-def parse_days(value: str | None) -> str | None:
-    """Days as typed ("mon-fri", "mon,wed,fri", "Friday-Monday", "weekends") -> the
-    stored form: comma-separated day names and forward ranges (``mon-fri``); a range
-    that wraps past Sunday (``fri-mon``) is expanded into its days (``fri,sat,sun,mon``).
-    None means every day (also for "daily" or all seven days). InputError otherwise."""
-    if value is None:
-        return None
-    text = " ".join(value.strip().lower().split())
-    if text in _DAY_ALIASES:
-        return _DAY_ALIASES[text] or None
-    parts: list[str] = []
-    covered: set[str] = set()
-    for raw in re.split(r"\s*,\s*|\s+", text):
-        if not raw:
-            continue
-        ends = raw.split("-")
-        if len(ends) > 2 or not all(ends):
-            raise InputError(f"{raw!r} is not a day or a range of days (e.g. mon-fri).")
-        days = [_day(d) for d in ends]
-        if len(days) == 1:
-            parts.append(days[0])
-            covered.add(days[0])
-            continue
-        span = _expand(days[0], days[1])
-        covered.update(span)
-        if DAY_NAMES.index(days[0]) <= DAY_NAMES.index(days[1]):
-            parts.append(f"{days[0]}-{days[1]}")
-        else:
-            parts.extend(span)
-    if not parts or covered == set(DAY_NAMES):
-        return None
-    return ",".join(dict.fromkeys(parts))
-
-
-def weekdays(days: str | None) -> frozenset[int]:
-    """The weekdays (Monday = 0) of a stored ``digest_days`` (None or "*": all)."""
-    if days is None or days.strip() in ("", "*"):
-        return frozenset(range(7))
-    out: set[int] = set()
-    for part in days.lower().split(","):
-        ends = [p.strip() for p in part.split("-")]
-        if len(ends) > 2 or not all(ends):
-            raise InputError(f"{days!r} is not a list of days")
-        names = [_day(e) for e in ends]
-        out.update(DAY_NAMES.index(d) for d in _expand(names[0], names[-1]))
-    return frozenset(out)
-
-
-def parse_timezone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(
-            f"{name!r} is not a time zone: use an IANA name such as Europe/Berlin, "
-            "Asia/Shanghai or UTC."
-        ) from None
-
-
-@dataclass(frozen=True, slots=True)
-class DigestSchedule:
-    """A daily digest at a local time on some weekdays, in one time zone (pure)."""
-
-    hour: int
-    minute: int
-    days: frozenset[int]
-    tz: tzinfo
-    tz_name: str
-
-    @classmethod
-    def build(cls, hhmm: str, timezone: str, days: str | None) -> DigestSchedule:
-        """Validate a stored or typed schedule; InputError says what is wrong."""
-        m = _HHMM.match(hhmm or "")
-        if m is None:
-            raise InputError(f"{hhmm!r} is not a time of day (HH:MM, 24-hour)")
-        wanted = weekdays(days)
-        if not wanted:
-            raise InputError("a digest needs at least one day")
-        return cls(int(m.group(1)), int(m.group(2)), wanted, parse_timezone(timezone), timezone)
-
-    def slot_on(self, day: date) -> datetime | None:
-        """The slot on local calendar day ``day`` (None if the digest is off that day),
-        in UTC. A repeated local time is its first instant; a skipped one moves past the
-        gap. (UTC, because an aware datetime inside a repeated hour never compares equal
-        to one in another zone: PEP 495.)"""
-        if day.weekday() not in self.days:
-            return None
-        local = datetime.combine(day, time(self.hour, self.minute), tzinfo=self.tz)  # fold=0
-        return local.astimezone(UTC)
-
-    def next_after(self, after: datetime) -> datetime | None:
-        """The first slot strictly after ``after`` (always later: progress guaranteed)."""
-        start = after.astimezone(self.tz).date() - timedelta(days=1)
-        for offset in range(_SEARCH_DAYS + 1):
-            slot = self.slot_on(start + timedelta(days=offset))
-            if slot is not None and slot > after:
-                return slot
-        return None
-
-    def latest_at(self, now: datetime, *, lookback_days: int = 8) -> datetime | None:
-        """The latest slot at or before ``now``, within ``lookback_days``."""
-        today = now.astimezone(self.tz).date() + timedelta(days=1)
-        floor = now - timedelta(days=lookback_days)
-        for offset in range(lookback_days + 2):
-            slot = self.slot_on(today - timedelta(days=offset))
-            if slot is not None and slot <= now:
-                return slot if slot >= floor else None
-        return None
 
 
 class DigestTrigger(BaseTrigger):
@@ -227,13 +73,6 @@ class DigestTrigger(BaseTrigger):
     __repr__ = __str__
 
 
-def channel_schedule(channel: ChannelRecord) -> DigestSchedule | None:
-    """The channel's digest schedule (None: off). InputError if what is stored is bad."""
-    if not channel.digest_time:
-        return None
-    return DigestSchedule.build(channel.digest_time, channel.timezone, channel.digest_days)
-
-
 def digest_trigger(channel: ChannelRecord) -> DigestTrigger | None:
     """The channel's digest trigger in its own timezone (None: off). InputError if the
     stored schedule cannot be used."""
@@ -241,33 +80,12 @@ def digest_trigger(channel: ChannelRecord) -> DigestTrigger | None:
     return DigestTrigger(schedule) if schedule is not None else None
 
 
-def next_slot(channel: ChannelRecord, after: datetime) -> datetime | None:
-    """The first digest slot strictly after ``after`` (aware, UTC)."""
-    schedule = channel_schedule(channel)
-    return schedule.next_after(after) if schedule is not None else None
-
-
-def previous_slot(
-    channel: ChannelRecord, now: datetime, *, lookback_days: int = 8
-) -> datetime | None:
-    """The latest digest slot at or before ``now`` within ``lookback_days``."""
-    schedule = channel_schedule(channel)
-    return schedule.latest_at(now, lookback_days=lookback_days) if schedule else None
-
-
-def slot_key(slot: datetime, timezone: str) -> str:
-    """The delivery key of a scheduled digest slot: the channel's LOCAL date and time
-    and its zone, ``digest:2023-11-05T01:30@America/New_York`` (``Z`` for UTC:
-    ``digest:2023-11-05T08:00Z``, the key earlier versions used for UTC channels). Both
-    instants of a repeated local time share it, so a channel gets at most one digest
-    per local date and time."""
-    local = slot.astimezone(parse_timezone(timezone))
-    zone_mark = "Z" if timezone in ("UTC", "Etc/UTC") else f"@{timezone}"
-    return f"digest:{local:%Y-%m-%dT%H:%M}{zone_mark}"
-
-
 class Scheduler:
-    """Owns the AsyncIOScheduler. Also answers /status's next-run questions."""
+    """Owns the AsyncIOScheduler. Also answers /status's next-run questions.
+
+    Two clocks: APScheduler fires jobs on wall time (its triggers and run times are
+    always real instants); ``clock`` (a FakeClock in tests) drives only our own slot
+    logic: catch-up, the slot a digest job delivers, the next digest for /status."""
 
     def __init__(
         self,
@@ -300,8 +118,12 @@ class Scheduler:
         # interval on success, backoff or Retry-After on failure), and a tick polls the
         # feeds that are due. Ticking every minute lets backoff be finer than the interval.
         interval = min(self._settings.poll.interval_minutes, POLL_TICK_MINUTES)
-        # (next_run_time=None would add the job paused, so only pass it to poll now)
-        first_run = {"next_run_time": self._clock.now()} if poll_now else {}
+        # (next_run_time=None would add the job paused, so only pass it to poll now.)
+        # APScheduler runs on WALL time, whatever our clock says: given a fake clock's
+        # past instant it would walk every missed interval since then (millions of run
+        # times, seconds per start). Our clock drives only our slot logic (catch-up,
+        # the digest job's slot, /status's next digest).
+        first_run = {"next_run_time": datetime.now(UTC)} if poll_now else {}
         self._aps.add_job(
             self._poll_job,
             IntervalTrigger(minutes=interval, timezone=UTC),

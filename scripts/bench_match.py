@@ -32,18 +32,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.core.matching import Matcher
+from bot.core.text import CJK as _CJK
 from bot.core.text import match_form, normalize, plain
-from bot.core.watchlist import (
-    Alias,
-    Entry,
-    Watchlist,
-    default_watchlist,
-    make_user_entry,
-    merge_watchlists,
-)
+from bot.core.watchlist import Alias, Entry, Watchlist, make_user_entry
+from bot.core.watchlist_resolve import merge_watchlists
 from bot.errors import InputError
+from bot.watchlist_files import default_watchlist
 
-_CJK = re.compile("[\u2e80-\u2fdf\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = r"[^\W_]"
 
 

@@ -62,11 +62,11 @@ from bot.config import HttpSettings, PollSettings
 from bot.core.clock import SystemClock
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource
-from bot.core.watchlist import default_watchlist
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import ParseCall, ParsedFeed, ParserPool
 from bot.feeds.poll import Poller, PollReport
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 
 T = TypeVar("T")
 HEARTBEAT = 0.010

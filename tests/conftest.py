@@ -147,8 +147,8 @@ async def start_discord_env(
     from bot.config import DiscordSettings, SecuritySettings, Settings, StorageSettings
     from bot.core.clock import FakeClock
     from bot.core.models import FeedSource
-    from bot.core.watchlist import default_watchlist
     from bot.storage.sql import SqlStorage
+    from bot.watchlist_files import default_watchlist
 
     settings = Settings(
         storage=StorageSettings(data_dir=str(tmp_path)),

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.core.digest import Digest, build_digest
 from bot.core.models import EntryKind, Field, Item, Match, StoredItem
-from bot.storage.base import MatchedItem
+from bot.core.ports import MatchedItem
 
 T0 = datetime(2023, 11, 14, 0, 0, tzinfo=UTC)
 #: the default digest period: Tue 14 Nov 07:00 to Wed 15 Nov 07:00 in Shanghai

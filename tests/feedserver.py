@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import struct
 import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -50,6 +51,13 @@ class Reply:
     stream_chunks: int = 0
     #: seconds to wait between streamed chunks
     chunk_delay: float = 0.0
+
+
+def _deflated_zeros(size: int) -> bytes:
+    """``size`` zero bytes as raw deflate blocks ending in a full flush (byte-aligned,
+    history reset: copies of it can follow one another in one stream)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return comp.compress(bytes(size)) + comp.flush(zlib.Z_FULL_FLUSH)
 
 
 class FeedServer:
@@ -152,13 +160,26 @@ class FeedServer:
         return self.reply(path, Reply(body=body, stream_chunks=0 if content_length else 16))
 
     def gzip_bomb(self, path: str, *, decompressed_size: int) -> str:
-        """A small gzip body that inflates to ``decompressed_size`` bytes of zeros."""
-        comp = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip container
-        chunk = b"\0" * 1_000_000
-        parts = [comp.compress(chunk) for _ in range(decompressed_size // len(chunk))]
-        parts.append(comp.compress(b"\0" * (decompressed_size % len(chunk))))
-        parts.append(comp.flush())
-        body = b"".join(parts)
+        """A small gzip body that inflates to ``decompressed_size`` bytes of zeros.
+
+        Built from one deflate block of 1 MB of zeros, repeated (a full flush makes each
+        copy independent of the data before it), so it costs no 200 MB compression."""
+        chunk = 1_000_000
+        whole, rest = divmod(decompressed_size, chunk)
+        crc = 0
+        zeros = bytes(chunk)
+        for _ in range(whole):
+            crc = zlib.crc32(zeros, crc)
+        crc = zlib.crc32(bytes(rest), crc)
+        body = b"".join(
+            [
+                b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff",  # gzip header, no name or time
+                _deflated_zeros(chunk) * whole,
+                _deflated_zeros(rest) if rest else b"",
+                zlib.compressobj(9, zlib.DEFLATED, -15).flush(),  # the final, empty block
+                struct.pack("<II", crc, decompressed_size & 0xFFFFFFFF),  # CRC-32, size
+            ]
+        )
         return self.reply(
             path,
             Reply(body=body, headers={"Content-Encoding": "gzip"}, content_type="application/xml"),

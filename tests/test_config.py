@@ -5,6 +5,8 @@ exit status 2, no traceback), through the real ``briefbot`` entry point."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,14 +14,18 @@ import pytest
 from bot.__main__ import find_command, main
 from bot.config import (
     ENV_CONFIG_DIR,
+    PollSettings,
+    Secrets,
+    Settings,
     StorageSettings,
     config_dir,
     hide_password,
+    load_secrets,
     load_settings,
 )
-from bot.core.watchlist import loads_watchlist
 from bot.errors import ConfigError
 from bot.feeds.sources import load_feed_sources
+from bot.watchlist_files import loads_watchlist
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -497,3 +503,137 @@ def test_check_config_output_is_stable(capsys: pytest.CaptureFixture[str]) -> No
         "poll",
         "discord",
     ]
+
+
+# -- layers (pydantic-settings) ----------------------------------------------------------
+
+
+def test_layers_init_then_environment_then_user_file_then_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = make_cfg(tmp_path, briefbot_toml="[poll]\ninterval_minutes = 5\nper_host = 3\n")
+    monkeypatch.setenv(ENV_CONFIG_DIR, str(cfg))
+    monkeypatch.setenv("BRIEFBOT_POLL__PER_HOST", "4")
+    settings = Settings()
+    assert settings.poll.interval_minutes == 5  # the user's file over the defaults
+    assert settings.poll.per_host == 4  # the environment over the file
+    assert settings.poll.max_concurrency == 16  # the shipped default, key by key
+    # keyword arguments win over everything (a whole section given is the section)
+    given = Settings(poll=PollSettings(per_host=7))
+    assert given.poll.per_host == 7
+    assert given.poll.interval_minutes == 15
+    assert load_settings(cfg) == settings
+
+
+def test_a_bad_file_is_named_before_a_bad_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = make_cfg(tmp_path, briefbot_toml="[http]\nmax_bytes = 1\n")
+    monkeypatch.setenv("BRIEFBOT_POLL__PER_HOST", "0")
+    status, _, err = cli(["--config", str(cfg), "check-config"], capsys)
+    assert status == 2
+    assert_one_line_error(err)
+    assert f"{cfg / 'briefbot.toml'}: http.max_bytes: Input should be greater than or equal" in err
+    (cfg / "briefbot.toml").write_text("[http]\nmax_bytes = 2048\n")
+    status, _, err = cli(["--config", str(cfg), "check-config"], capsys)
+    assert status == 2
+    assert "environment variable BRIEFBOT_POLL__PER_HOST: poll.per_host: " in err
+
+
+def test_a_variable_overrides_a_bad_value_of_the_file_only_when_set(
+    tmp_path: Path,
+) -> None:
+    cfg = make_cfg(tmp_path, briefbot_toml="[poll]\nper_host = 0\n")
+    assert load_settings(cfg, environ={"BRIEFBOT_POLL__PER_HOST": "2"}).poll.per_host == 2
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert str(info.value).startswith(f"{cfg / 'briefbot.toml'}: poll.per_host: ")
+
+
+def test_variables_without_a_key_or_in_lower_case_prefix_are_not_settings() -> None:
+    settings = load_settings(
+        None,
+        environ={
+            "BRIEFBOT_POLL": '{"per_host": 9}',
+            "briefbot_poll__per_host": "9",
+            "BRIEFBOT___PER_HOST": "9",
+        },
+    )
+    assert settings.poll.per_host == 2
+
+
+def test_key_names_in_variables_are_not_case_sensitive() -> None:
+    settings = load_settings(None, environ={"BRIEFBOT_Poll__Per_Host": "5"})
+    assert settings.poll.per_host == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[digest]\ndefault_time = "25:00"\n',
+         "digest.default_time: '25:00' is not a time of day: use HH:MM (24-hour)"),
+        ('[digest]\ndefault_timezone = "America"\n',
+         "digest.default_timezone: unknown timezone 'America': use an IANA name"),
+    ],
+)  # fmt: skip
+def test_digest_defaults_are_checked_like_digest_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    cfg = make_cfg(tmp_path, briefbot_toml=text)
+    status, _, err = cli(["--config", str(cfg), "check-config"], capsys)
+    assert status == 2
+    assert_one_line_error(err)
+    assert f"{cfg / 'briefbot.toml'}: {expected}" in err
+
+
+def test_digest_default_time_is_normalised(tmp_path: Path) -> None:
+    cfg = make_cfg(
+        tmp_path, briefbot_toml='[digest]\ndefault_time = "7:30"\ndefault_timezone = " UTC "\n'
+    )
+    digest = load_settings(cfg, environ={}).digest
+    assert digest.default_time == "07:30"
+    assert digest.default_timezone == "UTC"
+
+
+def test_database_url_is_a_secret_in_settings(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://briefbot:s3cret-pw@db.internal:5432/briefbot"
+    settings = load_settings(None, environ={"BRIEFBOT_STORAGE__DATABASE_URL": url})
+    assert "s3cret" not in repr(settings)
+    assert "s3cret" not in str(settings.model_dump())
+    assert settings.storage.resolved_url() == url
+
+
+def test_tokens_are_secrets_from_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = load_secrets({"DISCORD_TOKEN": " tok-123 ", "SLACK_BOT_TOKEN": "  "})
+    assert secrets.discord_token is not None
+    assert secrets.discord_token.get_secret_value() == "tok-123"
+    assert secrets.slack_bot_token is None  # blank is no token
+    assert "tok-123" not in repr(secrets)
+    assert load_secrets({}).discord_token is None
+    monkeypatch.setenv("DISCORD_TOKEN", "from-env")
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    token = Secrets().discord_token
+    assert token is not None
+    assert token.get_secret_value() == "from-env"
+
+
+def test_check_config_imports_only_what_it_checks(tmp_path: Path) -> None:
+    """No storage, fetcher, scheduler or chat platform: a config check loads settings,
+    feeds and the watchlist, nothing that runs."""
+    code = (
+        "import sys\n"
+        "from bot.__main__ import main\n"
+        "status = main(['check-config'])\n"
+        "heavy = ('discord', 'aiohttp', 'apscheduler', 'aiosqlite', 'alembic', 'feedparser',\n"
+        "         'bot.app', 'bot.storage', 'bot.scheduling', 'bot.feeds.fetch', 'bot.adapters')\n"
+        "print(status, sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
+        "      or any(m == h or m.startswith(h + '.') for h in heavy)))\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("BRIEFBOT_")}
+    env["XDG_DATA_HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 []"

@@ -1,35 +1,35 @@
-"""``briefbot console`` end to end: a real process, commands piped on stdin."""
+"""``briefbot console`` end to end: the whole command (tests/clirun.py), commands piped
+on its stdin."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+from clirun import CliResult, fresh_env, run_cli
 
 from bot.core.models import FeedSource
 from bot.core.opml import export_opml
 
+Console = Callable[..., CliResult]
 
+
+@pytest.fixture
 def run_console(
-    lines: list[str], *args: str, tmp_path: Path, timeout: float = 90
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIEFBOT_", "DISCORD_"))}
-    env["HOME"] = str(tmp_path)  # never the developer's data directory
-    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "console", *args],
-        check=False,
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=tmp_path,
-    )
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Console:
+    """``briefbot console ARGS`` with ``lines`` piped on its stdin, in a clean
+    environment (HOME under tmp_path: never the developer's data directory)."""
+    fresh_env(monkeypatch, tmp_path)
+
+    def run(lines: list[str], *args: str) -> CliResult:
+        return run_cli(["console", *args], capsys, stdin="\n".join(lines) + "\n")
+
+    return run
 
 
-def test_demo_session_piped(tmp_path: Path) -> None:
+def test_demo_session_piped(tmp_path: Path, run_console: Console) -> None:
     opml = tmp_path / "subs.opml"
     opml.write_bytes(export_opml([FeedSource("ftp://files.example/feed", "FTP thing")]))
     result = run_console(
@@ -48,7 +48,6 @@ def test_demo_session_piped(tmp_path: Path) -> None:
             "",
         ],
         "--demo",
-        tmp_path=tmp_path,
     )
     out = result.stdout
     assert result.returncode == 0, result.stderr
@@ -78,13 +77,13 @@ def test_demo_session_piped(tmp_path: Path) -> None:
     assert "Last digest:" in out[out.index("> /status"):]
 
 
-def test_strict_exit_status_and_read_only(tmp_path: Path) -> None:
-    ok = run_console(["/help"], "--strict", "--data-dir", str(tmp_path / "d"), tmp_path=tmp_path)
+def test_strict_exit_status_and_read_only(tmp_path: Path, run_console: Console) -> None:
+    ok = run_console(["/help"], "--strict", "--data-dir", str(tmp_path / "d"))
     assert ok.returncode == 0, ok.stderr
     assert "Commands:" in ok.stdout
     failed = run_console(
         ["/help", "/track kind:topic name:Rare earths"],
-        "--strict", "--read-only", "--data-dir", str(tmp_path / "d"), tmp_path=tmp_path,
+        "--strict", "--read-only", "--data-dir", str(tmp_path / "d"),
     )
     assert failed.returncode == 1
     assert "error: Changing this channel's setup needs the Manage Server permission" in (
@@ -92,29 +91,27 @@ def test_strict_exit_status_and_read_only(tmp_path: Path) -> None:
     assert "Traceback" not in failed.stdout + failed.stderr
 
 
-def test_state_persists_between_runs_per_channel(tmp_path: Path) -> None:
+def test_state_persists_between_runs_per_channel(tmp_path: Path, run_console: Console) -> None:
     data = str(tmp_path / "data")
     first = run_console(
         ["/track kind:topic name:Rare earths aliases:rare-earth minerals",
          "/digest schedule 07:45 Europe/Berlin weekdays"],
-        "--data-dir", data, "--channel", "desk", tmp_path=tmp_path,
+        "--data-dir", data, "--channel", "desk",
     )
     assert first.returncode == 0, first.stderr
     assert "Digest scheduled at 07:45 (Europe/Berlin), on mon-fri." in first.stdout
-    second = run_console(["/watchlist", "/status"], "--data-dir", data, "--channel", "desk",
-                         tmp_path=tmp_path)
+    second = run_console(["/watchlist", "/status"], "--data-dir", data, "--channel", "desk")
     assert "• Rare earths (rare-earths) [this channel's]" in second.stdout
     assert "(07:45 Europe/Berlin, mon-fri)" in second.stdout
-    other = run_console(["/watchlist"], "--data-dir", data, "--channel", "other",
-                        tmp_path=tmp_path)
+    other = run_console(["/watchlist"], "--data-dir", data, "--channel", "other")
     assert "rare-earths" not in other.stdout
     assert (tmp_path / "data" / "briefbot.db").is_file()
 
 
-def test_bad_data_dir_is_one_line(tmp_path: Path) -> None:
+def test_bad_data_dir_is_one_line(tmp_path: Path, run_console: Console) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = run_console(["/help"], "--data-dir", str(blocker / "sub"), tmp_path=tmp_path)
+    result = run_console(["/help"], "--data-dir", str(blocker / "sub"))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("briefbot: cannot create the data directory")
@@ -128,7 +125,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_readme_walkthrough_track_then_add_feed_then_brief(tmp_path: Path) -> None:
+def test_readme_walkthrough_track_then_add_feed_then_brief(
+    tmp_path: Path, run_console: Console
+) -> None:
     """The README's console walkthrough: a new actor has no stories until a feed that
     covers it is added; /feeds add stores and matches that feed at once."""
     port = _free_port()
@@ -142,7 +141,6 @@ def test_readme_walkthrough_track_then_add_feed_then_brief(tmp_path: Path) -> No
             f"/feeds add {extra}",
         ],
         "--demo", "--demo-port", str(port),
-        tmp_path=tmp_path,
     )
     out = result.stdout
     assert result.returncode == 0, result.stderr
@@ -158,7 +156,9 @@ def test_readme_walkthrough_track_then_add_feed_then_brief(tmp_path: Path) -> No
     assert "This channel already follows" in out.split(f"> /feeds add {extra}")[2]
 
 
-def test_grouping_schedules_and_misspelled_options_piped(tmp_path: Path) -> None:
+def test_grouping_schedules_and_misspelled_options_piped(
+    tmp_path: Path, run_console: Console
+) -> None:
     result = run_console(
         [
             "/digest group by:story",
@@ -170,7 +170,6 @@ def test_grouping_schedules_and_misspelled_options_piped(tmp_path: Path) -> None
             "/watchlist",
         ],
         "--demo",
-        tmp_path=tmp_path,
     )
     out = result.stdout
     assert result.returncode == 0, result.stderr

@@ -86,6 +86,28 @@ def test_keeps_meaningful_query_params() -> None:
     )
 
 
+def test_canonical_link_equates_spellings_of_one_url() -> None:
+    # one canonical form whatever the escaping, the parameter order or dot segments
+    same = [
+        "https://news.example/a/b?q=x y&id=1",
+        "https://news.example/a/b?id=1&q=x+y",
+        "https://news.example/a/b?id=1&q=x%20y",
+        "https://news.example/a/./c/../b/?q=x%20y&id=1&utm_source=rss",
+        "HTTPS://NEWS.EXAMPLE:443/a/b?q=x y&id=1#top",
+    ]
+    assert len({canonical_link(u) for u in same}) == 1
+    assert canonical_link(same[0]) == "https://news.example/a/b?id=1&q=x+y"
+    # repeated and blank parameters are kept (they may matter to the site)
+    assert canonical_link("https://news.example/x?b=&a=2&a=1&c") == (
+        "https://news.example/x?a=1&a=2&b=&c="
+    )
+    # a tracking parameter's name is compared decoded; a bare "?" goes
+    assert canonical_link("https://news.example/x?%75tm_source=rss") == "https://news.example/x"
+    assert canonical_link("https://news.example/x?") == "https://news.example/x"
+    assert canonical_link("https://news.example./x") == "https://news.example/x"
+    assert canonical_link("http://[2001:DB8::1]:8080/x") == "http://[2001:db8::1]:8080/x"
+
+
 def test_link_key_ignores_scheme_and_www() -> None:
     a = link_key("http://www.news.example/story?utm_campaign=x")
     b = link_key("https://news.example/story/")

@@ -1,5 +1,7 @@
 """``briefbot demo`` end to end, twice, in a temporary data directory (offline: the
-sample feeds are served on loopback)."""
+sample feeds are served on loopback). The first run is a real ``python -m bot demo``
+process; the runs after it go through the same command in the test process
+(tests/clirun.py) and must print what a process prints."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from clirun import fresh_env, run_cli
 
 SUMMARY = re.compile(r"^(\d+) new items; (\d+) already stored; (\d+) matched", re.M)
 
@@ -33,7 +38,9 @@ def section(out: str, heading: str) -> str:
     return out[start : end if end != -1 else len(out)]
 
 
-def test_demo_runs_twice_without_reporting_items_again(tmp_path: Path) -> None:
+def test_demo_runs_twice_without_reporting_items_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     first = run_demo(tmp_path)
     assert first.returncode == 0, first.stderr
     out = first.stdout
@@ -73,7 +80,8 @@ def test_demo_runs_twice_without_reporting_items_again(tmp_path: Path) -> None:
     assert "    Capital Ledger, Newsroom Digest · 17 Oct 2023" in chips
     assert "capitalledger.example/tech/2023/10/17/chip-export-controls" in chips
 
-    second = run_demo(tmp_path)
+    fresh_env(monkeypatch, tmp_path)
+    second = run_cli(["demo", "--data-dir", str(tmp_path)], capsys)
     assert second.returncode == 0, second.stderr
     m2 = SUMMARY.search(second.stdout)
     assert m2 is not None, second.stdout
@@ -81,7 +89,7 @@ def test_demo_runs_twice_without_reporting_items_again(tmp_path: Path) -> None:
     assert "Nothing new" in second.stdout
     assert "Xi Jinping [xi-jinping]" not in second.stdout
 
-    fresh = run_demo(tmp_path, "--fresh")
+    fresh = run_cli(["demo", "--data-dir", str(tmp_path), "--fresh"], capsys)
     m3 = SUMMARY.search(fresh.stdout)
     assert m3 is not None
     assert int(m3.group(1)) == new

@@ -24,8 +24,8 @@ from bot.adapters.discord.sink import part_nonce
 from bot.core.delivery import backoff
 from bot.core.digest import Digest
 from bot.core.models import EntryKind
-from bot.scheduling import slot_key
-from bot.storage.base import MatchedItem
+from bot.core.ports import MatchedItem
+from bot.core.schedule import slot_key
 from bot.storage.sql import SqlStorage
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")

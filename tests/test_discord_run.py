@@ -1,6 +1,7 @@
-"""``briefbot run`` as a real process with ``DISCORD_TOKEN`` and ``DISCORD_API_BASE``
-pointing at a loopback fake Discord served by the test process: the whole client (REST
-and gateway) must find the fake through ``DISCORD_API_BASE`` alone."""
+"""``briefbot run`` with ``DISCORD_TOKEN`` and ``DISCORD_API_BASE`` pointing at a
+loopback fake Discord served by the test process: the whole client (REST and gateway)
+must find the fake through ``DISCORD_API_BASE`` alone. Connecting, stopping on SIGINT
+and starting again is a real process (tests/clirun.py runs the rest in-process)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from clirun import fresh_env, run_cli
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
 from fakediscord import FakeDiscord
 from feedserver import FeedServer, rss
 
@@ -156,14 +160,28 @@ async def test_run_connects_through_the_api_base_and_syncs_only_once(
 
 
 async def test_a_bad_token_is_one_line_and_exit_status_2(
-    loopback_discord: FakeDiscord, feed_url: str, tmp_path: Path
+    loopback_discord: FakeDiscord,
+    feed_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """In this process (a thread with its own event loop, as the fake Discord serves on
+    this one): the command stops by itself, so no process is needed to signal it."""
     fake = loopback_discord
     cfg = _config(tmp_path, feed_url)
-    run = await _start(cfg, _env(tmp_path, "not-the-bot-token", fake.api_base))
-    await asyncio.wait_for(run.proc.wait(), timeout=30)  # it stops by itself
-    err = await run.stop()
-    assert run.proc.returncode == 2, err
+    # the command points discord.py's process-wide defaults at the API base: restored
+    # after the test, as a process would drop them
+    monkeypatch.setattr(Route, "BASE", Route.BASE)
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
+    fresh_env(
+        monkeypatch, tmp_path, DISCORD_TOKEN="not-the-bot-token", DISCORD_API_BASE=fake.api_base
+    )
+    result = await asyncio.wait_for(
+        asyncio.to_thread(run_cli, ["--config", str(cfg), "run"], capsys), timeout=30
+    )  # it stops by itself
+    err = result.stderr
+    assert result.returncode == 2, err
     assert [r.status for r in fake.requests("GET", r"/users/@me")] == [401]
     assert "Traceback" not in err
     refused = [line for line in err.splitlines() if "refused" in line]

@@ -18,8 +18,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from feedserver import FeedServer, Reply, rss
 
 from bot.config import HttpSettings, PollSettings
+from bot.core.backoff import backoff_delay, next_poll_delay
 from bot.errors import UnsafeURLError
-from bot.feeds.fetch import Fetcher, human_bytes, next_poll_delay, parse_retry_after
+from bot.feeds.fetch import Fetcher, human_bytes, parse_retry_after
 from bot.feeds.guard import URLGuard
 
 BODY = rss([{"title": "Wang Yi arrives in Washington", "link": "https://wire.example/a"}])
@@ -147,6 +148,17 @@ async def test_gzip_bomb_stops_at_the_cap_without_inflating_it(server: FeedServe
             tracemalloc.stop()
     assert res.error == "response larger than 1 MB once decompressed"
     assert peak < 20_000_000, f"peak memory {peak} bytes while reading a gzip bomb"
+
+
+async def test_a_gzip_body_under_the_cap_once_decompressed_is_read_whole(
+    server: FeedServer,
+) -> None:
+    # (also: the test server's bomb is a valid gzip stream, trailer and all)
+    url = server.gzip_bomb("/small-bomb", decompressed_size=2_500_123)
+    async with make_fetcher(max_bytes=3_000_000) as f:
+        res = await f.fetch(url)
+    assert res.error is None
+    assert res.body == bytes(2_500_123)
 
 
 async def test_chunked_gzip_over_the_cap_compressed_is_refused(server: FeedServer) -> None:
@@ -300,6 +312,25 @@ def test_next_poll_delay_grows_with_jitter_and_caps() -> None:
     assert next_poll_delay(1, **args, retry_after=7200, rng=rng) == 7200
     assert next_poll_delay(0, **args, retry_after=1800, rng=rng) == 1800
     assert next_poll_delay(200, **args, rng=rng) <= 3600
+
+
+def test_backoff_delay_doubles_to_its_cap() -> None:
+    assert backoff_delay(0, base=30, cap=3600) == 0
+    assert [backoff_delay(n, base=30, cap=3600) for n in range(1, 9)] == [
+        30,
+        60,
+        120,
+        240,
+        480,
+        960,
+        1920,
+        3600,
+    ]
+    assert backoff_delay(10_000, base=30, cap=3600) == 3600
+    rng = random.Random(3)
+    jittered = [backoff_delay(4, base=30, cap=3600, jitter=0.2, rng=rng) for _ in range(50)]
+    assert all(192 <= d <= 240 for d in jittered)
+    assert len(set(jittered)) > 40
 
 
 def test_parse_retry_after() -> None:

@@ -305,8 +305,8 @@ def test_eval_lists_the_worst_misses_first(
 
 def test_rank_misses_puts_false_negatives_first_within_an_entry() -> None:
     from bot.core.matching import compile_watchlist
-    from bot.core.watchlist import default_watchlist
     from bot.matchcli import InputItem, evaluate
+    from bot.watchlist_files import default_watchlist
 
     items = [
         InputItem(id="fp", title="Iran rial falls", summary="", labels=()),
@@ -332,10 +332,14 @@ def test_eval_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_console_script_exit_status(tmp_path: Path) -> None:
+    """The installed ``briefbot`` script, as a real process (the one test that runs it):
+    its exit status and its one-line error."""
+    script = Path(sys.executable).with_name("briefbot")
+    assert script.is_file(), f"{script}: install the project (pip install -e .)"
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{nope\n", encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "match", "--items", str(bad)],
+        [str(script), "match", "--items", str(bad)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert proc.returncode == 2

@@ -15,13 +15,13 @@ from feedserver import FeedServer, Reply, rss
 from bot.config import HttpSettings, PollSettings, Settings
 from bot.core.clock import FakeClock
 from bot.core.models import FeedSource, Field, Match
+from bot.core.ports import FeedState, MatchedItem
 from bot.core.stories import cluster
 from bot.core.text import plain
 from bot.errors import UnsafeURLError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import ParsedFeed, ParserPool
 from bot.feeds.poll import Poller
-from bot.storage.base import FeedState, MatchedItem
 from bot.storage.sql import SqlStorage
 
 T0 = datetime(2023, 11, 14, 8, 0, tzinfo=UTC)

@@ -9,15 +9,18 @@ from factories import E, digest_of, entries, mi
 from bot.core.digest import Digest
 from bot.core.models import EntryKind
 from bot.core.render import (
-    ZWSP,
-    escape_markdown,
     format_outlets,
     format_story,
+    render_alert,
+    render_alerts,
+    render_text,
+)
+from bot.core.safety import (
+    ZWSP,
+    escape_markdown,
     inert,
     neutralize_links,
     neutralize_mentions,
-    render_alert,
-    render_text,
     safe_url,
 )
 
@@ -404,3 +407,67 @@ def test_rendering_a_restored_digest_gives_the_same_messages():
     d, _ = big_digest(failed_feeds=[("Reuters", "HTTP 500")])
     restored = Digest.from_payload(d.to_payload())
     assert render_text(restored, budget=700) == render_text(d, budget=700)
+
+
+# -- bidi controls -------------------------------------------------------------------------
+
+#: Right-to-left override, isolates, marks, embedding, word joiner: each can reorder what a
+#: chat client shows around it.
+BIDI = "\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u202a\u202b\u202c\u202d\u2060\u061c"
+
+
+def _no_bidi(text: str) -> bool:
+    return not any(ch in text for ch in BIDI)
+
+
+def _rendered(d: Digest) -> list[str]:
+    """Every way a digest is printed: Markdown, plain text, one alert per story."""
+    return [
+        *render_text(d),
+        *render_text(d, markdown=False),
+        *render_alerts(d),
+        *render_alerts(d, markdown=False),
+    ]
+
+
+def test_bidi_title_never_reaches_rendered_output():
+    items = [
+        mi(
+            1,
+            f"Wang Yi \u202etxet desrever\u202c visits {BIDI}",
+            summary=f"\u2067Summary\u2069 {BIDI}",
+            hits=[("wang-yi", "Wang Yi", "title")],
+        )
+    ]
+    for out in _rendered(build(items)):
+        assert _no_bidi(out), ascii(out)
+        assert "Wang Yi txet desrever visits" in out
+
+
+def test_bidi_feed_name_never_reaches_rendered_output():
+    items = [
+        mi(
+            1,
+            "Wang Yi visits",
+            source="Evil\u202e Wire\u202c",
+            hits=[("wang-yi", "Wang Yi", "title")],
+        )
+    ]
+    d = build(items, failed_feeds=[("\u202eBad Feed", f"HTTP 500 {BIDI}")])
+    for out in _rendered(d):
+        assert _no_bidi(out), ascii(out)
+        assert "Evil Wire" in out
+    assert "Bad Feed (HTTP 500" in render_text(d, markdown=False)[0]
+
+
+def test_bidi_tracked_name_never_reaches_rendered_output():
+    names = entries(E("wang-yi", A, f"Wang {BIDI}Yi"), E("taiwan", T, "\u202eTaiwan\u202c"))
+    items = [
+        mi(1, "Wang Yi visits", hits=[("wang-yi", "Wang\u2066 Yi", "title")]),
+        mi(2, "Taiwan reports warplanes", hits=[("taiwan", "Taiwan", "title")]),
+    ]
+    for group_by in ("entry", "story"):
+        for out in _rendered(digest_of(items, names, group_by=group_by)):
+            assert _no_bidi(out), ascii(out)
+            assert "Wang Yi" in out or "Taiwan" in out
+    assert inert(f"a\u202eb{BIDI}c", markdown=False) == "abc"

@@ -1,4 +1,5 @@
-"""``briefbot run`` and ``briefbot check-config`` as real processes."""
+"""``briefbot run`` and ``briefbot check-config``: stopping on SIGINT as real processes,
+the rest through the same command in the test process (tests/clirun.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+from clirun import fresh_env, run_cli
 from feedserver import FeedServer, rss
 
 
@@ -38,6 +41,20 @@ async def _run(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess
     )
 
 
+def _stored_titles(db_path: Path) -> int:
+    """How many items the running process has stored so far (0 while it cannot tell)."""
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=0.1)
+    except sqlite3.Error:
+        return 0
+    try:
+        return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
+    except sqlite3.Error:  # no schema yet, or locked by the writer for a moment
+        return 0
+    finally:
+        db.close()
+
+
 async def test_run_polls_then_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     async with FeedServer() as server:
         url = server.feed("/wire.xml", rss([
@@ -60,7 +77,11 @@ async def test_run_polls_then_stops_cleanly_on_sigint(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.05)
         assert server.requests.get("/wire.xml"), "the configured feed was never fetched"
-        await asyncio.sleep(0.5)  # let the cycle store what it fetched
+        # let the cycle store what it fetched: the stop below finds it idle
+        for _ in range(600):
+            if _stored_titles(tmp_path / "data" / "briefbot.db") == 2:
+                break
+            await asyncio.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     text = (seen + err).decode()
@@ -79,19 +100,20 @@ async def test_run_polls_then_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     assert {"antony-blinken", "wang-yi", "taiwan"} <= matched
 
 
-async def test_check_config_ok_and_bad_file(tmp_path: Path) -> None:
+def test_check_config_ok_and_bad_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = _config(tmp_path, "https://wire.example/feed.xml")
-    proc = await _run("--config", str(cfg), "check-config", env=_env(tmp_path), cwd=tmp_path)
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    assert "config OK" in out.decode()
-    assert "feeds:     1" in out.decode()
+    fresh_env(monkeypatch, tmp_path)
+    result = run_cli(["--config", str(cfg), "check-config"], capsys)
+    assert result.returncode == 0, result.stderr
+    assert "config OK" in result.stdout
+    assert "feeds:     1" in result.stdout
 
     (cfg / "briefbot.toml").write_text("[poll]\ninterval_minutes = -5\n")
-    proc = await _run("--config", str(cfg), "check-config", env=_env(tmp_path), cwd=tmp_path)
-    out, err = await proc.communicate()
-    message = err.decode()
-    assert proc.returncode == 2
+    result = run_cli(["--config", str(cfg), "check-config"], capsys)
+    message = result.stderr
+    assert result.returncode == 2
     assert "Traceback" not in message
     assert message.count("\n") == 1, message
     assert str(cfg / "briefbot.toml") in message
@@ -99,15 +121,14 @@ async def test_check_config_ok_and_bad_file(tmp_path: Path) -> None:
     assert "greater than 0" in message
 
 
-async def test_env_override_is_validated_too(tmp_path: Path) -> None:
-    proc = await _run(
-        "check-config", env=_env(tmp_path, BRIEFBOT_DIGEST__DEFAULT_TIMEZONE="Mars/Olympus"),
-        cwd=tmp_path,
-    )
-    _, err = await proc.communicate()
-    assert proc.returncode == 2
-    assert "digest.default_timezone" in err.decode()
-    assert "unknown timezone" in err.decode()
+def test_env_override_is_validated_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh_env(monkeypatch, tmp_path, BRIEFBOT_DIGEST__DEFAULT_TIMEZONE="Mars/Olympus")
+    result = run_cli(["check-config"], capsys)
+    assert result.returncode == 2
+    assert "digest.default_timezone" in result.stderr
+    assert "unknown timezone" in result.stderr
 
 
 def _closed_port() -> int:
@@ -118,75 +139,78 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _one_line_failure(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
-    proc = await _run(*args, env=env, cwd=cwd)
-    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    message = err.decode()
+def _one_line_failure(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    result = run_cli(argv, capsys)
+    message = result.stderr
     assert "Traceback" not in message, message
     assert message.count("\n") == 1, message
     assert message.startswith("briefbot: "), message
-    assert proc.returncode is not None
-    return proc.returncode, message
+    return result.returncode, message
 
 
-async def test_run_against_unreachable_postgresql(tmp_path: Path) -> None:
+def test_run_against_unreachable_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     port = _closed_port()
     url = f"postgresql+asyncpg://briefbot:s3cret@127.0.0.1:{port}/briefbot"
-    status, message = await _one_line_failure(
-        "run", "--no-console", env=_env(tmp_path, BRIEFBOT_STORAGE__DATABASE_URL=url), cwd=tmp_path
-    )
+    fresh_env(monkeypatch, tmp_path, BRIEFBOT_STORAGE__DATABASE_URL=url)
+    status, message = _one_line_failure(["run", "--no-console"], capsys)
     assert status == 1
     assert f"briefbot:***@127.0.0.1:{port}/briefbot" in message
     assert "s3cret" not in message
     assert "is the PostgreSQL server running" in message
 
 
-async def test_run_on_a_corrupt_database_keeps_the_file(tmp_path: Path) -> None:
+def test_run_on_a_corrupt_database_keeps_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     data.mkdir()
     junk = b"definitely not sqlite" * 100
     (data / "briefbot.db").write_bytes(junk)
-    env = _env(tmp_path, BRIEFBOT_STORAGE__DATA_DIR=str(data))
-    status, message = await _one_line_failure("run", "--no-console", env=env, cwd=tmp_path)
+    fresh_env(monkeypatch, tmp_path, BRIEFBOT_STORAGE__DATA_DIR=str(data))
+    status, message = _one_line_failure(["run", "--no-console"], capsys)
     assert status == 1
     assert f"{data / 'briefbot.db'}: it is not a valid SQLite database" in message
     assert (data / "briefbot.db").read_bytes() == junk
 
 
-async def test_run_with_postgresql_url_without_asyncpg(tmp_path: Path) -> None:
-    env = _env(tmp_path, BRIEFBOT_STORAGE__DATABASE_URL="postgresql://u:s3cret@127.0.0.1/db")
-    status, message = await _one_line_failure("run", "--no-console", env=env, cwd=tmp_path)
+def test_run_with_postgresql_url_without_asyncpg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh_env(
+        monkeypatch, tmp_path, BRIEFBOT_STORAGE__DATABASE_URL="postgresql://u:s3cret@127.0.0.1/db"
+    )
+    status, message = _one_line_failure(["run", "--no-console"], capsys)
     assert status == 2
     assert "BRIEFBOT_STORAGE__DATABASE_URL" in message
     assert "add +asyncpg" in message
     assert "s3cret" not in message
 
 
-async def test_demo_with_unusable_data_dir(tmp_path: Path) -> None:
+def test_demo_with_unusable_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    status, message = await _one_line_failure(
-        "demo", "--data-dir", str(blocker / "demo"), env=_env(tmp_path), cwd=tmp_path
-    )
+    fresh_env(monkeypatch, tmp_path)
+    status, message = _one_line_failure(["demo", "--data-dir", str(blocker / "demo")], capsys)
     assert status == 2
     assert f"cannot create the database directory {blocker / 'demo'}" in message
 
 
-async def test_check_config_hides_the_password_and_takes_config_after_command(
-    tmp_path: Path,
+def test_check_config_hides_the_password_and_takes_config_after_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = _config(tmp_path, "https://wire.example/feed.xml")
     url = "postgresql+asyncpg://briefbot:s3cret@db.internal:5432/briefbot"
-    proc = await _run(
-        "check-config", "--config", str(cfg),
-        env=_env(tmp_path, BRIEFBOT_STORAGE__DATABASE_URL=url), cwd=tmp_path,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    text = out.decode()
+    fresh_env(monkeypatch, tmp_path, BRIEFBOT_STORAGE__DATABASE_URL=url)
+    result = run_cli(["check-config", "--config", str(cfg)], capsys)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
     assert "feeds:     1" in text  # the --config given after the subcommand was used
     assert "postgresql+asyncpg://briefbot:***@db.internal:5432/briefbot" in text
-    assert "s3cret" not in text + err.decode()
+    assert "s3cret" not in text + result.stderr
 
 
 async def test_sigint_during_a_slow_fetch_waits_for_the_poll_and_exits_cleanly(
@@ -199,7 +223,7 @@ async def test_sigint_during_a_slow_fetch_waits_for_the_poll_and_exits_cleanly(
         url = server.slow("/slow.xml", rss([
             {"title": "Wang Yi meets Blinken in Beijing", "guid": "s-1",
              "link": "https://slow.example/1", "description": "Talks on Taiwan."},
-        ]), delay=2.5)
+        ]), delay=1.5)
         cfg = _config(tmp_path, url)
         proc = await _run("--config", str(cfg), "run", env=_env(tmp_path), cwd=tmp_path)
         assert proc.stderr is not None
@@ -213,7 +237,7 @@ async def test_sigint_during_a_slow_fetch_waits_for_the_poll_and_exits_cleanly(
                 break
             await asyncio.sleep(0.02)
         assert server.requests.get("/slow.xml"), "the configured feed was never fetched"
-        proc.send_signal(signal.SIGINT)  # the response is still 2 s away
+        proc.send_signal(signal.SIGINT)  # the response is still over a second away
         _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     text = (seen + err).decode()
     assert proc.returncode == 0, text

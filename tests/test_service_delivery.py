@@ -9,22 +9,25 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.app import service_options
 from bot.config import Settings
 from bot.core.clock import FakeClock
 from bot.core.delivery import Outbox, backoff
 from bot.core.digest import Digest, build_digest
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource, Item
+from bot.core.ports import ChannelRecord, MatchedItem
 from bot.core.replies import ChannelContext
+from bot.core.schedule import slot_key
 from bot.core.service import BriefingService
-from bot.core.watchlist import default_watchlist, slugify
+from bot.core.watchlist import slugify
 from bot.errors import DeliveryError
 from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.guard import make_url_guard
-from bot.feeds.parse import parse_feed_bytes
-from bot.scheduling import slot_key
-from bot.storage.base import ChannelRecord, MatchedItem
+from bot.feeds.parse import ParserPool
+from bot.feeds.probe import FeedProbe
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 
 NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)
 WIRE = FeedSource("https://wire.example/rss", "Wire")
@@ -82,12 +85,12 @@ def service(storage: SqlStorage, clock: FakeClock, outbox: Outbox) -> BriefingSe
     return BriefingService(
         storage=storage,
         clock=clock,
-        settings=Settings(),
+        options=service_options(Settings()),
         watchlist=default_watchlist(),
-        fetcher=NoFetcher(),
-        parse=parse_feed_bytes,
-        outbox=outbox,  # type: ignore[arg-type]
-        url_guard=make_url_guard(),
+        prober=FeedProbe(
+            fetcher=NoFetcher(), parser=ParserPool(kind="thread"), url_guard=make_url_guard()
+        ),
+        outbox=outbox,
     )
 
 
@@ -272,6 +275,44 @@ async def test_scheduled_digest_is_sent_once_per_slot(
     clock.advance(hours=24)
     await service.send_scheduled_digest(ch.id, slot + timedelta(hours=24))
     assert [line.title for line in sink.sent[1][1].lines()] == ["Putin visits Beijing"]
+
+
+async def test_a_digest_pending_across_the_next_slot_is_not_repeated_by_the_next(
+    service: BriefingService,
+    outbox: Outbox,
+    sink: RecordingSink,
+    storage: SqlStorage,
+    clock: FakeClock,
+) -> None:
+    await poll(storage, ["Wang Yi meets Blinken"], at=NOW - timedelta(hours=3))
+    ch = await channel(service)
+    slot = NOW - timedelta(minutes=1)
+    # the last confirmed digest: the slot before
+    await storage.set_last_digest_at(ch.id, slot - timedelta(hours=24))
+    sink.fail = DeliveryError("HTTP 503 from the platform")
+    await service.send_scheduled_digest(ch.id, slot)
+    [pending] = await storage.pending_deliveries(ch.id)
+    assert [line.title for line in Digest.from_payload(pending.payload).lines()] == [
+        "Wang Yi meets Blinken"
+    ]
+    # the platform is still down when the next slot fires: its digest starts where the
+    # pending one ended, not at the last confirmed digest
+    await poll(storage, ["Putin visits Beijing"], at=NOW + timedelta(hours=1))
+    clock.advance(hours=24)
+    following = slot + timedelta(hours=24)
+    await service.send_scheduled_digest(ch.id, following)
+    second = await storage.get_delivery(ch.id, slot_key(following, ch.timezone))
+    assert second is not None
+    assert second.status == "pending"
+    assert Digest.from_payload(second.payload).period_start == slot
+    # the platform is back: both go out, and each story is posted once
+    sink.fail = None
+    assert await outbox.retry_pending(force=True) == 2
+    assert [[line.title for line in d.lines()] for _, d, _ in sink.sent] == [
+        ["Wang Yi meets Blinken"],
+        ["Putin visits Beijing"],
+    ]
+    assert (await storage.channel_by_id(ch.id)).last_digest_at == following
 
 
 async def test_digest_now_posts_through_the_sink_and_moves_the_period(

@@ -17,7 +17,7 @@ from fakeslack.harness import NOW, SlackEnv, start_slack_env, stop_slack_env
 
 from bot.adapters.slack.blocks import validate_blocks
 from bot.adapters.slack.sink import EVENT_TYPE, part_key
-from bot.scheduling import slot_key
+from bot.core.schedule import slot_key
 from bot.storage.sql import SqlStorage
 
 pytest_plugins = ["fakeslack.pytest_plugin"]
@@ -252,10 +252,10 @@ async def test_a_channel_the_bot_left_is_paused_by_a_real_refusal(slack_env: Sla
 
 
 HOSTILE = [
-    "Xi Jinping <!channel> wake up <!here> & <@U0ADMIN> see <#C0SECRET>",
-    "Xi Jinping &lt;!channel&gt; and &lt;@U0ADMIN&gt; in &lt;#C0SECRET&gt; &amp; more",
-    "Xi Jinping <https://evil.example/phish|click here> and www.evil.example now",
-    "Xi Jinping *bold* _it_ ~strike~ `code` &amp; &lt;b&gt;",
+    "Xi Jinping <!channel> wake up <!here> & <@U0ADMIN> see <#C0SECRET> harbour",
+    "Xi Jinping visits Lima: &lt;!channel&gt; ping &lt;@U0ADMIN&gt; in &lt;#C0SECRET&gt; &amp; co",
+    "Xi Jinping <https://evil.example/phish|click here> and www.evil.example tariffs",
+    "Xi Jinping *bold* _it_ ~strike~ `code` &amp; &lt;b&gt; orchestra",
 ]
 
 
@@ -299,7 +299,7 @@ async def test_instant_alert_is_one_short_message_per_story(slack_env: SlackEnv)
     env = slack_env
     await env.command('track kind:actor name:"Li Qiang" mode:instant')
     stored = await env.seed(["Li Qiang visits Berlin for trade talks"], ago=timedelta(minutes=5))
-    from bot.storage.base import MatchedItem
+    from bot.core.ports import MatchedItem
 
     record = await env.channel_record()
     entries = await env.app.storage.channel_entries(record.id)

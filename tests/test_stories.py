@@ -422,7 +422,7 @@ def seen_by(item, *outlets):
     """``item`` with sightings: (outlet, offset from T0 when its copy was fetched)."""
     from dataclasses import replace
 
-    from bot.storage.base import Sighting
+    from bot.core.ports import Sighting
 
     return replace(
         item,

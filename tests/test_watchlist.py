@@ -4,25 +4,18 @@ entries made from /track input."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bot.core.matching import compile_watchlist
 from bot.core.models import EntryKind
-from bot.core.watchlist import (
-    Alias,
-    Entry,
-    Watchlist,
-    default_terms,
-    default_watchlist,
-    load_watchlist,
-    loads_watchlist,
-    make_user_entry,
-    merge_watchlists,
-    slugify,
-)
+from bot.core.watchlist import Alias, Entry, Watchlist, make_user_entry, slugify
+from bot.core.watchlist_resolve import merge_watchlists
 from bot.errors import ConfigError, InputError
+from bot.watchlist_files import default_terms, default_watchlist, load_watchlist, loads_watchlist
 
 ACTORS = {
     "xi-jinping": "Xi Jinping",
@@ -464,3 +457,49 @@ def test_merge_for_a_channel_ignores_vanished_disabled_ids() -> None:
     assert merged.ids[-1] == "li-qiang"
     m = compile_watchlist(merged)
     assert {x.entry_id for x in m.match("李强会见外宾", "Climate change")} == {"li-qiang"}
+
+
+# -- the core reads no files -------------------------------------------------------------
+
+
+def test_the_core_watchlist_modules_import_nothing_from_the_edge() -> None:
+    """Model, validation, references and merging live in the core; reading files
+    (bot.config, bot.watchlist_files) is the edge's."""
+    code = (
+        "import sys\n"
+        "import bot.core.watchlist, bot.core.watchlist_resolve, bot.core.timeparse\n"
+        "import bot.core.validation, bot.core.common_names\n"
+        "print(sorted(m for m in sys.modules if m.startswith('bot.')\n"
+        "      and m.split('.')[1] not in ('core', 'errors')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_parse_watchlist_takes_data_already_read() -> None:
+    from bot.core.watchlist_resolve import parse_watchlist
+
+    base = default_watchlist()
+    wl, terms = parse_watchlist(
+        {
+            "terms": {"talks": ["talks", "summit"]},
+            "entry": [
+                {"id": "xi-talks", "kind": "topic", "name": "Xi talks",
+                 "rules": [{"all": ["@xi-jinping", "$talks"]}]},
+            ],
+        },
+        "data",
+        base_entries={e.id: e for e in base.entries},
+        base_terms=default_terms(),
+    )  # fmt: skip
+    assert wl.ids == ["xi-talks"]
+    assert wl.source == "data"
+    assert [a.text for a in wl.entries[0].rules[0].all[1]] == ["talks", "summit"]
+    assert "Xi Jinping" in [a.text for a in wl.entries[0].rules[0].all[0]]
+    assert set(terms) == {"talks"}
+    with pytest.raises(ConfigError) as info:
+        parse_watchlist({"entry": [{"id": "a"}]}, "data", base_entries={}, base_terms={})
+    assert str(info.value).startswith("data: entry[1].kind: Field required")

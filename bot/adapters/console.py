@@ -31,10 +31,10 @@ from typing import IO, TYPE_CHECKING
 
 from bot.core.commands import OptionType, parse_command_line
 from bot.core.digest import Digest
+from bot.core.ports import ChannelRecord
 from bot.core.render import render_text
 from bot.core.replies import ChannelContext, Reply
 from bot.errors import BriefbotError, InputError
-from bot.storage.base import ChannelRecord
 
 if TYPE_CHECKING:
     from bot.app import App, Config

@@ -15,7 +15,9 @@ message ids). Failures:
   (``/digest schedule``).
 
 A digest counts as delivered, and ``channel.last_digest_at`` moves to its period end,
-only after the sink confirmed it.
+only after the sink confirmed it. (The next digest starts where the latest digest made for the
+channel ended, pending or sent, so a digest waiting here is never repeated by the next
+one: :meth:`bot.core.usecases.digests.Digests.period_start`.)
 
 One send at a time per delivery: a delivery being sent (by :meth:`Outbox.deliver`, or by
 a :meth:`Outbox.retry_pending` run: the scheduler's retry job every minute, the Discord
@@ -30,21 +32,19 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import (
-    Awaitable,
-    Callable,
     Iterable,
     Iterator,
     Mapping,
-    Sequence,
 )
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.core.backoff import backoff_delay
 from bot.core.clock import Clock
 from bot.core.digest import Digest
+from bot.core.ports import ChannelRecord, Delivery, Storage
 from bot.errors import BriefbotError, DeliveryError
-from bot.storage.base import ChannelRecord, Delivery, Storage
 
 log = logging.getLogger(__name__)
 
@@ -60,25 +60,14 @@ class Sink(Protocol):
     async def send(self, channel: ChannelRecord, digest: Digest, *, nonce: str) -> list[str]:
         """Post ``digest`` to ``channel``; return the platform's message ids once it is
         accepted. Raise DeliveryError(permanent=True) when the platform refuses for good
-        (403, 404), DeliveryError(permanent=False) for anything worth retrying."""
+        (403, 404), DeliveryError(permanent=False) for anything worth retrying.
+
+        A sink that posts a digest as several messages may also have ``send_parts(channel,
+        digest, *, nonce, done, on_part)`` to resume a partial delivery: ``done`` holds
+        the message ids of the parts confirmed by earlier attempts (skipped); ``on_part``
+        is awaited with the ids so far after each confirmed part (the Outbox records
+        them, so a retry after a failure or a restart posts only what is missing)."""
         ...
-
-
-class PartialSink(Sink, Protocol):
-    """A sink that posts a digest as several messages and can resume a partial delivery:
-    ``done`` holds the message ids of the parts confirmed by earlier attempts (skipped);
-    ``on_part`` is awaited with the ids so far after each confirmed part (the Outbox
-    records them, so a retry after a failure or a restart posts only what is missing)."""
-
-    async def send_parts(
-        self,
-        channel: ChannelRecord,
-        digest: Digest,
-        *,
-        nonce: str,
-        done: Sequence[str] = (),
-        on_part: Callable[[list[str]], Awaitable[None]] | None = None,
-    ) -> list[str]: ...
 
 
 def alert_key(story_or_item_id: int) -> str:
@@ -88,9 +77,10 @@ def alert_key(story_or_item_id: int) -> str:
 def backoff(attempts: int) -> timedelta:
     """Wait before the next attempt after ``attempts`` failed ones: 30 s, 1 min, 2 min...
     capped at an hour."""
-    if attempts <= 0:
-        return timedelta(0)
-    return min(RETRY_MAX, RETRY_BASE * (2 ** min(attempts - 1, 20)))
+    seconds = backoff_delay(
+        attempts, base=RETRY_BASE.total_seconds(), cap=RETRY_MAX.total_seconds()
+    )
+    return timedelta(seconds=seconds)
 
 
 class Outbox:

@@ -25,13 +25,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from bot.core.models import EntryKind, FeedHealth, Field, Match
+from bot.core.ports import MatchedItem
+from bot.core.safety import safe_url
 from bot.core.stories import Story, cluster, rank
 from bot.core.text import plain, truncate
+from bot.core.timeparse import zone
 from bot.errors import InputError, StorageError
-from bot.storage.base import MatchedItem
 
 PAYLOAD_VERSION = 1
 KINDS = ("digest", "brief", "alert")
@@ -275,15 +277,6 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(
-            f"Unknown timezone {name!r}: use an IANA name like Asia/Shanghai."
-        ) from None
-
-
 def format_day_time(dt: datetime, tz: str, *, year: bool = False, abbr: bool = False) -> str:
     """ "Tue 14 Nov 08:00" in ``tz`` (with the year, and the zone abbreviation, on request)."""
     loc = dt.astimezone(zone(tz))
@@ -346,12 +339,6 @@ def _failed(feeds: Sequence[FeedHealth | tuple[str, str]]) -> tuple[FailedFeed, 
     return tuple(out)
 
 
-def _safe_link(url: str | None) -> str | None:
-    from bot.core.render import safe_url  # render imports this module
-
-    return safe_url(url)
-
-
 def _line(
     story: Story, entries: Mapping[str, EntryInfo], order: Sequence[str], group_entry: str | None
 ) -> StoryLine:
@@ -365,10 +352,10 @@ def _line(
     if summary and (summary == title or title.startswith(summary.rstrip("…"))):
         summary = ""
     outlets = [head.item.source] + [o for o in story.outlets if o != head.item.source]
-    link = _safe_link(story.link)
+    link = safe_url(story.link)
     if link is None:
         for mi in story.items:
-            link = _safe_link(mi.stored.item.link) or _safe_link(mi.stored.item.canonical_link)
+            link = safe_url(mi.stored.item.link) or safe_url(mi.stored.item.canonical_link)
             if link:
                 break
     why = []

@@ -9,7 +9,7 @@ size and the number of feeds.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from email.utils import format_datetime
 
@@ -96,13 +96,3 @@ def export_opml(
         ET.SubElement(body, "outline", attrs)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
-
-
-def sources_from(feeds: Sequence[object]) -> list[FeedSource]:
-    """FeedSource for anything with ``url`` and ``name`` (e.g. FeedHealth rows)."""
-    out = []
-    for f in feeds:
-        url = str(getattr(f, "url", ""))
-        name = str(getattr(f, "name", "") or _name_for(url))
-        out.append(FeedSource(url=url, name=name, lang=getattr(f, "lang", None)))
-    return out

@@ -1,19 +1,8 @@
 """Text rendering of a :class:`~bot.core.digest.Digest`: the console's output and the
 template the Discord and Slack renderers follow.
 
-Safety. Titles, summaries and outlet names come from feeds and are untrusted. Before any
-of it is printed:
-
-- :func:`neutralize_mentions` puts a zero-width space after ``@`` in ``@everyone`` /
-  ``@here`` / ``@channel`` and after ``<`` in ``<@id>``, ``<@&id>``, ``<#id>``, ``<!here>``;
-- :func:`neutralize_links` breaks ``scheme://`` and ``www.`` so chat clients do not turn
-  feed text into links;
-- :func:`escape_markdown` (Markdown output) backslash-escapes ``\\ * _ ~ ` | > < # [ ] ( )``
-  and leading list markers, so feed text can neither format nor make a masked link.
-
-:func:`inert` applies all three. The only link printed is the story's own URL, through
-:func:`safe_url` (http/https only, unsafe characters percent-encoded; anything else,
-``javascript:`` included, is dropped).
+Safety: every piece of feed text goes through :func:`bot.core.safety.inert`, and the
+only link printed is the story's own URL, through :func:`bot.core.safety.safe_url`.
 
 Layout (Markdown; ``markdown=False`` gives the same without markup, the URL on its own
 indented line)::
@@ -34,103 +23,19 @@ next part repeats its header with "(cont.)", and parts are numbered "(1/3)".
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from bot.core.digest import Digest, StoryLine, Why
+from bot.core.safety import inert, safe_url
 from bot.core.text import truncate
 
 BULLET = "•"
 MIN_BUDGET = 200
-MAX_URL = 2000
 MAX_OUTLET_NAMES = 2
 MAX_WHY = 2
 MAX_FAILED_NAMES = 5
 LABEL_MAX = 100
-ZWSP = "\u200b"
-
-# ---------------------------------------------------------------------------------------
-# safety helpers (public: the Discord/Slack renderers use them)
-
-_MD_SPECIAL = re.compile(r"([\\*_~`|<>#\[\]()])")
-_LEADING_DASH = re.compile(r"^([ \t]*)([-+])", re.MULTILINE)
-_LEADING_NUMBER = re.compile(r"^([ \t]*\d+)\.", re.MULTILINE)
-_EVERYONE = re.compile(r"@(?=(?:everyone|here|channel)\b)", re.IGNORECASE)
-_ANGLE_MENTION = re.compile(r"<(?=[@#!])")
-_SCHEME = re.compile(r"(?<=[A-Za-z0-9+.-])://")
-_WWW = re.compile(r"\b(www)\.", re.IGNORECASE)
-
-
-def escape_markdown(text: str) -> str:
-    """Backslash-escape Markdown in untrusted text (Discord/CommonMark flavour), leading
-    list markers ("- ", "+ ", "1. ") included."""
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    text = _LEADING_DASH.sub(r"\1\\\2", text)
-    return _LEADING_NUMBER.sub(r"\1\\.", text)
-
-
-def neutralize_mentions(text: str) -> str:
-    """``@everyone``/``@here``/``@channel`` and ``<@…>``/``<@&…>``/``<#…>``/``<!…>`` made
-    inert with a zero-width space (after ``@`` or ``<``)."""
-    text = _EVERYONE.sub("@" + ZWSP, text)
-    return _ANGLE_MENTION.sub("<" + ZWSP, text)
-
-
-def neutralize_links(text: str) -> str:
-    """Stop chat clients from auto-linking URLs written in feed text."""
-    text = _SCHEME.sub(ZWSP + "://", text)
-    return _WWW.sub(lambda m: m.group(1) + ZWSP + ".", text)
-
-
-def inert(text: str, *, markdown: bool = True) -> str:
-    """Untrusted text made safe to print: no mention, no link, and (Markdown) no markup."""
-    text = neutralize_links(neutralize_mentions(text))
-    return escape_markdown(text) if markdown else text
-
-
-_URL_SAFE_PATH = "/%:@!$&'*+,;=-._~"
-_URL_SAFE_QUERY = "/%:@!$&'*+,;=-._~?"
-
-
-def safe_url(url: str | None) -> str | None:
-    """The URL if it is a printable http(s) link, normalised so it cannot break out of a
-    Markdown link (``(``, ``)``, ``<``, ``>``, spaces, quotes percent-encoded); credentials
-    dropped. None for anything else (``javascript:``, ``data:``, relative, too long)."""
-    if not url:
-        return None
-    url = url.strip()
-    if not url or any(ord(c) < 32 or ord(c) == 127 for c in url):
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        host = parts.hostname
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        return None
-    try:
-        host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        return None
-    if not re.fullmatch(r"[A-Za-z0-9.\-:]+", host):
-        return None
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc += f":{port}"
-    out = urlunsplit(
-        (
-            parts.scheme.lower(),
-            netloc.lower(),
-            quote(parts.path, safe=_URL_SAFE_PATH),
-            quote(parts.query, safe=_URL_SAFE_QUERY),
-            quote(parts.fragment, safe=_URL_SAFE_QUERY),
-        )
-    )
-    return out if len(out) <= MAX_URL else None
-
 
 # ---------------------------------------------------------------------------------------
 # pieces of a line

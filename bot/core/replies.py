@@ -6,7 +6,7 @@ caller sees it (errors and configuration replies are ephemeral; briefings are vi
 
 ``lines`` are plain text (no markup) and may quote user or feed text (entry names,
 aliases, feed titles, search hits): an adapter that posts Markdown passes each line
-through ``bot.core.render.inert`` first.
+through ``bot.core.safety.inert`` first.
 """
 
 from __future__ import annotations
@@ -31,10 +31,6 @@ class ChannelContext:
     channel_name: str | None = None
     user: str | None = None  # display name, for logs and attributions
     can_manage: bool = False
-
-
-#: Alias: the caller of a command.
-Caller = ChannelContext
 
 
 @dataclass(frozen=True, slots=True)

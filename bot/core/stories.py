@@ -65,8 +65,19 @@ from datetime import datetime, timedelta
 
 from bot.core.links import link_target
 from bot.core.models import EntryKind, Field, Match
+from bot.core.ports import MatchedItem
+from bot.core.story_text import (
+    NOT_NAMES,
+    PLACE_PREPS,
+    STOPWORDS,
+    Word,
+    is_title_case,
+    preview_verbs,
+    split_words,
+    word_tokens,
+    wordset,
+)
 from bot.core.text import plain
-from bot.storage.base import MatchedItem
 
 DEFAULT_WINDOW = timedelta(hours=48)
 #: minimum pair score (mean of title Dice and full-text cosine) to join by text
@@ -84,174 +95,12 @@ BUCKET_MAX_DF = 40
 _MIN_CORPUS = 50
 
 # ---------------------------------------------------------------------------------------
-# tokens
-
-
-def _wordset(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-_STOPWORDS = _wordset(
-    """
-    a about above across after again against ahead all almost also am amid among an and
-    another any are around as at be because been before being below between both but by
-    can could did do does doing done down during each either even ever every few for
-    from further had has have having he her here hers herself him himself his how
-    however i if in into is it its itself just least less like many may me might more
-    most much must my near new news no nor not now of off on once one only onto or other
-    our ours out over own per report reports reported said same say says she should
-    since so some such than that the their theirs them then there these they this those
-    though through thus to too toward towards under until up upon very via was we were
-    what when where whether which while who whom whose why will with within without
-    would yet you your yours live update updates latest breaking video watch opinion
-    analysis exclusive explainer mr mrs ms dr
-    """
-)
-
-_CJK_CLASS = (
-    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f"
-)
-_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
-# Chinese function characters: bigrams across them are noise ("毅同", "同布")
-_CJK_FUNCTION = re.compile("[的了在和与同是将对为及等被把从向就也都而并于之]")
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-# capitalised, but never a principal of a story
-_NOT_NAMES = _wordset(
-    """
-    january february march april may june july august september october november
-    december jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday
-    thursday friday saturday sunday mon tue wed thu fri sat sun today tomorrow yesterday
-    """
-)
-# words after which a capitalised run is a place, not a principal
-_PLACE_PREPS = _wordset("in at near from to into across outside inside over visits visit")
-
-
-def _stem(word: str) -> str:
-    """Possessives and plurals only: "China's" -> "china", "talks" -> "talk"."""
-    if word.endswith("'s"):
-        word = word[:-2]
-    elif word.endswith("'"):
-        word = word[:-1]
-    n = len(word)
-    if n > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if n > 4 and word.endswith("sses"):
-        return word[:-2]
-    if n > 4 and (word.endswith(("ches", "shes", "xes", "zes"))):
-        return word[:-2]
-    if n > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "'s")):
-        return word[:-1]
-    return word
-
-
-@dataclass(frozen=True, slots=True)
-class _Word:
-    surface: str  # as written
-    token: str  # folded and stemmed
-    cjk: bool
-    initial: bool  # first word of the text or of a sentence
-
-
-def _words(text: str) -> list[_Word]:
-    text = _CJK_RUN.sub(lambda m: " " + _CJK_FUNCTION.sub(" ", m.group()) + " ", text)
-    out: list[_Word] = []
-    prev_end = 0
-    for m in _WORD.finditer(text):
-        surface = m.group()
-        gap = text[prev_end : m.start()]
-        initial = not out or any(c in gap for c in '.!?:;"|')
-        prev_end = m.end()
-        if _CJK_RUN.fullmatch(surface):
-            out.append(_Word(surface, surface, True, initial))
-            continue
-        out.append(_Word(surface, _stem(surface.casefold()), False, initial))
-    return out
-
-
-def _tokens(words: Iterable[_Word]) -> list[str]:
-    out: list[str] = []
-    for w in words:
-        if w.cjk:
-            s = w.token
-            if len(s) == 1:
-                out.append(s)
-            else:
-                out.extend(s[i : i + 2] for i in range(len(s) - 1))
-        elif w.token not in _STOPWORDS and (len(w.token) > 1 or w.token.isdigit()):
-            out.append(w.token)
-    return out
-
-
-def _is_title_case(words: Sequence[_Word]) -> bool:
-    """Headline Case ("Yellen Meets He Lifeng") says nothing about proper nouns."""
-    latin = [w for w in words if not w.cjk and len(w.surface) > 3]
-    if len(latin) < 3:
-        return False
-    caps = sum(1 for w in latin if w.surface[0].isupper())
-    return caps >= 0.8 * len(latin)
-
-
-# ---------------------------------------------------------------------------------------
-# previews ("to meet") vs events ("meets")
-
-_EVENT_VERBS: dict[str, tuple[str, ...]] = {
-    "meet": ("meets", "met"),
-    "visit": ("visits", "visited"),
-    "hold": ("holds", "held"),
-    "attend": ("attends", "attended"),
-    "host": ("hosts", "hosted"),
-    "sign": ("signs", "signed"),
-    "travel": ("travels", "travelled", "traveled"),
-    "speak": ("speaks", "spoke"),
-    "discuss": ("discusses", "discussed"),
-    "address": ("addresses", "addressed"),
-    "announce": ("announces", "announced"),
-    "unveil": ("unveils", "unveiled"),
-    "launch": ("launches", "launched"),
-    "release": ("releases", "released"),
-    "decide": ("decides", "decided"),
-    "rule": ("rules", "ruled"),
-    "testify": ("testifies", "testified"),
-    "resign": ("resigns", "resigned"),
-    "raise": ("raises", "raised"),
-    "cut": ("cuts",),
-    "impose": ("imposes", "imposed"),
-    "lift": ("lifts", "lifted"),
-    "sanction": ("sanctions", "sanctioned"),
-    "arrive": ("arrives", "arrived"),
-}
-_REALISED = {form: base for base, forms in _EVENT_VERBS.items() for form in forms}
-_FUTURE = re.compile(
-    r"\b(?:to|will|shall|would|'ll)\s+(?:(?:also|soon|then|likely|not)\s+)?([a-z]+)", re.IGNORECASE
-)
-
-
-def _preview_verbs(title: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(verbs announced: "to meet", "will visit"; verbs reported done: "meets", "met")."""
-    low = title.casefold()
-    future = set()
-    spans: list[tuple[int, int]] = []
-    for m in _FUTURE.finditer(low):
-        verb = m.group(1)
-        if verb in _EVENT_VERBS:
-            future.add(verb)
-            spans.append(m.span(1))
-    done = set()
-    for m in re.finditer(r"[a-z]+", low):
-        base = _REALISED.get(m.group())
-        if base and not any(a <= m.start() < b for a, b in spans):
-            done.add(base)
-    return frozenset(future), frozenset(done)
-
-
-# ---------------------------------------------------------------------------------------
 # links
 
 #: query parameters that only track the reader in links between outlets, dropped on top of
 #: :data:`bot.core.links.TRACKING_PARAMS` when comparing links for clustering (never for
 #: storage dedupe, where e.g. ``?from=`` may pick a different page)
-STORY_DROP_PARAMS = _wordset("src share feed from outputtype")
+STORY_DROP_PARAMS = wordset("src share feed from outputtype")
 _HREF = re.compile(r"""href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _BARE_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
@@ -396,7 +245,7 @@ def _make_story(members: Sequence[MatchedItem]) -> Story:
 class _Doc:
     mi: MatchedItem
     when: datetime
-    title_words: list[_Word]
+    title_words: list[Word]
     title_tokens: frozenset[str]
     bag: Counter[str]
     tokens: frozenset[str]  # title and summary
@@ -416,12 +265,12 @@ def _prepare(mi: MatchedItem) -> _Doc:
     item = mi.stored.item
     title = plain(item.title)
     summary = plain(item.summary)
-    tw = _words(title)
-    sw = _words(summary)
-    tt = _tokens(tw)
-    st = _tokens(sw)
+    tw = split_words(title)
+    sw = split_words(summary)
+    tt = word_tokens(tw)
+    st = word_tokens(sw)
     bag = Counter(tt) + Counter(tt) + Counter(st)
-    future, done = _preview_verbs(title)
+    future, done = preview_verbs(title)
     own = link_key(item.canonical_link or item.link)
     cjk_tokens = sum(1 for w in tw if w.cjk)
     return _Doc(
@@ -445,10 +294,10 @@ def _proper_nouns(docs: Sequence[_Doc]) -> set[str]:
     low: Counter[str] = Counter()
     for d in docs:
         item = d.mi.stored.item
-        for words in (d.title_words, _words(plain(item.summary))):
-            title_case = _is_title_case(words)
+        for words in (d.title_words, split_words(plain(item.summary))):
+            title_case = is_title_case(words)
             for w in words:
-                if w.cjk or w.token in _STOPWORDS:
+                if w.cjk or w.token in STOPWORDS:
                     continue
                 first = w.surface[0]
                 acronym = w.surface.isupper() and len(w.surface) > 1
@@ -468,13 +317,13 @@ def _named_in_title(d: _Doc, proper: set[str], actor_ids: set[str]) -> frozenset
             continue
         low = w.surface.casefold()
         is_cap = w.surface[0].isupper()
-        if low in _PLACE_PREPS:
+        if low in PLACE_PREPS:
             after_prep = True
             continue
         if after_prep and is_cap:
             continue  # "in San Francisco", "at Woodside": places
         after_prep = False
-        if w.token in proper and w.token not in _STOPWORDS and w.token not in _NOT_NAMES:
+        if w.token in proper and w.token not in STOPWORDS and w.token not in NOT_NAMES:
             named.add(w.token)
     named.update(
         f"entry:{m.entry_id}"

@@ -2,9 +2,11 @@
 
 A watchlist is an ordered list of :class:`Entry`. The shipped default lives in
 ``bot/defaults/watchlist.toml`` (31 entries with fixed ids); a user's
-``watchlist.toml`` is merged over it (:func:`merge_watchlists`): its ``[[entry]]``
-tables add or replace entries by id, and a top-level ``disable = ["id", ...]`` removes
-default entries. A channel's own entries (``/track``) are stored as JSON definitions
+``watchlist.toml`` is merged over it (:func:`~bot.core.watchlist_resolve.merge_watchlists`):
+its ``[[entry]]`` tables add or replace entries by id, and a top-level ``disable =
+["id", ...]`` removes default entries. The edge reads those files
+(:mod:`bot.watchlist_files`); :mod:`bot.core.watchlist_resolve` validates and merges
+what they hold. A channel's own entries (``/track``) are stored as JSON definitions
 (:meth:`Entry.to_definition`).
 
 What an entry can say (see ``bot/defaults/watchlist.toml`` for worked examples):
@@ -57,14 +59,12 @@ References, expanded when the file is loaded (so every entry stands alone):
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -76,12 +76,14 @@ from pydantic import (
     model_validator,
 )
 
-from bot.config import DEFAULTS_DIR, error_location, format_validation_error, read_toml
+from bot.core.common_names import COMMON_SURNAMES as _COMMON_SURNAMES
+from bot.core.common_names import COMMON_WORDS as _COMMON_WORDS
+from bot.core.common_names import PINYIN_SURNAMES as _PINYIN_SURNAMES
 from bot.core.models import EntryKind
+from bot.core.text import is_cjk as _is_cjk
 from bot.core.text import normalize
-from bot.errors import ConfigError, InputError
-
-DEFAULT_WATCHLIST_FILE = DEFAULTS_DIR / "watchlist.toml"
+from bot.core.validation import error_location
+from bot.errors import InputError
 
 ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 MAX_ID = 64
@@ -91,19 +93,6 @@ MAX_WINDOW = 60
 _REF = re.compile(r"^[@$][A-Za-z0-9_-]+$")
 
 Case = Literal["auto", "sensitive", "insensitive"]
-
-
-def _is_cjk(ch: str) -> bool:
-    o = ord(ch)
-    return (
-        0x2E80 <= o <= 0x2FDF
-        or 0x3040 <= o <= 0x30FF
-        or 0x3100 <= o <= 0x312F
-        or 0x3400 <= o <= 0x4DBF
-        or 0x4E00 <= o <= 0x9FFF
-        or 0xF900 <= o <= 0xFAFF
-        or 0x20000 <= o <= 0x2FA1F
-    )
 
 
 def _alias_list(value: Any) -> Any:
@@ -442,548 +431,14 @@ _HASHES: dict[int, tuple[Watchlist, str]] = {}
 _HASH_LOCK = threading.Lock()
 
 
-# -- loading ---------------------------------------------------------------------------
-
-
-class _FileModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    entry: list[Entry] = Field(default_factory=list)
-    terms: dict[str, tuple[Alias, ...]] = Field(default_factory=dict)
-    disable: list[str] = Field(default_factory=list)
-
-    @field_validator("terms")
-    @classmethod
-    def _term_names(cls, value: dict[str, tuple[Alias, ...]]) -> dict[str, tuple[Alias, ...]]:
-        for name, items in value.items():
-            if not re.match(r"^[A-Za-z0-9_-]+$", name):
-                raise ValueError(f"term list name {name!r}: use letters, digits, - and _")
-            if not items:
-                raise ValueError(f"term list {name!r} is empty")
-        return value
-
-
 #: pydantic's error location as a TOML-style key: entry[3].aliases[2] (1-based)
 _loc = error_location
-
-
-def _validation_error(err: ValidationError, source: str) -> ConfigError:
-    return format_validation_error(err, source)
-
-
-class _Resolver:
-    """Expands @entry and $terms references, depth-first, detecting cycles."""
-
-    def __init__(
-        self,
-        entries: Sequence[Entry],
-        terms: Mapping[str, tuple[Alias, ...]],
-        base_entries: Mapping[str, Entry],
-        base_terms: Mapping[str, tuple[Alias, ...]],
-        source: str,
-    ) -> None:
-        self.raw = {e.id: (i, e) for i, e in enumerate(entries)}
-        self.terms = terms
-        self.base_entries = base_entries
-        self.base_terms = base_terms
-        self.source = source
-        self.done: dict[str, Entry] = {}
-        self.active: list[str] = []
-
-    def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(message, source=self.source, key=key)
-
-    def expand(
-        self, aliases: Iterable[Alias], key: str, terms_seen: tuple[str, ...] = ()
-    ) -> tuple[Alias, ...]:
-        out: list[Alias] = []
-        for a in aliases:
-            if not a.is_ref:
-                if a.exclude or a.context:
-                    expanded = {
-                        "exclude": self.expand(a.exclude, key),
-                        "context": tuple(self.expand(g, key) for g in a.context),
-                    }
-                    out.append(a.model_copy(update=expanded))
-                else:
-                    out.append(a)
-                continue
-            name = a.text[1:]
-            if a.text[0] == "$":
-                items = self.terms.get(name, self.base_terms.get(name))
-                if items is None:
-                    raise self.fail(key, f"unknown term list {a.text!r} (define it in [terms])")
-                if name in terms_seen:
-                    raise self.fail(key, f"term list {a.text!r} refers to itself")
-                out.extend(self.expand(items, key, (*terms_seen, name)))
-            else:
-                target = self.entry(name, key)
-                for ta in target.aliases:
-                    update: dict[str, Any] = {}
-                    if target.exclude:
-                        update["exclude"] = ta.exclude + target.exclude
-                    if target.context:
-                        update["context"] = ta.context + target.context
-                    out.append(ta.model_copy(update=update) if update else ta)
-        # drop duplicates, keep order
-        seen: set[Alias] = set()
-        unique = []
-        for a in out:
-            if a not in seen:
-                seen.add(a)
-                unique.append(a)
-        return tuple(unique)
-
-    def entry(self, entry_id: str, key: str) -> Entry:
-        if entry_id in self.done:
-            return self.done[entry_id]
-        if entry_id in self.raw:
-            if entry_id in self.active:
-                chain = " -> ".join([*self.active, entry_id])
-                raise self.fail(key, f"references form a cycle: {chain}")
-            index, raw = self.raw[entry_id]
-            self.active.append(entry_id)
-            try:
-                resolved = self.resolve(raw, f"entry[{index + 1}]")
-            finally:
-                self.active.pop()
-            self.done[entry_id] = resolved
-            return resolved
-        if entry_id in self.base_entries:
-            return self.base_entries[entry_id]
-        raise self.fail(key, f"unknown entry '@{entry_id}' (no entry has that id)")
-
-    def resolve(self, e: Entry, key: str) -> Entry:
-        rules = []
-        for ri, r in enumerate(e.rules):
-            rkey = f"{key}.rules[{ri + 1}]"
-            groups = tuple(self.expand(g, f"{rkey}.all[{gi + 1}]") for gi, g in enumerate(r.all))
-            context = tuple(
-                self.expand(g, f"{rkey}.context[{gi + 1}]") for gi, g in enumerate(r.context)
-            )
-            rules.append(r.model_copy(update={"all": groups, "context": context}))
-        return e.model_copy(
-            update={
-                "aliases": self.expand(e.aliases, f"{key}.aliases"),
-                "exclude": self.expand(e.exclude, f"{key}.exclude"),
-                "context": tuple(
-                    self.expand(g, f"{key}.context[{gi + 1}]") for gi, g in enumerate(e.context)
-                ),
-                "rules": tuple(rules),
-            }
-        )
-
-
-def _parse(
-    data: Mapping[str, Any],
-    source: str,
-    *,
-    base_entries: Mapping[str, Entry],
-    base_terms: Mapping[str, tuple[Alias, ...]],
-) -> tuple[Watchlist, dict[str, tuple[Alias, ...]]]:
-    try:
-        model = _FileModel.model_validate(data)
-    except ValidationError as err:
-        raise _validation_error(err, source) from None
-    seen: dict[str, int] = {}
-    for i, e in enumerate(model.entry):
-        if e.id in seen:
-            raise ConfigError(
-                f"duplicate id {e.id!r} (also entry[{seen[e.id] + 1}])",
-                source=source,
-                key=f"entry[{i + 1}].id",
-            )
-        seen[e.id] = i
-    known = set(seen) | set(base_entries)
-    for i, e in enumerate(model.entry):
-        for ai, a in enumerate(e.aliases):
-            for target in a.implies:
-                if target not in known:
-                    raise ConfigError(
-                        f"implies unknown entry {target!r} (no entry has that id)",
-                        source=source,
-                        key=f"entry[{i + 1}].aliases[{ai + 1}].implies",
-                    )
-    resolver = _Resolver(model.entry, model.terms, base_entries, base_terms, source)
-    entries = [resolver.entry(e.id, f"entry[{i + 1}]") for i, e in enumerate(model.entry)]
-    for i, d in enumerate(model.disable):
-        if not re.match(ID_PATTERN, d):
-            raise ConfigError(f"{d!r} is not an entry id", source=source, key=f"disable[{i + 1}]")
-    try:
-        wl = Watchlist(entries=tuple(entries), disabled=tuple(model.disable), source=source)
-    except ValidationError as err:
-        raise _validation_error(err, source) from None
-    return wl, dict(model.terms)
-
-
-@functools.cache
-def _default() -> tuple[Watchlist, dict[str, tuple[Alias, ...]]]:
-    data = read_toml(DEFAULT_WATCHLIST_FILE)
-    if data.get("disable"):
-        raise ConfigError(
-            "the default watchlist cannot disable entries",
-            source=str(DEFAULT_WATCHLIST_FILE),
-            key="disable",
-        )
-    return _parse(data, str(DEFAULT_WATCHLIST_FILE), base_entries={}, base_terms={})
-
-
-def default_watchlist() -> Watchlist:
-    """The shipped default watchlist (parsed once)."""
-    return _default()[0]
-
-
-def default_terms() -> dict[str, tuple[Alias, ...]]:
-    """The named term lists of the default file (``$us``, ``$meeting``, ...)."""
-    return dict(_default()[1])
-
-
-def load_watchlist(path: str | Path) -> Watchlist:
-    """A user's watchlist file. References (``@id``, ``$terms``) resolve against the file
-    itself, then against the default watchlist. Raises :class:`ConfigError` naming the
-    file, the key (``entry[3].aliases``, 1-based) and the problem."""
-    path = Path(path)
-    data = read_toml(path)
-    base, base_terms = _default()
-    wl, _ = _parse(
-        data,
-        str(path),
-        base_entries={e.id: e for e in base.entries},
-        base_terms=base_terms,
-    )
-    return wl
-
-
-def loads_watchlist(text: str, source: str = "<string>") -> Watchlist:
-    """Like :func:`load_watchlist`, from TOML text."""
-    import tomllib
-
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"not valid TOML: {err}", source=source) from None
-    base, base_terms = _default()
-    wl, _ = _parse(
-        data, source, base_entries={e.id: e for e in base.entries}, base_terms=base_terms
-    )
-    return wl
-
-
-def merge_watchlists(base: Watchlist, user: Watchlist, *, strict: bool = True) -> Watchlist:
-    """``base`` with ``user``'s entries added (new ids, at the end) or replacing the
-    base entry of the same id (in its place), and ``user.disabled`` removed.
-
-    An unknown id in ``user.disabled`` is a :class:`ConfigError` (a typo in a file);
-    with ``strict=False`` it is ignored (a channel's stored choices may name an entry a
-    newer default watchlist no longer has)."""
-    known = set(base.ids) | {e.id for e in user.entries}
-    for i, d in enumerate(user.disabled):
-        if strict and d not in known:
-            raise ConfigError(
-                f"unknown entry id {d!r} (not in the default watchlist)",
-                source=user.source or None,
-                key=f"disable[{i + 1}]",
-            )
-    disabled = set(user.disabled)
-    replacements = {e.id: e for e in user.entries}
-    out = [replacements.get(e.id, e) for e in base.entries if e.id not in disabled]
-    base_ids = set(base.ids)
-    out.extend(e for e in user.entries if e.id not in base_ids and e.id not in disabled)
-    return Watchlist(entries=tuple(out), source=user.source or base.source)
 
 
 # -- /track ---------------------------------------------------------------------------
 
 MAX_USER_ALIASES = 20
 MIN_SURNAME = 5
-
-#: Lower-case words too common to track on their own.
-_COMMON_WORDS = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "him",
-        "his",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "out",
-        "over",
-        "say",
-        "says",
-        "said",
-        "she",
-        "so",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "up",
-        "us",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "which",
-        "who",
-        "will",
-        "with",
-        "you",
-        "your",
-        "new",
-        "news",
-        "today",
-        "report",
-        "update",
-        "live",
-        "world",
-        "china",
-        "uk",
-        "eu",
-        "un",
-    }
-)
-
-#: Common surnames (and surname-like words): never tracked alone, too many people.
-_COMMON_SURNAMES = frozenset(
-    {
-        "smith",
-        "johnson",
-        "williams",
-        "brown",
-        "jones",
-        "miller",
-        "davis",
-        "wilson",
-        "anderson",
-        "taylor",
-        "thomas",
-        "moore",
-        "martin",
-        "jackson",
-        "thompson",
-        "white",
-        "harris",
-        "clark",
-        "lewis",
-        "robinson",
-        "walker",
-        "young",
-        "allen",
-        "king",
-        "wright",
-        "scott",
-        "green",
-        "baker",
-        "adams",
-        "nelson",
-        "hill",
-        "campbell",
-        "mitchell",
-        "roberts",
-        "carter",
-        "phillips",
-        "evans",
-        "turner",
-        "parker",
-        "collins",
-        "edwards",
-        "stewart",
-        "morris",
-        "murphy",
-        "cook",
-        "rogers",
-        "morgan",
-        "cooper",
-        "peterson",
-        "reed",
-        "bailey",
-        "bell",
-        "kelly",
-        "howard",
-        "ward",
-        "cox",
-        "richardson",
-        "wood",
-        "watson",
-        "brooks",
-        "james",
-        "gray",
-        "hughes",
-        "price",
-        "sanders",
-        "long",
-        "foster",
-        "powell",
-        "russell",
-        "butler",
-        "barnes",
-        "fisher",
-        "henderson",
-        "coleman",
-        "simmons",
-        "patterson",
-        "jordan",
-        "reynolds",
-        "hamilton",
-        "graham",
-        "wallace",
-        "west",
-        "cole",
-        "hayes",
-        "gibson",
-        "bryant",
-        "ellis",
-        "stevens",
-        "murray",
-        "ford",
-        "marshall",
-        "owens",
-        "sullivan",
-        "rice",
-        "black",
-        "palmer",
-        "rose",
-        "stone",
-        "hunt",
-        "mills",
-        "lee",
-        "kim",
-        "park",
-        "choi",
-        "nguyen",
-        "singh",
-        "khan",
-        "ali",
-        "ahmed",
-        "hassan",
-        "garcia",
-        "rodriguez",
-        "martinez",
-        "hernandez",
-        "lopez",
-        "gonzalez",
-        "perez",
-        "sanchez",
-        "ramirez",
-        "torres",
-        "flores",
-        "rivera",
-        "gomez",
-        "diaz",
-        "cruz",
-        "reyes",
-        "morales",
-    }
-)
-
-#: Pinyin surnames: a Chinese name written family name first ("Li Qiang"): its last
-#: word is a given name, never a surname to track alone.
-_PINYIN_SURNAMES = frozenset(
-    {
-        "wang",
-        "li",
-        "zhang",
-        "liu",
-        "chen",
-        "yang",
-        "huang",
-        "zhao",
-        "zhou",
-        "wu",
-        "xu",
-        "sun",
-        "ma",
-        "zhu",
-        "hu",
-        "guo",
-        "he",
-        "lin",
-        "luo",
-        "gao",
-        "zheng",
-        "liang",
-        "xie",
-        "song",
-        "tang",
-        "han",
-        "feng",
-        "deng",
-        "cao",
-        "peng",
-        "zeng",
-        "xiao",
-        "tian",
-        "dong",
-        "pan",
-        "yuan",
-        "cai",
-        "jiang",
-        "yu",
-        "du",
-        "ye",
-        "cheng",
-        "wei",
-        "su",
-        "lu",
-        "ding",
-        "ren",
-        "shen",
-        "yao",
-        "jin",
-        "qin",
-        "xi",
-        "qian",
-        "lai",
-        "hou",
-        "kong",
-        "bai",
-        "cui",
-        "fang",
-        "shi",
-        "mao",
-        "meng",
-        "qiu",
-        "xiong",
-        "lei",
-        "ge",
-        "yan",
-        "fan",
-        "zou",
-    }
-)
 
 _SPLIT_ALIASES = re.compile(r"[,\n;，、；]")
 _LATIN_LETTER = re.compile(r"[^\W\d_]")
@@ -1119,11 +574,6 @@ __all__ = [
     "Entry",
     "Rule",
     "Watchlist",
-    "default_terms",
-    "default_watchlist",
-    "load_watchlist",
-    "loads_watchlist",
     "make_user_entry",
-    "merge_watchlists",
     "slugify",
 ]

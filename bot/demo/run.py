@@ -20,6 +20,7 @@ from bot.app import load_effective_watchlist
 from bot.config import Settings, config_dir, load_settings
 from bot.core.clock import SystemClock
 from bot.core.matching import compile_watchlist
+from bot.core.ports import MatchedItem
 from bot.core.stories import Story, cluster, rank
 from bot.core.text import plain, truncate
 from bot.core.watchlist import Watchlist
@@ -27,7 +28,6 @@ from bot.demo.server import DemoServer
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import ParserPool
 from bot.feeds.poll import Poller, PollReport
-from bot.storage.base import MatchedItem
 from bot.storage.sql import SqlStorage
 
 DB_NAME = "demo.db"

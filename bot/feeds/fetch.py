@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -39,6 +38,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from bot.config import HttpSettings, PollSettings
+from bot.core.backoff import next_poll_delay  # noqa: F401 - re-exported (bot.feeds.poll)
 from bot.core.models import FetchResult
 from bot.errors import BriefbotError
 from bot.feeds.guard import GuardedResolver, URLGuard
@@ -103,32 +103,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if not math.isfinite(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def next_poll_delay(
-    failures: int,
-    *,
-    interval: float,
-    base: float,
-    max_delay: float,
-    retry_after: float | None = None,
-    rng: random.Random | None = None,
-) -> float:
-    """Seconds until a feed's next poll.
-
-    After a success (``failures == 0``) the poll interval. After ``n`` consecutive
-    failures ``base * 2**(n-1)`` capped at ``max_delay``, jittered down by up to 20% so
-    feeds that failed together do not retry together (each step still grows: 2 * 0.8 >
-    1). Never sooner than ``retry_after``."""
-    if failures <= 0:
-        delay = interval
-    else:
-        exp = min(failures - 1, 62)
-        delay = min(max_delay, base * (2.0**exp))
-        delay *= (rng or random).uniform(0.8, 1.0)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return delay
 
 
 def _header_dict(headers: CIMultiDictProxy[str]) -> dict[str, str]:
@@ -419,7 +393,12 @@ class Fetcher:
 
 
 class _HostSlot:
-    """Holds one of a host's ``per_host`` slots; the semaphore is dropped when idle."""
+    """Holds one of a host's ``per_host`` slots; the semaphore is dropped when idle.
+
+    aiohttp's ``TCPConnector(limit_per_host=...)`` (also set) cannot do this alone: it
+    counts per connector, and untrusted fetches use a connector of their own (the
+    guard's resolver), so trusted and untrusted fetches of one host would get
+    ``per_host`` each (test_untrusted_fetches_share_the_fetchers_limits)."""
 
     def __init__(self, fetcher: Fetcher, host: str) -> None:
         self._fetcher = fetcher

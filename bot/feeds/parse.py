@@ -5,9 +5,10 @@ response headers. Never a ``str`` (it would fetch a URL with blocking urllib or 
 local file) and never raw ``bytes`` either: feedparser tries ``open(bytes)`` first, so
 a body such as ``b"/etc/passwd"`` would be read from the local disk.
 
-``parse_feed_bytes`` is synchronous and CPU-bound (feedparser holds the GIL). The
-poller calls :class:`ParserPool` / :func:`parse_in_executor`, which run it in a small
-process pool so the event loop keeps answering chat commands during a large poll.
+``parse_feed_bytes`` is synchronous and CPU-bound (feedparser holds the GIL).
+:class:`ParserPool` runs it in a small process pool so the event loop keeps answering
+chat commands during a large poll. There is no process-wide pool: the composition root
+(``bot.app``) makes one and hands it to whatever parses (the poller, the feed probe).
 """
 
 from __future__ import annotations
@@ -387,30 +388,3 @@ class ParseCall:
             lang=self.lang,
             now=self.now,
         )
-
-
-_default_pool: ParserPool | None = None
-
-
-def default_pool() -> ParserPool:
-    """The process-wide parser pool (created on first use)."""
-    global _default_pool  # noqa: PLW0603 - one pool per process, made lazily
-    if _default_pool is None:
-        _default_pool = ParserPool()
-    return _default_pool
-
-
-async def parse_in_executor(
-    body: bytes,
-    *,
-    url: str,
-    headers: dict[str, str] | None = None,
-    source: str = "",
-    base_url: str | None = None,
-    lang: str | None = None,
-    pool: ParserPool | None = None,
-) -> ParsedFeed:
-    """:func:`parse_feed_bytes` in ``pool`` (default: the shared process pool)."""
-    return await (pool or default_pool()).parse(
-        body, url=url, headers=headers, source=source, base_url=base_url, lang=lang
-    )

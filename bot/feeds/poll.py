@@ -1,9 +1,15 @@
-"""One poll cycle: due feeds -> fetch -> parse -> dedupe -> store -> match -> record.
+"""One poll cycle: due feeds -> probe (fetch, parse) -> decide -> store and match ->
+record -> hand the new items to the fan-out.
+
+For each feed, :func:`~bot.feeds.probe.probe_feed` fetches it (conditionally) and
+parses a new body in the parser pool; :func:`~bot.feeds.decide.decide`, which does no
+I/O, says what that means (new content, not modified, unchanged, or a failure with its
+backoff); the poller then does the writes the decision asks for.
 
 Every feed is polled concurrently (the :class:`~bot.feeds.fetch.Fetcher` bounds how
 many at once). A feed that fails, for any reason (a network error, a bad document, a
-bug), gets an error result and a recorded failure with its next retry time; the other
-feeds of the cycle are not affected.
+bug, a storage error), gets an error result and a recorded failure with its next retry
+time; the other feeds of the cycle are not affected.
 
 A body whose SHA-256 equals the one stored for the feed is not parsed again (servers
 without ETag/Last-Modified often send the same bytes every time).
@@ -13,30 +19,42 @@ order (:class:`_StoreTurns`, an ordered handoff), so a cycle stores the same cop
 story carried by several feeds whichever finished downloading first; the other copies
 become sightings of it (their outlets are credited). Items handed to ``on_new_items``
 carry the sightings recorded in the same cycle.
+
+Every item a cycle commits is handed to ``on_new_items`` (the alert fan-out): the
+batches a feed committed before it failed too, and, when the hook itself fails, again
+with the next cycle. The fan-out is idempotent (an alert goes out once per story and
+channel), so handing an item twice costs only the check. Items committed by a process
+that died before its hand-off are handed over by the start-up recovery (the service's
+``recover_interrupted_poll``: the items of each feed's latest cycle).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from bot.config import PollSettings, Settings
 from bot.core.clock import Clock
 from bot.core.models import Match
-from bot.errors import BriefbotError, ParseError
+from bot.core.ports import FeedState, MatchedItem, Storage
+from bot.errors import BriefbotError
+from bot.feeds.decide import PollDecision, PollPolicy, Verdict, decide, failure
 from bot.feeds.dedupe import keys_for_batch
-from bot.feeds.fetch import Fetcher, UrlGuard, next_poll_delay
-from bot.feeds.parse import ParserPool, default_pool
-from bot.storage.base import FeedState, MatchedItem, Storage
+from bot.feeds.fetch import Fetcher, UrlGuard
+from bot.feeds.parse import ParsedFeed, ParserPool
+from bot.feeds.probe import probe_feed
 
 log = logging.getLogger(__name__)
+
+#: At most this many items whose hand-off failed wait for the next cycle's (the oldest
+#: are dropped beyond it, with an error logged; the start-up recovery still has them).
+MAX_HANDOFF_RETRY = 10_000
 
 #: New items are stored and matched this many at a time (one transaction for the items,
 #: one for their matches), so that a chat command's storage call never waits long behind
@@ -95,7 +113,8 @@ class PollReport:
     started_at: datetime
     finished_at: datetime
     results: list[FeedPollResult] = field(default_factory=list)
-    #: the on_new_items hook failed (the items are stored; the error is logged)
+    #: the on_new_items hook failed (the items are stored, the error is logged, and they
+    #: are handed to it again with the next cycle)
     hook_error: str | None = None
 
     @property
@@ -177,8 +196,23 @@ class _StoreTurns:
             self._done[position].set_result(None)
 
 
+class _Progress:
+    """What a feed's poll has committed so far: kept by the caller, so that a failure
+    partway (a storage error in a later batch) loses none of it."""
+
+    __slots__ = ("committed", "match_errors", "seen")
+
+    def __init__(self) -> None:
+        #: the items stored so far, with their default matches, batch by batch
+        self.committed: list[MatchedItem] = []
+        #: items in the parsed document
+        self.seen = 0
+        self.match_errors = 0
+
+
 class Poller:
-    """Runs poll cycles. ``on_new_items`` may be set after construction."""
+    """Runs poll cycles. ``parser`` is the parser pool (made by the composition root);
+    ``on_new_items`` may be set after construction."""
 
     def __init__(
         self,
@@ -188,7 +222,7 @@ class Poller:
         clock: Clock,
         settings: Settings | PollSettings,
         *,
-        parser: ParserPool | None = None,
+        parser: ParserPool,
         on_new_items: NewItemsHook | None = None,
         chat_url_guard: UrlGuard | None = None,
         rng: random.Random | None = None,
@@ -205,31 +239,16 @@ class Poller:
         self.chat_url_guard = chat_url_guard
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
+        #: new items whose hand-off to ``on_new_items`` failed: handed again next cycle
+        self._unhanded: list[MatchedItem] = []
         # One feed at a time stores its items (the ordered handoff of _StoreTurns).
         # SQLite serialises every storage call (a FIFO lock): with all the feeds of a big
         # poll queued on it at once, a chat command waited behind all of them (23 s
         # measured by scripts/bench_poll.py).
 
     @property
-    def interval(self) -> timedelta:
-        return timedelta(minutes=self.settings.interval_minutes)
-
-    def _next_success(self, now: datetime) -> datetime:
-        # A little early, so that a scheduler tick a moment before the exact interval
-        # still finds the feed due (else it would wait a whole extra cycle).
-        slack = min(timedelta(seconds=60), self.interval / 10)
-        return now + self.interval - slack
-
-    def _next_failure(self, feed: FeedState, now: datetime, retry_after: float | None) -> datetime:
-        delay = next_poll_delay(
-            feed.consecutive_failures + 1,
-            interval=self.interval.total_seconds(),
-            base=self.settings.backoff_base_seconds,
-            max_delay=self.settings.backoff_max_seconds,
-            retry_after=retry_after,
-            rng=self._rng,
-        )
-        return now + timedelta(seconds=delay)
+    def policy(self) -> PollPolicy:
+        return PollPolicy.from_settings(self.settings)
 
     async def poll_once(
         self,
@@ -240,7 +259,13 @@ class Poller:
     ) -> PollReport:
         """Poll the due feeds (every active feed with ``only_due=False``; just these
         feeds, due or not, with ``feed_ids``). Cycles do not overlap: a second call waits
-        for the running one."""
+        for the running one.
+
+        Every item the cycle commits is handed to ``on_new_items`` at the end of the
+        cycle, including the items a feed stored before it failed (a storage error in a
+        later batch); if the hook fails, they are handed again with the next cycle. A
+        process that dies in between leaves them to the start-up recovery
+        (``recover_interrupted_poll``: the items of each feed's latest cycle)."""
         async with self._lock:
             started = now or self.clock.now()
             matcher = self.matcher_provider()
@@ -266,14 +291,31 @@ class Poller:
                 finished_at=self.clock.now(),
                 results=[o.result for o in outcomes],
             )
-            if fresh and self.on_new_items is not None:
-                try:
-                    await self.on_new_items(fresh)
-                except Exception as err:
-                    log.exception("handling %d new items failed", len(fresh))
-                    report.hook_error = str(err) or type(err).__name__
+            if self.on_new_items is not None:
+                await self._hand_off(fresh, report)
             log.info("poll: %s", report.summary())
             return report
+
+    async def _hand_off(self, fresh: list[MatchedItem], report: PollReport) -> None:
+        """Hand the cycle's new items (and any an earlier cycle failed to hand off) to
+        ``on_new_items``; if it fails, keep them for the next cycle."""
+        assert self.on_new_items is not None
+        this_cycle = {m.stored.id for m in fresh}
+        items = [m for m in self._unhanded if m.stored.id not in this_cycle] + fresh
+        self._unhanded = []
+        if not items:
+            return
+        try:
+            await self.on_new_items(items)
+        except Exception as err:
+            log.exception("handling %d new items failed; trying again next cycle", len(items))
+            report.hook_error = str(err) or type(err).__name__
+            if len(items) > MAX_HANDOFF_RETRY:
+                log.error(
+                    "%d new items not handed to the alert fan-out (too many waiting)",
+                    len(items) - MAX_HANDOFF_RETRY,
+                )
+            self._unhanded = items[-MAX_HANDOFF_RETRY:]
 
     async def _with_sightings(self, fresh: list[MatchedItem]) -> list[MatchedItem]:
         """The new items with the sightings later feeds of the cycle recorded."""
@@ -289,8 +331,9 @@ class Poller:
     async def _poll_feed_safely(
         self, feed: FeedState, now: datetime, matcher: ItemMatcher, turns: _StoreTurns, n: int
     ) -> _Outcome:
+        progress = _Progress()
         try:
-            return await self._poll_feed(feed, now, matcher, turns, n)
+            return await self._poll_feed(feed, now, matcher, turns, n, progress=progress)
         except Exception as err:
             if isinstance(err, BriefbotError):
                 error = str(err)
@@ -299,7 +342,10 @@ class Poller:
                 log.exception("polling %s failed", feed.url)
                 error = f"internal error while polling this feed ({type(err).__name__})"
             turns.done(n)  # before recording the failure: the next feeds need not wait
-            return await self._failed(feed, now, error)
+            base = _stored_so_far(FeedPollResult(feed.id, feed.url, feed.name), progress)
+            decision = failure(feed, error, now, self.policy, jitter=self._rng.random())
+            # the batches committed before the failure still go to the fan-out
+            return await self._failed(feed, now, decision, base, progress.committed)
         finally:
             turns.done(n)  # whatever happened (cancelled too), never hold the others up
 
@@ -307,126 +353,136 @@ class Poller:
         self,
         feed: FeedState,
         now: datetime,
-        error: str,
-        *,
-        retry_after: float | None = None,
-        base: FeedPollResult | None = None,
+        decision: PollDecision,
+        base: FeedPollResult,
+        committed: list[MatchedItem] | None = None,
     ) -> _Outcome:
-        next_at = self._next_failure(feed, now, retry_after)
+        error = decision.error or "failed"
         try:
             await self.storage.record_fetch_failure(
-                feed.id, at=now, next_poll_at=next_at, error=error
+                feed.id, at=now, next_poll_at=decision.next_poll_at, error=error
             )
         except Exception:
             log.exception("recording the failure of %s failed", feed.url)
-        base = base or FeedPollResult(feed.id, feed.url, feed.name)
-        return _Outcome(replace(base, error=error, next_poll_at=next_at))
+        return _Outcome(
+            replace(base, error=error, next_poll_at=decision.next_poll_at), committed or []
+        )
 
     async def _poll_feed(
-        self, feed: FeedState, now: datetime, matcher: ItemMatcher, turns: _StoreTurns, n: int
+        self,
+        feed: FeedState,
+        now: datetime,
+        matcher: ItemMatcher,
+        turns: _StoreTurns,
+        n: int,
+        *,
+        progress: _Progress,
     ) -> _Outcome:
-        guard = self.chat_url_guard if feed.origin == "chat" else None
-        res = await self.fetcher.fetch(
-            feed.url, etag=feed.etag, last_modified=feed.last_modified, url_guard=guard
+        # I/O: fetch, and parse in the pool unless the body is the one parsed last time
+        probe = await probe_feed(
+            feed.url,
+            fetcher=self.fetcher,
+            parser=self.parser,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            url_guard=self.chat_url_guard if feed.origin == "chat" else None,
+            known_hash=feed.content_hash,
+            source=feed.name,
+            lang=feed.lang,
+            now=now,
         )
+        fetched = probe.fetched
         base = FeedPollResult(
             feed.id,
             feed.url,
             feed.name,
-            final_url=res.final_url,
-            permanent_redirect=res.permanent_redirect,
-            elapsed=res.elapsed,
+            final_url=fetched.final_url,
+            permanent_redirect=fetched.permanent_redirect,
+            elapsed=fetched.elapsed,
         )
-        if res.error is not None:
-            turns.done(n)
-            return await self._failed(feed, now, res.error, retry_after=res.retry_after, base=base)
-
-        next_at = self._next_success(now)
-        if res.not_modified:
-            turns.done(n)
-            await self.storage.record_fetch_success(
-                feed.id,
-                at=now,
-                next_poll_at=next_at,
-                etag=res.etag or feed.etag,
-                last_modified=res.last_modified or feed.last_modified,
-                content_hash=feed.content_hash,
-            )
-            return _Outcome(replace(base, not_modified=True, next_poll_at=next_at))
-
-        body = res.body or b""
-        digest = hashlib.sha256(body).hexdigest()
-        if digest == feed.content_hash:
-            turns.done(n)
-            await self.storage.record_fetch_success(
-                feed.id,
-                at=now,
-                next_poll_at=next_at,
-                etag=res.etag,
-                last_modified=res.last_modified,
-                content_hash=digest,
-            )
-            return _Outcome(replace(base, unchanged=True, next_poll_at=next_at))
-
-        parser = self.parser or default_pool()
-        try:
-            parsed = await parser.parse(
-                body,
-                url=feed.url,
-                base_url=res.final_url,
-                headers=res.headers,
-                source=feed.name,
-                lang=feed.lang,
-                now=now,
-            )
-        except ParseError as err:
-            turns.done(n)
-            return await self._failed(feed, now, str(err), base=base)
-        keyed = keys_for_batch(parsed.items)
-        fresh: list[MatchedItem] = []
-        match_errors = 0
-        async with turns.turn(n):
-            for start in range(0, len(keyed), STORE_BATCH):
-                new = await self.storage.insert_items(
-                    feed.id, keyed[start : start + STORE_BATCH], fetched_at=now
+        # what it means (pure)
+        decision = decide(feed, probe, now, self.policy, jitter=self._rng.random())
+        if decision.verdict is not Verdict.CHANGED or decision.parsed is None:
+            turns.done(n)  # nothing to store
+            if decision.verdict is Verdict.FAILED:
+                return await self._failed(feed, now, decision, base)
+            await self._record_success(feed, now, decision)
+            return _Outcome(
+                replace(
+                    base,
+                    not_modified=decision.verdict is Verdict.NOT_MODIFIED,
+                    unchanged=decision.verdict is Verdict.UNCHANGED,
+                    next_poll_at=decision.next_poll_at,
                 )
-                batch: list[MatchedItem] = []
-                for stored in new:
-                    try:
-                        found = tuple(matcher.match(stored.item.title, stored.item.summary))
-                    except Exception:
-                        # a matcher bug on one item must not lose the feed's other items:
-                        # the item is stored (and can be re-matched later), the failure
-                        # is logged
-                        log.exception("matching item %d (%s) failed", stored.id, stored.item.link)
-                        match_errors += 1
-                        found = ()
-                    batch.append(MatchedItem(stored, found))
-                    # matching is CPU work on the loop thread: let commands in between
-                    # items rather than after a whole batch (~0.4 ms an item)
-                    await asyncio.sleep(0)
-                matched = [(m.stored.id, m.matches) for m in batch if m.matches]
-                if matched:
-                    await self.storage.add_matches_bulk(matched, scope=None)
-                fresh.extend(batch)
-        await self.storage.record_fetch_success(
-            feed.id,
-            at=now,
-            next_poll_at=next_at,
-            etag=res.etag,
-            last_modified=res.last_modified,
-            content_hash=digest,
-            title=parsed.title,
-        )
+            )
+        # new content: store, match, then remember the validators
+        parsed = decision.parsed
+        progress.seen = len(parsed.items)
+        async with turns.turn(n):
+            await self._store(feed, now, matcher, parsed, progress)
+        await self._record_success(feed, now, decision)
         if parsed.bozo_warning:
             log.info("%s is ill-formed but readable: %s", feed.url, parsed.bozo_warning)
         result = replace(
-            base,
-            new_items=len(fresh),
-            seen_items=len(parsed.items),
-            matched_items=sum(1 for m in fresh if m.matches),
-            match_errors=match_errors,
-            next_poll_at=next_at,
+            _stored_so_far(base, progress),
+            next_poll_at=decision.next_poll_at,
             bozo_warning=parsed.bozo_warning,
         )
-        return _Outcome(result, fresh)
+        return _Outcome(result, progress.committed)
+
+    async def _record_success(self, feed: FeedState, now: datetime, decision: PollDecision) -> None:
+        await self.storage.record_fetch_success(
+            feed.id,
+            at=now,
+            next_poll_at=decision.next_poll_at,
+            etag=decision.etag,
+            last_modified=decision.last_modified,
+            content_hash=decision.content_hash,
+            title=decision.title,
+        )
+
+    async def _store(
+        self,
+        feed: FeedState,
+        now: datetime,
+        matcher: ItemMatcher,
+        parsed: ParsedFeed,
+        progress: _Progress,
+    ) -> None:
+        """Store the document's new items and their default matches, a batch at a time;
+        each batch joins ``progress.committed`` as soon as it is committed."""
+        keyed = keys_for_batch(parsed.items)
+        for start in range(0, len(keyed), STORE_BATCH):
+            new = await self.storage.insert_items(
+                feed.id, keyed[start : start + STORE_BATCH], fetched_at=now
+            )
+            batch: list[MatchedItem] = []
+            for stored in new:
+                try:
+                    found = tuple(matcher.match(stored.item.title, stored.item.summary))
+                except Exception:
+                    # a matcher bug on one item must not lose the feed's other items:
+                    # the item is stored (and can be re-matched later), the failure
+                    # is logged
+                    log.exception("matching item %d (%s) failed", stored.id, stored.item.link)
+                    progress.match_errors += 1
+                    found = ()
+                batch.append(MatchedItem(stored, found))
+                # matching is CPU work on the loop thread: let commands in between
+                # items rather than after a whole batch (~0.4 ms an item)
+                await asyncio.sleep(0)
+            # committed: whatever fails from here on, these go to the fan-out
+            progress.committed.extend(batch)
+            matched = [(m.stored.id, m.matches) for m in batch if m.matches]
+            if matched:
+                await self.storage.add_matches_bulk(matched, scope=None)
+
+
+def _stored_so_far(base: FeedPollResult, progress: _Progress) -> FeedPollResult:
+    return replace(
+        base,
+        new_items=len(progress.committed),
+        seen_items=max(progress.seen, len(progress.committed)),
+        matched_items=sum(1 for m in progress.committed if m.matches),
+        match_errors=progress.match_errors,
+    )

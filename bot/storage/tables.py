@@ -87,11 +87,13 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):  # raw SQL paths on SQLite
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        # raw SQL paths on SQLite give text
+        when = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if not isinstance(when, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if when.tzinfo is None:
+            return when.replace(tzinfo=UTC)
+        return when.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

@@ -109,8 +109,8 @@ def build(
     from bot.config import SecuritySettings, Settings, SlackSettings, StorageSettings
     from bot.core.clock import FakeClock
     from bot.core.models import FeedSource
-    from bot.core.watchlist import default_watchlist
     from bot.storage.sql import SqlStorage
+    from bot.watchlist_files import default_watchlist
 
     allow = [f"127.0.0.1:{feeds_port}"] if feeds_port else []
     settings = Settings(

@@ -15,8 +15,8 @@ Everything here is pure (no network): a :class:`~bot.core.digest.Digest` becomes
   line names the tracked entries, the time is the embed's timestamp.
 
 Feed text is untrusted: every title, outlet, summary and entry name goes through
-:func:`bot.core.render.inert` (mentions, auto-links and Markdown neutralised); the only
-links are the stories' own URLs, through :func:`bot.core.render.safe_url`. Mentions never
+:func:`bot.core.safety.inert` (mentions, auto-links and Markdown neutralised); the only
+links are the stories' own URLs, through :func:`bot.core.safety.safe_url`. Mentions never
 ping anyway (``allowed_mentions`` is none on every send), but the text also stays inert
 when quoted or copied.
 """
@@ -37,12 +37,11 @@ from bot.core.render import (
     counts_text,
     failed_line,
     format_outlets,
-    inert,
     plural,
-    safe_url,
     why_text,
 )
 from bot.core.replies import Attachment, Reply
+from bot.core.safety import inert, safe_url
 from bot.core.text import truncate
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
@@ -53,7 +52,6 @@ FIELD_VALUE_MAX = 1024
 FOOTER_MAX = 2048
 AUTHOR_MAX = 256
 MESSAGE_EMBEDS_MAX = 10
-MESSAGE_TOTAL_MAX = 6000
 CONTENT_MAX = 2000
 
 #: what we allow ourselves (a margin under each limit)
@@ -71,7 +69,6 @@ COLOUR_BY_KIND: dict[EntryKind | None, int] = {
     EntryKind.TOPIC: 0x10B981,
     None: 0x6B7280,
 }
-COLOUR_ERROR = 0xED4245
 
 NO_MENTIONS = discord.AllowedMentions.none()
 

@@ -42,10 +42,10 @@ from bot.adapters.discord.embeds import (
 )
 from bot.core.commands import Autocomplete, CommandSpec, OptionType
 from bot.core.opml import MAX_OPML_BYTES
+from bot.core.ports import Storage
 from bot.core.replies import ChannelContext, Reply
 from bot.core.service import BriefingService
 from bot.errors import InputError
-from bot.storage.base import Storage
 
 log = logging.getLogger(__name__)
 

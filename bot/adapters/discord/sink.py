@@ -33,8 +33,8 @@ import discord
 
 from bot.adapters.discord.embeds import NO_MENTIONS, Outgoing, digest_messages
 from bot.core.digest import Digest
+from bot.core.ports import ChannelRecord
 from bot.errors import DeliveryError
-from bot.storage.base import ChannelRecord
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ Safety: everything from feeds (titles, outlet names, entry names, reply lines qu
 them) goes through :func:`escape` (``&``, ``<``, ``>`` as entities), so it can never
 become ``<!channel>``, ``<!here>``, ``<@U…>``, ``<#C…>`` or a link; scheme and ``www.``
 are broken so clients do not auto-link it either. The only link is the story's own URL
-(:func:`bot.core.render.safe_url`). Messages never set ``link_names``; the sink turns
+(:func:`bot.core.safety.safe_url`). Messages never set ``link_names``; the sink turns
 ``unfurl_links`` and ``unfurl_media`` off.
 """
 
@@ -31,12 +31,11 @@ from bot.core.render import (
     counts_text,
     footer_line,
     format_outlets,
-    neutralize_links,
     plural,
-    safe_url,
     why_text,
 )
 from bot.core.replies import Reply
+from bot.core.safety import neutralize_links, safe_url
 from bot.core.text import truncate
 
 MAX_BLOCKS = 50

@@ -37,8 +37,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.slack.blocks import SlackMessage, digest_messages
 from bot.adapters.slack.errors import error_code, pause_reason, pauses, status_of
 from bot.core.digest import Digest
+from bot.core.ports import ChannelRecord
 from bot.errors import DeliveryError
-from bot.storage.base import ChannelRecord
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,13 @@
-"""The storage contract. ``bot.storage.sql.SqlStorage`` implements it on SQLAlchemy 2
-async (SQLite file by default, PostgreSQL from a URL). The core and the pipeline depend
-on this Protocol only, never on SQLAlchemy.
+"""The storage ports: the records the core reads and writes, and the Protocols it
+needs from a store, one per domain. ``bot.storage.sql.SqlStorage`` implements them all
+on SQLAlchemy 2 async (SQLite file by default, PostgreSQL from a URL); the core and the
+pipeline depend on these Protocols only, never on SQLAlchemy or on ``bot.storage``.
+
+- :class:`FeedStore`: feeds, their fetch records and which are due.
+- :class:`ItemStore`: items, their matches and sightings, full-text search.
+- :class:`ChannelStore`: channels, their digest schedules and own watchlist entries.
+- :class:`DeliveryStore`: the outbox of digests and instant alerts.
+- :class:`Storage`: all four, opened and closed by the composition root.
 
 Design notes
 - Feeds are global rows; ``origin`` is ``config`` (from config/feeds.toml, synced at
@@ -23,9 +30,35 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
-from bot.core.models import FeedHealth, FeedSource, Item, Match, StoredItem
+from bot.core.models import AlertMode, FeedHealth, FeedSource, Item, Match, StoredItem
+
+
+class FeedOrigin(StrEnum):
+    """Where a feed comes from."""
+
+    CONFIG = "config"  # config/feeds.toml, synced at start
+    CHAT = "chat"  # added by a channel (/feeds add, /feeds import)
+
+
+class GroupBy(StrEnum):
+    """How a channel's digest groups its stories."""
+
+    ENTRY = "entry"  # one group per tracked entry
+    STORY = "story"  # one ranked list; entries are tags
+
+
+class DeliveryKind(StrEnum):
+    DIGEST = "digest"
+    ALERT = "alert"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # created, not yet confirmed by the platform
+    SENT = "sent"
+    FAILED = "failed"  # given up (permanent error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +74,7 @@ class FeedState:
     content_hash: str | None
     consecutive_failures: int
     next_poll_at: datetime | None
-    origin: str  # "config" | "chat"
+    origin: FeedOrigin
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +89,7 @@ class ChannelRecord:
     digest_days: str | None  # cron day_of_week, e.g. "mon-fri"; None = every day
     last_digest_at: datetime | None
     paused_reason: str | None  # set when the platform refused delivery (403/404)
-    group_by: str = "entry"  # "entry" | "story"
+    group_by: GroupBy = GroupBy.ENTRY
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +98,7 @@ class ChannelEntryRecord:
 
     entry_id: str
     definition: dict[str, Any]
-    mode: str  # "digest" | "instant"
+    mode: AlertMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +126,10 @@ class MatchedItem:
 class Delivery:
     id: int
     channel_id: int
-    kind: str  # "digest" | "alert"
+    kind: DeliveryKind
     key: str  # unique per channel, e.g. "digest:2023-11-14T09:00+08:00"
     payload: dict[str, Any]  # what to send (a serialised platform-neutral model)
-    status: str  # "pending" | "sent" | "failed"
+    status: DeliveryStatus
     nonce: str  # stable across retries (Discord enforce_nonce)
     created_at: datetime
     sent_at: datetime | None = None
@@ -111,14 +144,9 @@ class SearchHit:
     rank: float
 
 
-class Storage(Protocol):
-    # -- lifecycle -------------------------------------------------------------------
-    async def open(self) -> None:
-        """Create/upgrade the schema (Alembic migrations) and connect."""
+class FeedStore(Protocol):
+    """Feeds: the configured and chat-added ones, their fetch results, which are due."""
 
-    async def close(self) -> None: ...
-
-    # -- feeds -----------------------------------------------------------------------
     async def sync_config_feeds(self, sources: Sequence[FeedSource]) -> None:
         """Make the ``config`` feeds exactly ``sources`` (add new, rename, retire gone
         ones); keeps HTTP validators and history of feeds that stay."""
@@ -133,6 +161,9 @@ class Storage(Protocol):
     async def channel_feeds(self, channel_id: int) -> list[FeedHealth]: ...
 
     async def all_feeds(self) -> list[FeedHealth]: ...
+
+    async def feed_by_url(self, url: str) -> FeedHealth | None:
+        """The active feed (one of :meth:`all_feeds`) whose URL is exactly ``url``."""
 
     async def feed_states(self) -> list[FeedState]:
         """Every active feed (subscribed by someone or from config)."""
@@ -160,7 +191,10 @@ class Storage(Protocol):
     async def failures_between(self, start: datetime, end: datetime) -> list[FeedHealth]:
         """Feeds with a failure recorded in [start, end) (for digest headers)."""
 
-    # -- items -----------------------------------------------------------------------
+
+class ItemStore(Protocol):
+    """Items: stored once across feeds, with their matches and sightings; search."""
+
     async def insert_items(
         self, feed_id: int, items: Sequence[tuple[Item, Sequence[str]]], *, fetched_at: datetime
     ) -> list[StoredItem]:
@@ -201,15 +235,21 @@ class Storage(Protocol):
         since: datetime | None,
         limit: int = 10,
         fetched_since: datetime | None = None,
+        channel_id: int | None = None,
     ) -> list[SearchHit]:
         """Full-text search over titles and summaries, best first (SQLite FTS5 /
         PostgreSQL tsvector); ``"quoted words"`` are a phrase. ``since`` filters on the
         published (else fetched) time, ``fetched_since`` on the fetched time (as
-        ``matched_items``). Raises InputError on a query the engine cannot parse."""
+        ``matched_items``), ``channel_id`` to the items of the channel's feeds (in the
+        query: the best ``limit`` of the channel's own). Raises InputError on a query
+        the engine cannot parse."""
 
     async def count_items_since(self, since: datetime) -> int: ...
 
-    # -- channels --------------------------------------------------------------------
+
+class ChannelStore(Protocol):
+    """Channels: their digest schedule and their own watchlist entries."""
+
     async def get_channel(
         self,
         platform: str,
@@ -231,7 +271,7 @@ class Storage(Protocol):
         """time None clears the schedule."""
 
     async def set_group_by(self, channel_id: int, group_by: str) -> ChannelRecord:
-        """``entry`` or ``story``; anything else raises InputError."""
+        """``entry`` or ``story`` (:class:`GroupBy`); anything else raises InputError."""
 
     async def set_paused(self, channel_id: int, reason: str | None) -> None: ...
 
@@ -243,14 +283,19 @@ class Storage(Protocol):
 
     async def put_channel_entry(
         self, channel_id: int, entry_id: str, definition: dict[str, Any], mode: str
-    ) -> None: ...
+    ) -> None:
+        """``mode``: ``digest`` or ``instant`` (:class:`AlertMode`); anything else
+        raises InputError."""
 
     async def remove_channel_entry(self, channel_id: int, entry_id: str) -> None:
         """Removes an own entry; for a default id, records it as disabled."""
 
     async def enable_default_entry(self, channel_id: int, entry_id: str) -> None: ...
 
-    # -- deliveries ------------------------------------------------------------------
+
+class DeliveryStore(Protocol):
+    """The outbox: digests and instant alerts, each delivered at most once."""
+
     async def create_delivery(
         self,
         channel_id: int,
@@ -261,8 +306,9 @@ class Storage(Protocol):
         at: datetime,
         item_ids: Iterable[int] = (),
     ) -> Delivery | None:
-        """Create a pending delivery; None if this (channel, key) already exists.
-        ``item_ids``: the stored items it carries (``alerted`` answers from them)."""
+        """Create a pending delivery of ``kind`` (:class:`DeliveryKind`); None if this
+        (channel, key) already exists. ``item_ids``: the stored items it carries
+        (``alerted`` answers from them)."""
 
     async def get_delivery(self, channel_id: int, key: str) -> Delivery | None:
         """The delivery with this key in the channel, if any."""
@@ -283,3 +329,12 @@ class Storage(Protocol):
     async def alerted(self, channel_id: int, item_ids: Sequence[int]) -> set[int]:
         """Which of these items already produced an instant alert in the channel: items
         passed as ``item_ids`` to a ``create_delivery`` of kind ``alert``."""
+
+
+class Storage(FeedStore, ItemStore, ChannelStore, DeliveryStore, Protocol):
+    """Every store in one: what the composition root opens, hands out and closes."""
+
+    async def open(self) -> None:
+        """Create/upgrade the schema (Alembic migrations) and connect."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,495 @@
+"""Deciding matches (see :mod:`bot.core.matching`): for one item, which entries its term
+hits make count (exclusions, context, rules and their scopes, exclusive rules' third
+parties, implied entries), and the :class:`Explanation` of every candidate considered.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.core.matching_scan import CompiledWatchlist
+from bot.core.matching_text import (
+    _CALENDAR,
+    _CJK_CLAUSE_END,
+    _CJK_CLAUSE_START,
+    _CJK_RE,
+    _CLAUSE_BREAK,
+    _CLAUSE_END,
+    _NEXT_WORD,
+    _PARTNER_SKIP,
+    _PREV_WORDS,
+    _SPEECH,
+    _AliasC,
+    _EntryC,
+    _Hit,
+    _RuleC,
+    _Segment,
+)
+from bot.core.models import Field, Match
+from bot.core.text import match_form, plain
+
+# -- results -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A hit the matcher considered for an entry, accepted or not, and why."""
+
+    entry_id: str
+    alias: str
+    field: Field
+    accepted: bool
+    reason: str
+    snippet: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What :meth:`Matcher.explain` found: the matches and every candidate with its
+    reason, for ``/test`` and ``briefbot match --explain``."""
+
+    matches: tuple[Match, ...]
+    candidates: tuple[Candidate, ...] = field(default=())
+
+    @property
+    def accepted(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.accepted]
+
+    @property
+    def rejected(self) -> list[Candidate]:
+        return [c for c in self.candidates if not c.accepted]
+
+    def lines(self) -> list[str]:
+        """Human-readable: one line per match, then the near misses of the entries that
+        did not match."""
+        out: list[str] = []
+        matched = {m.entry_id for m in self.matches}
+        for m in self.matches:
+            out.append(f"✓ {m.entry_id}: {m.alias!r} in the {m.field.value}")
+        seen: set[tuple[str, str, str]] = set()
+        for c in self.rejected:
+            if c.entry_id in matched:
+                continue
+            key = (c.entry_id, c.alias, c.reason)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(f"✗ {c.entry_id}: {c.alias!r} in the {c.field.value}: {c.reason}")
+        if not out:
+            out.append("No watchlist entry is mentioned.")
+        return out
+
+
+def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
+    texts: list[str] = []
+    for a in group:
+        if a.text not in texts:
+            texts.append(a.text)
+    shown = ", ".join(repr(t) for t in texts[:limit])
+    return shown + (", …" if len(texts) > limit else "")
+
+
+@dataclass(slots=True)
+class _Found:
+    field: Field
+    pos: int
+    alias: str
+
+
+class _Evaluation:
+    """The state of matching one item."""
+
+    def __init__(
+        self, matcher: CompiledWatchlist, title: str, summary: str, *, explain: bool
+    ) -> None:
+        self.m = matcher
+        self.explain = explain
+        self.segments = [
+            _Segment(0, Field.TITLE, match_form(plain(title or ""))),
+            _Segment(1, Field.SUMMARY, match_form(plain(summary or ""))),
+        ]
+        self.case_misses: list[_Hit] | None = [] if explain else None
+        self.hits = matcher._scan(self.segments, self.case_misses)
+        self.accepted: dict[int, list[_Hit]] = {}
+        self.candidates: list[Candidate] = []
+        self.implied: list[tuple[str, _Found]] = []
+        self._actor_spans: list[list[tuple[int, int]]] | None = None
+
+    # an alias's hits that count, with the reasons others do not
+    def _check(self, a: _AliasC, hit: _Hit) -> str | None:
+        for x in a.exclude:
+            for xh in self.hits.get(x.id, ()):
+                if xh.seg == hit.seg and xh.start < hit.end and hit.start < xh.end:
+                    return f"excluded by {x.form!r}"
+        for group in a.context:
+            if not self._context_near(group, hit, a.window):
+                if not self.explain:
+                    return "needs context"
+                where = f" within {a.window} words" if a.window else ""
+                return f"needs context{where}: one of {_describe(group)}"
+        return None
+
+    def _context_near(self, group: Sequence[_AliasC], hit: _Hit, window: int | None) -> bool:
+        for c in group:
+            if c.term.id not in self.hits:
+                continue
+            for ch in self.ok(c):
+                if window is None:
+                    return True
+                if ch.seg == hit.seg:
+                    seg = self.segments[hit.seg]
+                    if abs(seg.token(ch.start) - seg.token(hit.start)) <= window:
+                        return True
+                elif hit.seg == 0:
+                    # a headline names someone briefly ("China's Wang warns ...") and
+                    # leaves who they are to the summary: context anywhere there counts
+                    return True
+                elif self.segments[1].in_lead(hit.start):
+                    # and the summary's lead goes on from the headline: "China's foreign
+                    # minister warns ..." / "Wang said ..."
+                    return True
+        return False
+
+    def ok(self, a: _AliasC) -> list[_Hit]:
+        done = self.accepted.get(a.id)
+        if done is not None:
+            return done
+        self.accepted[a.id] = []  # guards against a (malformed) context cycle
+        out = [h for h in self.hits.get(a.term.id, ()) if self._check(a, h) is None]
+        self.accepted[a.id] = out
+        return out
+
+    def _group_hits(self, group: Sequence[_AliasC]) -> list[tuple[_Hit, _AliasC]]:
+        out = [(h, a) for a in group if a.term.id in self.hits for h in self.ok(a)]
+        out.sort(key=lambda x: (x[0].seg, x[0].start))
+        return out
+
+    def _groups_ok(self, groups: Sequence[Sequence[_AliasC]]) -> str | None:
+        for g in groups:
+            if not any(self.ok(a) for a in g if a.term.id in self.hits):
+                return f"no {_describe(g)} in the item" if self.explain else "no context"
+        return None
+
+    # -- exclusive rules: is a relation word tied to a third name? --------------------
+    def actor_spans(self, seg: int) -> list[tuple[int, int]]:
+        """(start, end) of every accepted hit of a tracked person in a field."""
+        if self._actor_spans is None:
+            spans: list[list[tuple[int, int]]] = [[], []]
+            for a in self.m._actor_aliases:
+                if a.term.id in self.hits:
+                    for h in self.ok(a):
+                        spans[h.seg].append((h.start, h.end))
+            self._actor_spans = spans
+        return self._actor_spans[seg]
+
+    def _tie(
+        self, hit: _Hit, partners: Sequence[tuple[int, int]], *, after_only: bool = False
+    ) -> int:
+        """What a relation word (a meeting) is tied to: 1 to one of the rule's own
+        people (``partners``: (start, end) of their hits in this field: "talks with
+        Biden", "Xi and Biden hold talks"), -1 to someone else ("talks with (Russia's)
+        Putin", "met Albanese": a capitalised name in sentence-case text, "Xi-Putin
+        talks": a tracked person right before it), 0 to nobody in particular. With
+        ``after_only``, only a partner the relation word names ("a meeting with Biden",
+        "to meet Biden") ties it, not one before it ("Biden talks tough")."""
+        seg = self.segments[hit.seg]
+        text = seg.text
+        actors = self.actor_spans(hit.seg)
+        starts = {a for a, _ in partners}
+        if _CJK_RE.match(text[hit.start]) or _CJK_RE.match(text[hit.end - 1]):
+            return self._tie_cjk(hit, starts, [*actors, *partners])
+        # a tracked person just before it, in its clause: "Xi-Putin talks", "Putin holds
+        # talks with Xi" (but "Sullivan says talks with Xi ..." is about the talks)
+        m = _PREV_WORDS.search(text, max(0, hit.start - 60), hit.start)
+        if m is not None:
+            near = [
+                (end, a)
+                for a, end in actors
+                if m.start() <= a
+                and end <= hit.start
+                and not _CLAUSE_BREAK.search(text, end, hit.start)
+            ]
+            if near:
+                end, a = max(near)
+                between = text[end : hit.start].split()
+                if a not in starts and not any(w.lower() in _SPEECH for w in between):
+                    return -1
+        named = False
+        pos = hit.end
+        for _ in range(6):
+            m = _NEXT_WORD.match(text, pos)
+            if m is None:
+                break
+            start = m.start(1)
+            if start in starts:
+                return 1
+            if any(a == start for a, _ in actors):
+                return -1
+            word = m.group(1)
+            core = word.strip(".,;:!?\"'()[]")
+            low = core.lower()
+            if not core or low in _CALENDAR:
+                break
+            if low not in _PARTNER_SKIP:
+                if not core[0].isupper():
+                    break
+                if not seg.title_case:
+                    named = True
+            if word[-1] in _CLAUSE_END or (word[-1] == "." and "." not in core):
+                break
+            pos = m.end(1)
+        if named:
+            return -1
+        if after_only:
+            return 0
+        # one of them just before it, in the same clause: "Xi and Biden hold talks",
+        # "the two leaders last met", "their four-hour talks"
+        tok = seg.token(hit.start)
+        sentence = seg.sentence(hit.start)
+        for a, end in partners:
+            if (
+                a < hit.start
+                and tok - seg.token(end - 1) <= 3
+                and seg.sentence(a) == sentence
+                and not _CLAUSE_BREAK.search(text, end, hit.start)
+            ):
+                return 1
+        return 0
+
+    def _tie_cjk(self, hit: _Hit, partners: set[int], people: list[tuple[int, int]]) -> int:
+        """Chinese has no word spaces: the person nearest the relation word in its
+        clause, just before ("习近平同普京会谈") or after ("会见俄罗斯总统普京"), decides."""
+        text = self.segments[hit.seg].text
+        lo = max(0, hit.start - 8)
+        m = _CJK_CLAUSE_START.search(text, lo, hit.start)
+        left = m.end() if m else lo
+        hi = min(len(text), hit.end + 10)
+        m = _CJK_CLAUSE_END.search(text, hit.end, hi)
+        right = m.start() if m else hi
+        before = max(
+            ((end, a) for a, end in people if left <= a and end <= hit.start), default=None
+        )
+        after = min(((a, end) for a, end in people if hit.end <= a < right), default=None)
+        if (before is not None and before[1] not in partners) or (
+            after is not None and after[0] not in partners
+        ):
+            return -1
+        return 1 if before is not None or after is not None else 0
+
+    def _named_partner(self, hit: _Hit, combo: Sequence[tuple[_Hit, _AliasC]]) -> bool:
+        """In a spread over title and lead, the relation word must name its partner
+        where it stands: "... a meeting with Biden", not "Biden talks tough"."""
+        partners = [(h.start, h.end) for h, _ in combo[:-1] if h.seg == hit.seg]
+        return bool(partners) and self._tie(hit, partners, after_only=True) == 1
+
+    @staticmethod
+    def _partners(per_group: list[list[tuple[_Hit, _AliasC]]]) -> list[list[tuple[int, int]]]:
+        spans: list[list[tuple[int, int]]] = [[], []]
+        for g in per_group[:-1]:
+            for h, _ in g:
+                spans[h.seg].append((h.start, h.end))
+        return spans
+
+    def _rule(self, r: _RuleC) -> tuple[_Found | None, str]:
+        per_group = [self._group_hits(g) for g in r.groups]
+        if r.exclusive and all(per_group):
+            partners = self._partners(per_group)
+            per_group[-1] = [x for x in per_group[-1] if self._tie(x[0], partners[x[0].seg]) >= 0]
+            if not per_group[-1]:
+                if not self.explain:
+                    return None, ""
+                return None, f"{_describe(r.groups[-1], 2)}: only with someone else"
+        missing = [i for i, g in enumerate(per_group) if not g]
+        if missing:
+            if not self.explain:
+                return None, ""
+            return None, "needs all of: " + "; ".join(
+                ("✗ " if i in missing else "") + _describe(g) for i, g in enumerate(r.groups)
+            )
+        if r.context:
+            why = self._groups_ok(r.context)
+            if why:
+                return None, f"rule context: {why}"
+        if r.window is None and r.scope == "item":
+            for seg in (0, 1):
+                picked = [next((x for x in g if x[0].seg == seg), None) for g in per_group]
+                chosen = [x for x in picked if x is not None]
+                if len(chosen) == len(per_group):
+                    return self._found(seg, chosen), ""
+            chosen = [g[0] for g in per_group]
+            return self._found(1, chosen), ""
+        for seg in (0, 1):
+            segment = self.segments[seg]
+            in_seg = [[x for x in g if x[0].seg == seg] for g in per_group]
+            if not all(in_seg):
+                continue
+            combos = itertools.islice(itertools.product(*in_seg), 20000)
+            for combo in combos:
+                if r.scope == "sentence":
+                    sents = {segment.sentence(h.start) for h, _ in combo}
+                    if len(sents) != 1:
+                        continue
+                if r.window is not None:
+                    toks = [segment.token(h.start) for h, _ in combo]
+                    if max(toks) - min(toks) > r.window:
+                        continue
+                if r.last_follows:
+                    last = combo[-1][0].start
+                    if not any(h.start < last for h, _ in combo[:-1]):
+                        continue
+                return self._found(seg, list(combo)), ""
+        if r.scope == "lead":
+            found = self._lead_spread(r, per_group)
+            if found is not None:
+                return found, ""
+        if not self.explain:
+            return None, ""
+        if r.window is not None:
+            return None, f"not within {r.window} words: " + " + ".join(
+                _describe(g, 2) for g in r.groups
+            )
+        order = ", with the last after another" if r.last_follows else ""
+        where = "one sentence" if r.scope == "sentence" else "one sentence or title + lead"
+        return None, f"not in {where}" + order + ": " + " + ".join(
+            _describe(g, 2) for g in r.groups
+        )
+
+    def _lead_spread(
+        self,
+        r: _RuleC,
+        per_group: list[list[tuple[_Hit, _AliasC]]],
+    ) -> _Found | None:
+        """A rule's hits spread over the title and the summary's first sentence. For an
+        exclusive rule the relation word must be tied to one of the others where it
+        stands ("... a meeting with Biden"): "Biden hosts island leaders for summit" /
+        "Xi was not invited" is no Xi-Biden summit."""
+        summary = self.segments[1]
+        lead = [[x for x in g if summary.in_lead(x[0].start) or x[0].seg == 0] for g in per_group]
+        if not all(lead):
+            return None
+        for combo in itertools.islice(itertools.product(*lead), 20000):
+            segs = {h.seg for h, _ in combo}
+            if len(segs) < 2:
+                continue  # all in one field: the sentence check above decides
+            if r.window is not None:
+                ok = True
+                for seg in segs:
+                    toks = [self.segments[seg].token(h.start) for h, _ in combo if h.seg == seg]
+                    if max(toks) - min(toks) > r.window:
+                        ok = False
+                if not ok:
+                    continue
+            last = combo[-1][0]
+            if r.last_follows and not any(
+                (h.seg, h.start) < (last.seg, last.start) for h, _ in combo[:-1]
+            ):
+                continue
+            if r.exclusive and not self._named_partner(last, combo):
+                continue
+            return self._found(1, list(combo))
+        return None
+
+    def _found(self, seg: int, chosen: Sequence[tuple[_Hit, _AliasC]]) -> _Found:
+        return _Found(
+            field=self.segments[seg].field,
+            pos=min(h.start for h, _ in chosen),
+            alias=" + ".join(a.text for _, a in chosen),
+        )
+
+    def _entry(self, e: _EntryC) -> _Found | None:
+        found: list[_Found] = []
+        context_why = self._groups_ok(e.context) if e.context else None
+        for a in e.aliases:
+            for h in self.hits.get(a.term.id, ()):
+                why = self._check(a, h)
+                if why is None and context_why:
+                    why = f"entry context: {context_why}"
+                seg = self.segments[h.seg]
+                if why is None:
+                    found.append(_Found(seg.field, h.start, a.text))
+                    for target in a.implies:
+                        self.implied.append((target, found[-1]))
+                if self.explain:
+                    self.candidates.append(
+                        Candidate(
+                            e.id,
+                            a.text,
+                            seg.field,
+                            why is None,
+                            why or "",
+                            seg.snippet(h.start, h.end),
+                        )
+                    )
+        for r in e.rules:
+            if found and not self.explain and any(f.field is Field.TITLE for f in found):
+                break
+            hits = self.hits
+            if not self.explain:
+                if not all(any(a.term.id in hits for a in g) for g in r.groups):
+                    continue
+            else:
+                present = sum(1 for g in r.groups if any(self.ok(a) for a in g))
+                if present < min(2, len(r.groups)):
+                    continue
+            f, why = self._rule(r)
+            if f is not None and context_why:
+                f, why = None, f"entry context: {context_why}"
+            if f is not None:
+                found.append(f)
+            if self.explain:
+                label = " + ".join(_describe(g, 2) for g in r.groups)
+                self.candidates.append(
+                    Candidate(
+                        e.id,
+                        f.alias if f is not None else f"rule {r.index + 1}: {label}",
+                        f.field if f is not None else Field.SUMMARY,
+                        f is not None,
+                        why,
+                    )
+                )
+        if not found:
+            return None
+        return min(found, key=lambda f: (f.field is not Field.TITLE, f.pos))
+
+    def run(self) -> Explanation:
+        touched: set[int] = set()
+        for term_id in self.hits:
+            touched |= self.m._triggers.get(term_id, set())
+        matches = []
+        for index in sorted(touched):
+            e = self.m._entries[index]
+            f = self._entry(e)
+            if f is not None:
+                matches.append(Match(entry_id=e.id, alias=f.alias, field=f.field))
+        if self.implied:
+            matched = {m.entry_id for m in matches}
+            index_by_id = self.m._index_by_id
+            for target, f in sorted(
+                self.implied, key=lambda x: (x[0], x[1].field is not Field.TITLE, x[1].pos)
+            ):
+                if target not in matched and target in index_by_id:
+                    matched.add(target)
+                    matches.append(Match(entry_id=target, alias=f.alias, field=f.field))
+        if self.explain and self.case_misses:
+            for h in self.case_misses:
+                for index in sorted(self.m._triggers.get(h.term.id, set())):
+                    e = self.m._entries[index]
+                    for a in e.aliases:
+                        if a.term is h.term:
+                            seg = self.segments[h.seg]
+                            got = seg.text[h.start : h.end]
+                            self.candidates.append(
+                                Candidate(
+                                    e.id,
+                                    a.text,
+                                    seg.field,
+                                    False,
+                                    f"case differs: {got!r} is not {a.term.form!r}",
+                                    seg.snippet(h.start, h.end),
+                                )
+                            )
+                            break
+        matches.sort(key=lambda m: m.entry_id)
+        return Explanation(matches=tuple(matches), candidates=tuple(self.candidates))

@@ -1,0 +1,303 @@
+"""The text side of the watchlist matcher (:mod:`bot.core.matching`): the word, token
+and sentence model of a field in match form, capitals and roman numerals, the words that
+tie a relation word to a third party, and the compiled structures (terms, aliases, rules,
+entries, hits) that the scanner (:mod:`bot.core.matching_scan`) and the rules
+(:mod:`bot.core.matching_rules`) share.
+
+Scripts: "CJK" is :data:`bot.core.text.CJK_CLASS` (Han, kana, Bopomofo, Hangul): it has no
+word boundaries, every character is a token.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import Literal
+
+import regex
+
+from bot.core.models import EntryKind, Field
+from bot.core.text import CJK, CJK_CLASS, match_form, normalize
+
+_CJK_RE = CJK
+#: a letter or digit of a space-separated script (not CJK, not "_"); Unicode's word
+#: characters (``regex``), so a combining mark belongs to its word
+_WORD_CHAR = f"[^\\W_{CJK_CLASS}]"
+_WORD_CHAR_RE = regex.compile(_WORD_CHAR)
+_TOKEN_RE = regex.compile(f"{_WORD_CHAR}+(?:'{_WORD_CHAR}+)*|[{CJK_CLASS}]")
+_SHORT_WORD = regex.compile(f"{_WORD_CHAR}+")
+
+# Sentence ends: . ! ? ; (followed by a space) and the CJK full stops.
+_SENT_END = re.compile(r"([.!?;]+)['\")\]]*\s+|[。！？；]+")
+_ABBREV = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "gen",
+        "sen",
+        "rep",
+        "gov",
+        "lt",
+        "col",
+        "sgt",
+        "capt",
+        "adm",
+        "maj",
+        "st",
+        "jr",
+        "sr",
+        "prof",
+        "no",
+        "vs",
+        "pres",
+        "amb",
+        "rev",
+        "ft",
+        "mt",
+        "inc",
+        "corp",
+        "co",
+        "ltd",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "est",
+        "approx",
+        "dept",
+        "univ",
+        "fig",
+        "gov't",
+        "u.s",
+        "u.k",
+        "e.g",
+        "i.e",
+        "etc",
+        "al",
+    }
+)
+
+
+# -- capitals and roman numerals ----------------------------------------------------------
+
+_ROMAN = re.compile(r"M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})")
+#: Words a roman numeral follows: regnal and papal names, numbered things, cricket
+#: elevens ("PIUS XI", "SUPER BOWL XI", "CHAPTER XI", "PLAYING XI", "PRESIDENT'S XI").
+_NUMBERED = frozenset(
+    """
+    pius leo louis benedict gregory clement innocent urban boniface john paul alexander
+    alfonso alphonso charles carl karl gustav gustaf gustavus eric erik henry edward
+    george james william richard philip frederick constantine ramesses rameses ramses
+    rama haakon olav christian ferdinand nicholas peter ludwig juan sancho pedro felipe
+    carlos baldwin stephen sixtus honorius celestine martin victor felix anastasius
+    bowl chapter article title part section volume vol book act phase season episode
+    series stage level class type mark mk gen generation apollo vatican war wrestlemania
+    rocky playing starting best test odi world dream first second third county combined
+    team squad side president's minister's pm's chairman's governor's xi
+    """.split()  # noqa: SIM905
+)
+_PREV_WORD = re.compile(r"(\S+) $")
+
+
+def _numeral_after_name(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] reads as a roman numeral numbering the word before it."""
+    if not _ROMAN.fullmatch(text[start:end]):
+        return False
+    m = _PREV_WORD.search(text, max(0, start - 40), start)
+    if m is None:
+        return False
+    return m.group(1).strip("\"'(").lower() in _NUMBERED
+
+
+def _mostly_upper(text: str) -> bool:
+    upper = lower = 0
+    for ch in text:
+        if ch.isupper():
+            upper += 1
+        elif ch.islower():
+            lower += 1
+    return upper >= 6 and upper >= 3 * lower
+
+
+# -- third parties to a relation (exclusive rules) -----------------------------------------
+
+#: Words between a meeting word and the one met: "talks with Chinese President Xi".
+_PARTNER_SKIP = frozenset(
+    """
+    with between and & the a an his her their its of top chinese china's china u.s us
+    american america's president prime minister premier chancellor vice foreign defense
+    defence secretary state leader leaders counterpart counterparts general mr mrs ms dr
+    chairman chief national security adviser advisor envoy ambassador senator sen
+    governor gov king queen crown prince emperor pope new
+    """.split()  # noqa: SIM905
+)
+_CALENDAR = frozenset(
+    """
+    monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december jan feb mar apr jun jul aug
+    sep sept oct nov dec today tomorrow tonight
+    """.split()  # noqa: SIM905
+)
+_NEXT_WORD = re.compile(r" (\S+)")
+_CJK_CLAUSE_START = re.compile(
+    r"[\s,.;:!?，。；：！？、（）()「」“”]+(?!.*[\s,.;:!?，。；：！？、（）()「」“”])"
+)
+_PREV_WORDS = re.compile(r"(?:\S+ ){1,2}$")
+#: "Sullivan says talks with Xi ...": the speaker is no party to the talks
+_SPEECH = frozenset(
+    """
+    says said say tells told expects expected hopes hoped wants wanted confirms confirmed
+    announces announced urges urged sees
+    """.split()  # noqa: SIM905
+)
+_CLAUSE_BREAK = re.compile(r"[,;:!?()\"]")
+_CJK_CLAUSE_END = re.compile(r"[\s,.;:!?，。；：！？、（）()「」“”]")
+_CLAUSE_END = frozenset(",;:!?)")
+
+
+@lru_cache(maxsize=4096)
+def _is_word_char(ch: str) -> bool:
+    """A letter or digit of a space-separated script (the class of :data:`_WORD_CHAR`)."""
+    return _WORD_CHAR_RE.match(ch) is not None
+
+
+def _lower(text: str) -> str:
+    """Lower-case without changing the length (a few characters lower to two)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def _alias_form(text: str) -> str:
+    return match_form(normalize(text))
+
+
+# -- compiled structures ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Term:
+    """A phrase in match form with its case rule. Shared by every alias spelled alike."""
+
+    id: int
+    form: str  # match form, case as written
+    key: str  # lower-cased form: the trie key
+    exact: tuple[int, ...]  # positions that must match the form's case exactly
+    bound_start: bool
+    bound_end: bool
+
+
+@dataclass(slots=True)
+class _AliasC:
+    id: int
+    text: str  # as written in the watchlist
+    term: _Term
+    exclude: tuple[_Term, ...]
+    context: tuple[tuple[_AliasC, ...], ...]
+    window: int | None
+    implies: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _RuleC:
+    index: int
+    groups: tuple[tuple[_AliasC, ...], ...]
+    scope: Literal["item", "sentence", "lead"]  # as watchlist.Rule.scope
+    window: int | None
+    last_follows: bool
+    context: tuple[tuple[_AliasC, ...], ...]
+    exclusive: bool = False
+
+
+@dataclass(slots=True)
+class _EntryC:
+    index: int
+    id: str
+    kind: EntryKind
+    aliases: tuple[_AliasC, ...]
+    context: tuple[tuple[_AliasC, ...], ...]
+    rules: tuple[_RuleC, ...]
+
+
+@dataclass(slots=True)
+class _Hit:
+    term: _Term
+    seg: int  # 0 title, 1 summary
+    start: int
+    end: int
+
+
+class _Segment:
+    """One field of an item in match form, with lazily computed word and sentence maps."""
+
+    __slots__ = ("__dict__", "field", "index", "text")
+
+    def __init__(self, index: int, field: Field, text: str) -> None:
+        self.index = index
+        self.field = field
+        self.text = text
+
+    @cached_property
+    def token_starts(self) -> list[int]:
+        return [m.start() for m in _TOKEN_RE.finditer(self.text)]
+
+    def token(self, pos: int) -> int:
+        return max(0, bisect_right(self.token_starts, pos) - 1)
+
+    @cached_property
+    def sentence_starts(self) -> list[int]:
+        starts = [0]
+        text = self.text
+        for m in _SENT_END.finditer(text):
+            end = m.end()
+            if end >= len(text):
+                break
+            if m.group(1) is not None and m.group(1).endswith("."):
+                before = text[: m.start(1)].rsplit(" ", 1)[-1].lower()
+                if before in _ABBREV or len(before.rstrip(".")) <= 1 or "." in before:
+                    continue
+                nxt = text[end]
+                if nxt.islower():
+                    continue
+            starts.append(end)
+        return starts
+
+    def sentence(self, pos: int) -> int:
+        return bisect_right(self.sentence_starts, pos) - 1
+
+    @cached_property
+    def caps(self) -> bool:
+        """Written (mostly) in capitals: "BIDEN, XI TO MEET WEDNESDAY"."""
+        return _mostly_upper(self.text)
+
+    @cached_property
+    def title_case(self) -> bool:
+        """Capitals carry no signal here: most longer words start with one ("China
+        Weighs Xi Trip to San Francisco"), or the field is in capitals."""
+        words = re.findall(r"[^\W\d_]{4,}", self.text)
+        if len(words) < 3:
+            return self.caps
+        return sum(1 for w in words if w[0].isupper()) >= 0.7 * len(words)
+
+    def in_lead(self, pos: int) -> bool:
+        """In the part read with the title: the whole title, the summary's first
+        sentence."""
+        return self.index == 0 or self.sentence(pos) == 0
+
+    def snippet(self, start: int, end: int, width: int = 30) -> str:
+        a = max(0, start - width)
+        b = min(len(self.text), end + width)
+        return ("…" if a > 0 else "") + self.text[a:b] + ("…" if b < len(self.text) else "")

@@ -1,0 +1,23 @@
+"""What the use cases need to know of the configuration, and nothing more.
+
+The core never reads ``bot.config``: the composition root (``bot.app``) builds a
+:class:`ServiceOptions` from the settings it loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOptions:
+    #: the time zone a new channel starts with
+    default_timezone: str = "UTC"
+    #: how a new channel's digests are grouped: "entry" or "story"
+    group_by: str = "entry"
+    #: the most stories a digest or brief lists
+    max_stories: int = 40
+    #: how far back /brief (and /test entry:) look by default
+    brief_hours: int = 24
+    #: how often feeds are polled (told to whoever adds a feed)
+    poll_interval_minutes: float = 15

@@ -1,0 +1,208 @@
+"""A channel's feeds: ``/feeds add``, ``remove``, ``list``, ``import`` and ``export``.
+
+The one place a command touches the network: an untrusted URL (``/feeds add``,
+``/feeds import``) is probed before it is accepted: checked by the SSRF guard, fetched
+once and parsed in the parser pool, through the :class:`~bot.core.probe.FeedProber` port
+(the poller's own fetch-and-parse path, ``bot.feeds.probe``). A feed polled already
+(from the config or another channel) is trusted without a fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from bot.core.clock import Clock
+from bot.core.format import ago
+from bot.core.models import FeedHealth, FeedSource
+from bot.core.opml import export_opml, parse_opml
+from bot.core.options import ServiceOptions
+from bot.core.ports import Storage
+from bot.core.probe import FeedProber, refuse_credentials, with_scheme
+from bot.core.replies import Attachment, ChannelContext, Reply
+from bot.core.usecases.channels import Channels
+from bot.errors import InputError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+MAX_IMPORT = 100
+IMPORT_CONCURRENCY = 4
+
+
+#: polls the given feeds now (the poller)
+PollFeeds = Callable[[list[int]], Awaitable[object]]
+
+
+class FeedCommands:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        clock: Clock,
+        options: ServiceOptions,
+        channels: Channels,
+        prober: FeedProber,
+        poll_feeds: PollFeeds | None = None,
+    ) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.options = options
+        self.channels = channels
+        self.prober = prober
+        #: a feed added from chat is stored and polled at once, so /brief shows its
+        #: stories without waiting for the next tick
+        self.poll_feeds = poll_feeds
+
+    async def feeds_add(self, ctx: ChannelContext, url: str, name: str | None = None) -> Reply:
+        url = with_scheme(url.strip())
+        refuse_credentials(url)
+        channel = await self.channels.channel(ctx)
+        existing = await self.storage.channel_feeds(channel.id)
+        if any(f.url == url for f in existing):
+            raise InputError(f"This channel already follows {url}.")
+        minutes = self.options.poll_interval_minutes
+        known = await self._known_feed(url)
+        if known is not None:  # polled already (config, or another channel's): no fetch
+            await self.storage.add_feed(FeedSource(known.url, known.name), channel_id=channel.id)
+            return Reply.message(
+                f"Added {known.name} ({_health_text(known, self.clock.now())})."
+            )
+        probed = await self.prober.probe(url, name)
+        source, count = probed.source, probed.items
+        state = await self.storage.add_feed(source, channel_id=channel.id)
+        if self.poll_feeds is not None:
+            try:
+                await self.poll_feeds([state.id])
+            except Exception:  # the feed is added; the scheduler's next tick polls it
+                log.exception("first poll of %s failed", source.url)
+        moved = f" (it moved to {source.url})" if source.url != url else ""
+        return Reply.message(
+            f"Added {source.name}{moved}: {count} {'item' if count == 1 else 'items'} in "
+            f"the feed now. New stories are checked every {minutes:g} min."
+        )
+
+    async def _known_feed(self, url: str) -> FeedHealth | None:
+        return await self.storage.feed_by_url(url)
+
+    async def _resolve_feed(self, channel_id: int, text: str) -> FeedHealth:
+        feeds = await self.storage.channel_feeds(channel_id)
+        query = text.strip()
+        if query.isdigit() and 1 <= int(query) <= len(feeds):
+            return feeds[int(query) - 1]
+        for f in feeds:
+            if f.url == query or f.url == with_scheme(query):
+                return f
+        folded = query.casefold()
+        named = [f for f in feeds if f.name.casefold() == folded]
+        if len(named) == 1:
+            return named[0]
+        partial = [f for f in feeds if folded in f.name.casefold()]
+        if len(partial) == 1:
+            return partial[0]
+        if len(named) > 1 or len(partial) > 1:
+            raise InputError(
+                f"{query!r} names several feeds: give its number from /feeds list or its URL."
+            )
+        raise NotFoundError(f"This channel has no feed {query!r}: see /feeds list.")
+
+    async def feeds_remove(self, ctx: ChannelContext, feed: str) -> Reply:
+        channel = await self.channels.channel(ctx)
+        found = await self._resolve_feed(channel.id, feed)
+        await self.storage.remove_feed(channel.id, found.id)
+        return Reply.message(f"Removed {found.name} ({found.url}) from this channel.")
+
+    async def feeds_list(self, ctx: ChannelContext) -> Reply:
+        channel = await self.channels.channel(ctx)
+        feeds = await self.storage.channel_feeds(channel.id)
+        if not feeds:
+            return Reply.message("This channel follows no feeds. Add one with /feeds add.")
+        now = self.clock.now()
+        failing = sum(1 for f in feeds if f.failing)
+        lines = [f"{len(feeds)} feeds ({failing} failing):"]
+        for i, f in enumerate(feeds, 1):
+            lines.append(f"{i}. {f.name} — {f.url}")
+            lines.append("    " + _health_text(f, now))
+        return Reply(lines=tuple(lines))
+
+    async def feeds_import(self, ctx: ChannelContext, file: bytes) -> Reply:
+        sources = parse_opml(file)
+        channel = await self.channels.channel(ctx)
+        have = {f.url for f in await self.storage.channel_feeds(channel.id)}
+        new = [s for s in sources if s.url not in have]
+        if len(new) > MAX_IMPORT:
+            raise InputError(
+                f"The file lists {len(new)} new feeds; import at most {MAX_IMPORT} at a time."
+            )
+        sem = asyncio.Semaphore(IMPORT_CONCURRENCY)
+
+        known = {f.url: f for f in await self.storage.all_feeds()}
+
+        async def check(src: FeedSource) -> tuple[FeedSource, FeedSource | None, str]:
+            try:
+                refuse_credentials(src.url)
+            except InputError as err:
+                return src, None, str(err).removeprefix("Not added: ")
+            if src.url in known:  # polled already: no need to fetch it to trust it
+                return src, FeedSource(src.url, known[src.url].name, src.lang), ""
+            async with sem:
+                try:
+                    ok = (await self.prober.probe(with_scheme(src.url), src.name)).source
+                except InputError as err:
+                    return src, None, str(err).removeprefix("Not added: ")
+                return src, FeedSource(ok.url, ok.name, src.lang), ""
+
+        results = await asyncio.gather(*(check(s) for s in new))
+        added: list[FeedSource] = []
+        refused: list[str] = []
+        for src, ok, why in results:
+            if ok is None:
+                refused.append(f"  ✗ {src.name}: {why}")
+                continue
+            try:
+                await self.storage.add_feed(ok, channel_id=channel.id)
+            except InputError as err:  # the same feed twice under two URLs
+                refused.append(f"  ✗ {src.name}: {err}")
+                continue
+            added.append(ok)
+        lines = [
+            f"Imported {len(added)} of {len(sources)} feeds"
+            + (f" ({len(sources) - len(new)} already followed)" if len(sources) > len(new) else "")
+            + "."
+        ]
+        if refused:
+            lines.append(f"Not added ({len(refused)}):")
+            lines.extend(refused)
+        return Reply(lines=tuple(lines))
+
+    async def feeds_export(self, ctx: ChannelContext) -> Reply:
+        channel = await self.channels.channel(ctx)
+        feeds = await self.storage.channel_feeds(channel.id)
+        title = f"Briefbot feeds: {ctx.channel_name or channel.external_id}"
+        data = export_opml(
+            (FeedSource(f.url, f.name) for f in feeds), title=title, created=self.clock.now()
+        )
+        return Reply(
+            lines=(f"{len(feeds)} feeds as OPML (import them in a feed reader, or with "
+                   "/feeds import elsewhere).",),
+            attachment=Attachment("briefbot-feeds.opml", data, "text/x-opml"),
+        )
+
+
+def _health_text(f: FeedHealth, now: datetime) -> str:
+    parts = []
+    if f.failing:
+        parts.append(f"✗ failing ({f.consecutive_failures}× in a row): {f.last_error}")
+        if f.last_success_at:
+            parts.append(f"last success {ago(f.last_success_at, now)}")
+    elif f.last_success_at:
+        parts.append(f"✓ ok, last success {ago(f.last_success_at, now)}")
+    else:
+        parts.append("not polled yet")
+    if f.next_poll_at is not None:
+        parts.append("next poll due now" if f.next_poll_at <= now
+                     else f"next poll {ago(f.next_poll_at, now)}")
+    if f.item_count:
+        parts.append(f"{f.item_count} items stored")
+    return " · ".join(parts)

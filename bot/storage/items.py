@@ -1,0 +1,366 @@
+"""Items: stored once across feeds (dedupe keys), sightings by other feeds, matches,
+and a channel's view of them."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Row, and_, delete, func, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core.models import Field, Item, Match, StoredItem
+from bot.core.ports import MatchedItem, Sighting
+from bot.core.text import plain
+from bot.storage.engine import StorageBase, as_utc, as_utc_opt
+from bot.storage.queries import (
+    KEY_CHUNK,
+    channel_disabled,
+    channel_entries,
+    feeds,
+    item_in_channel,
+    item_keys,
+    item_select,
+    item_sightings,
+    items,
+    matches,
+    to_stored,
+    when,
+)
+from bot.storage.tables import DEFAULT_SCOPE
+
+#: insert_items yields to the event loop after computing the plain text of this many items
+_PLAIN_YIELD = 10
+#: pg_advisory_xact_lock key serialising insert_items on PostgreSQL
+_PG_ITEMS_LOCK = 0x42B0_1735
+
+
+class ItemsMixin(StorageBase):
+    """The :class:`~bot.core.ports.ItemStore` part of :class:`~bot.storage.sql.SqlStorage`
+    (but search: :class:`~bot.storage.search.SearchMixin`)."""
+
+    async def insert_items(
+        self, feed_id: int, items_: Sequence[tuple[Item, Sequence[str]]], *, fetched_at: datetime
+    ) -> list[StoredItem]:
+        """An item without any dedupe key is always inserted (the poller gives every
+        item at least its guid key).
+
+        One transaction of a few statements whatever the batch size: one SELECT looks
+        up every key of the batch (with the stored item's feed, and whether this feed
+        already has a sighting of it), then the new items, their keys and the sightings
+        are inserted as batches (executemany). A duplicate of an item of *another* feed
+        becomes a sighting of it; a copy of one of this feed's own items (a re-poll, the
+        same story twice in the document) credits no one new."""
+        fetched_at = as_utc(fetched_at)
+        batch = [
+            (dataclasses.replace(item, published=as_utc_opt(item.published)), _clean_keys(keys))
+            for item, keys in items_
+        ]
+        if not batch:
+            return []
+        all_keys = list(dict.fromkeys(k for _, keys in batch for k in keys))
+        async with self._tx() as conn:
+            if self.dialect == "postgresql":
+                # one item writer at a time (across processes): concurrent polls would
+                # otherwise wait on each other's uncommitted keys and could deadlock.
+                # The key insert below still says ON CONFLICT DO NOTHING and checks what
+                # it claimed, so a writer that skips this lock cannot cause duplicates.
+                await conn.execute(select(func.pg_advisory_xact_lock(_PG_ITEMS_LOCK)))
+            known = await self._known_keys(conn, feed_id, all_keys)
+            new: list[tuple[Item, list[str]]] = []
+            in_batch: set[str] = set()
+            sightings: dict[int, dict[str, Any]] = {}
+            for item, keys in batch:
+                hit = next((known[k] for k in keys if k in known), None)
+                if hit is not None:
+                    _add_sighting(sightings, hit, feed_id, item, fetched_at)
+                elif not any(k in in_batch for k in keys):
+                    in_batch.update(keys)
+                    new.append((item, keys))
+            stored, lost = await self._insert_new(conn, feed_id, new, fetched_at)
+            if lost:  # another writer stored them since we looked: credit its items
+                lost_keys = [k for _, keys in lost for k in keys]
+                won = await self._known_keys(conn, feed_id, lost_keys)
+                for item, keys in lost:
+                    hit = next((won[k] for k in keys if k in won), None)
+                    if hit is not None:
+                        _add_sighting(sightings, hit, feed_id, item, fetched_at)
+            if sightings:
+                await conn.execute(
+                    self._insert(item_sightings).on_conflict_do_nothing(
+                        index_elements=["item_id", "feed_id"]
+                    ),
+                    list(sightings.values()),
+                )
+        return stored
+
+    async def _known_keys(
+        self, conn: AsyncConnection, feed_id: int, keys: Sequence[str]
+    ) -> dict[str, _KnownKey]:
+        """The stored keys among ``keys``: key -> the item that holds it (its feed, and
+        whether ``feed_id`` already has a sighting of it: asked only when some of the
+        items are another feed's, so a re-poll of a feed costs one SELECT)."""
+        rows: list[Row[Any]] = []
+        for i in range(0, len(keys), KEY_CHUNK):
+            stmt = (
+                select(item_keys.c.key, item_keys.c.item_id, items.c.feed_id)
+                .select_from(item_keys.join(items, items.c.id == item_keys.c.item_id))
+                .where(item_keys.c.key.in_(keys[i : i + KEY_CHUNK]))
+            )
+            rows.extend(await conn.execute(stmt))
+        others = list(dict.fromkeys(r.item_id for r in rows if r.feed_id != feed_id))
+        sighted: set[int] = set()
+        for i in range(0, len(others), KEY_CHUNK):
+            stmt = select(item_sightings.c.item_id).where(
+                item_sightings.c.feed_id == feed_id,
+                item_sightings.c.item_id.in_(others[i : i + KEY_CHUNK]),
+            )
+            sighted.update((await conn.execute(stmt)).scalars())
+        return {r.key: _KnownKey(r.item_id, r.feed_id, r.item_id in sighted) for r in rows}
+
+    async def _insert_new(
+        self,
+        conn: AsyncConnection,
+        feed_id: int,
+        new: Sequence[tuple[Item, list[str]]],
+        fetched_at: datetime,
+    ) -> tuple[list[StoredItem], list[tuple[Item, list[str]]]]:
+        """Insert the items and claim their keys: (stored items in order, items that
+        lost a key to another writer, which are removed again)."""
+        if not new:
+            return [], []
+        rows: list[dict[str, Any]] = []
+        for n, (item, _) in enumerate(new, 1):
+            rows.append(
+                {
+                    "feed_id": feed_id,
+                    "guid": item.guid,
+                    "link": item.link,
+                    "canonical_link": item.canonical_link,
+                    "title": item.title,
+                    "summary": item.summary,
+                    "title_plain": plain(item.title),
+                    "summary_plain": plain(item.summary),
+                    "published_at": item.published,
+                    "fetched_at": fetched_at,
+                    "source": item.source,
+                    "lang": item.lang,
+                }
+            )
+            if n % _PLAIN_YIELD == 0:
+                # plain() is CPU work on the loop thread (~0.1 ms a long item): let other
+                # tasks run now and then rather than once per batch
+                await asyncio.sleep(0)
+        ids: list[int]
+        if self.dialect == "sqlite":
+            # SQLAlchemy cannot batch an INSERT .. RETURNING in parameter order on SQLite
+            # (it falls back to a statement per row). The transaction holds the write
+            # lock (BEGIN IMMEDIATE), so number the rows as SQLite itself would: after
+            # the largest id.
+            top = await conn.execute(select(func.coalesce(func.max(items.c.id), 0)))
+            first = int(top.scalar_one()) + 1
+            ids = list(range(first, first + len(rows)))
+            for row, item_id in zip(rows, ids, strict=True):
+                row["id"] = item_id
+            await conn.execute(insert(items), rows)
+        else:
+            result = await conn.execute(
+                insert(items).returning(items.c.id, sort_by_parameter_order=True), rows
+            )
+            ids = list(result.scalars())
+        key_rows = [
+            {"key": k, "item_id": i} for (_, keys), i in zip(new, ids, strict=True) for k in keys
+        ]
+        claimed: set[str] = set()
+        if key_rows:
+            claimed = set(
+                (
+                    await conn.execute(
+                        self._insert(item_keys)
+                        .on_conflict_do_nothing(index_elements=["key"])
+                        .returning(item_keys.c.key),
+                        key_rows,
+                    )
+                ).scalars()
+            )
+        stored: list[StoredItem] = []
+        lost: list[tuple[Item, list[str]]] = []
+        lost_ids: list[int] = []
+        for (item, keys), item_id in zip(new, ids, strict=True):
+            if all(k in claimed for k in keys):
+                stored.append(StoredItem(item_id, feed_id, item, fetched_at))
+            else:
+                lost.append((item, keys))
+                lost_ids.append(item_id)
+        if lost_ids:
+            await conn.execute(delete(item_keys).where(item_keys.c.item_id.in_(lost_ids)))
+            await conn.execute(delete(items).where(items.c.id.in_(lost_ids)))
+        return stored, lost
+
+    async def add_matches(
+        self, item_id: int, matches_: Sequence[Match], *, scope: int | None = None
+    ) -> None:
+        """The first match per entry wins; a (item, scope, entry) already stored is kept."""
+        await self.add_matches_bulk([(item_id, matches_)], scope=scope)
+
+    async def add_matches_bulk(
+        self, batch: Sequence[tuple[int, Sequence[Match]]], *, scope: int | None = None
+    ) -> None:
+        """:meth:`add_matches` for many items: one transaction, one executemany."""
+        scope_value = DEFAULT_SCOPE if scope is None else scope
+        rows: dict[tuple[int, str], dict[str, Any]] = {}
+        for item_id, found in batch:
+            for m in found:
+                rows.setdefault(
+                    (item_id, m.entry_id),
+                    {
+                        "item_id": item_id,
+                        "scope": scope_value,
+                        "entry_id": m.entry_id,
+                        "alias": m.alias,
+                        "field": str(m.field),
+                    },
+                )
+        if not rows:
+            return
+        stmt = self._insert(matches).on_conflict_do_nothing(
+            index_elements=["item_id", "scope", "entry_id"]
+        )
+        async with self._tx() as conn:
+            await conn.execute(stmt, list(rows.values()))
+
+    async def sightings(self, item_ids: Sequence[int]) -> dict[int, tuple[Sighting, ...]]:
+        async with self._tx() as conn:
+            return await self._sightings(conn, item_ids)
+
+    async def _sightings(
+        self, conn: AsyncConnection, item_ids: Iterable[int]
+    ) -> dict[int, tuple[Sighting, ...]]:
+        ids = list(dict.fromkeys(item_ids))
+        found: dict[int, list[Sighting]] = {}
+        for i in range(0, len(ids), KEY_CHUNK):
+            stmt = (
+                select(item_sightings)
+                .where(item_sightings.c.item_id.in_(ids[i : i + KEY_CHUNK]))
+                .order_by(item_sightings.c.seen_at, item_sightings.c.id)
+            )
+            for r in await conn.execute(stmt):
+                found.setdefault(r.item_id, []).append(
+                    Sighting(feed_id=r.feed_id, source=r.source, link=r.link, seen_at=r.seen_at)
+                )
+        return {k: tuple(v) for k, v in found.items()}
+
+    async def items_between(self, start: datetime, end: datetime) -> list[StoredItem]:
+        start, end = as_utc(start), as_utc(end)
+        stmt = (
+            item_select()
+            .where(
+                or_(
+                    and_(items.c.fetched_at >= start, items.c.fetched_at < end),
+                    and_(items.c.published_at >= start, items.c.published_at < end),
+                )
+            )
+            .order_by(when().desc(), items.c.id.desc())
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [to_stored(r) for r in rows]
+
+    async def matched_items(
+        self, channel_id: int, start: datetime, end: datetime, *, entry_id: str | None = None
+    ) -> list[MatchedItem]:
+        """Newest first (by published, else fetched); matches sorted by entry id; with
+        each item's sightings (other feeds that carried it). Default matches are
+        dropped for entries the channel disabled or replaced with its own entry of the
+        same id."""
+        disabled = select(channel_disabled.c.entry_id).where(
+            channel_disabled.c.channel_id == channel_id
+        )
+        own = select(channel_entries.c.entry_id).where(channel_entries.c.channel_id == channel_id)
+        visible = or_(
+            matches.c.scope == channel_id,
+            and_(
+                matches.c.scope == DEFAULT_SCOPE,
+                matches.c.entry_id.not_in(disabled),
+                matches.c.entry_id.not_in(own),
+            ),
+        )
+        conditions = [
+            items.c.fetched_at >= as_utc(start),
+            items.c.fetched_at < as_utc(end),
+            item_in_channel(channel_id),
+            visible,
+        ]
+        if entry_id is not None:
+            conditions.append(matches.c.entry_id == entry_id)
+        stmt = (
+            select(
+                items,
+                feeds.c.url.label("feed_url"),
+                matches.c.entry_id.label("m_entry"),
+                matches.c.alias.label("m_alias"),
+                matches.c.field.label("m_field"),
+            )
+            .select_from(
+                items.join(feeds, feeds.c.id == items.c.feed_id).join(
+                    matches, matches.c.item_id == items.c.id
+                )
+            )
+            .where(*conditions)
+            .order_by(when().desc(), items.c.id.desc(), matches.c.entry_id)
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(stmt)).all()
+            seen = await self._sightings(conn, (r.id for r in rows))
+        out: list[MatchedItem] = []
+        current: StoredItem | None = None
+        found: list[Match] = []
+        for r in rows:
+            if current is None or current.id != r.id:
+                if current is not None:
+                    out.append(MatchedItem(current, tuple(found), seen.get(current.id, ())))
+                current, found = to_stored(r), []
+            found.append(Match(r.m_entry, r.m_alias, Field(r.m_field)))
+        if current is not None:
+            out.append(MatchedItem(current, tuple(found), seen.get(current.id, ())))
+        return out
+
+    async def count_items_since(self, since: datetime) -> int:
+        stmt = select(func.count()).select_from(items).where(items.c.fetched_at >= as_utc(since))
+        async with self._tx() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+
+def _clean_keys(keys: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(k for k in keys if k))
+
+
+class _KnownKey(NamedTuple):
+    """A stored dedupe key's item, as ``insert_items`` sees it from one feed."""
+
+    item_id: int
+    feed_id: int  # the item's own feed
+    sighted: bool  # the inserting feed already has a sighting of the item
+
+
+def _add_sighting(
+    pending: dict[int, dict[str, Any]],
+    hit: _KnownKey,
+    feed_id: int,
+    item: Item,
+    seen_at: datetime,
+) -> None:
+    """Queue a sighting of ``hit``'s item by ``feed_id`` (the first copy's row wins),
+    unless the item is the feed's own or the sighting is already stored."""
+    if hit.feed_id == feed_id or hit.sighted or hit.item_id in pending:
+        return
+    pending[hit.item_id] = {
+        "item_id": hit.item_id,
+        "feed_id": feed_id,
+        "source": item.source,
+        "link": item.link or item.canonical_link,
+        "seen_at": seen_at,
+    }
