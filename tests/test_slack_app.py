@@ -215,7 +215,12 @@ async def test_oauth_install_stores_the_workspace_encrypted_and_serves_it(
             }
         )
         assert uninstall.status == 200
-        await env.settle()
+
+        async def forgotten() -> bool:
+            channel = await env.app.storage.channel_by_id(record.id)
+            return channel.paused_reason is not None
+
+        await env.until(forgotten, "the uninstall")
         assert await store.raw_rows() == []
         paused = await env.app.storage.channel_by_id(record.id)
         assert "removed from this Slack workspace" in (paused.paused_reason or "")
@@ -257,7 +262,11 @@ async def test_tokens_revoked_forgets_a_single_workspace_and_pauses_it(
                 "event": {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}},
             }
         )
-        await env.settle()
+
+        async def paused() -> bool:
+            return (await env.channel_record()).paused_reason is not None
+
+        await env.until(paused, "the pause")
         record = await env.channel_record()
         assert "removed from this Slack workspace" in (record.paused_reason or "")
     finally:
@@ -288,7 +297,11 @@ async def test_socket_mode_connects_and_answers_commands_over_the_websocket(
         env.bot.commands.ack_within = 0.0
         body, url, _ = SlackRequests("", "", fake_slack).command_body("status")
         await fake_slack.send_envelope("slash_commands", dict(parse_qsl(body)))
-        await env.settle()
+
+        async def answered() -> bool:
+            return bool(fake_slack.response_posts(url))
+
+        await env.until(answered, "the answer through the response_url")
         (later,) = fake_slack.response_posts(url)
         assert "Feeds: 2" in texts(later)
     finally:

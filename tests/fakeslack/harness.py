@@ -34,6 +34,16 @@ class SlackEnv:
             await asyncio.sleep(0.01)
             await self.bot.commands.drain(timeout)
 
+    async def until(self, check: Any, what: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Poll the async ``check()`` until it is true (work Bolt runs after acknowledging
+        an event is not ours to wait for)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await check():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{what} did not happen within {timeout:g} s")
+            await asyncio.sleep(0.02)
+        await self.settle()
+
     async def command(self, text: str, **kw: Any) -> Any:
         answer = await self.slack.command(text, **kw)
         await self.settle()

@@ -260,9 +260,11 @@ class SlackBot:
         bolt.event("tokens_revoked")(self.on_tokens_revoked)
 
     async def on_uninstalled(self, body: dict[str, Any]) -> None:
+        self.commands.track()  # finished before a shutdown completes
         await self.forget_workspace(body.get("enterprise_id"), body.get("team_id"))
 
     async def on_tokens_revoked(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        self.commands.track()
         if (event.get("tokens") or {}).get("bot"):
             await self.forget_workspace(body.get("enterprise_id"), body.get("team_id"))
 
