@@ -13,7 +13,8 @@ RUN python -m venv /opt/briefbot \
 
 FROM python:3.11-slim AS runtime
 LABEL org.opencontainers.image.title="briefbot" \
-      org.opencontainers.image.description="News briefing bot for Discord and Slack"
+      org.opencontainers.image.description="News briefing bot for Discord and Slack" \
+      org.opencontainers.image.documentation="README.md: Discord, Slack (briefbot slack manifest --url)"
 RUN groupadd --system --gid 10001 briefbot \
     && useradd --system --uid 10001 --gid briefbot --home-dir /data --shell /usr/sbin/nologin briefbot \
     && mkdir -p /data /etc/briefbot \
@@ -29,6 +30,8 @@ ENV PATH="/opt/briefbot/bin:${PATH}" \
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
+# Slack's HTTP endpoint (/slack/events) when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set
+EXPOSE 3000
 EXPOSE 9464
 # /healthz answers 200 while polling ticks and Discord is connected, 503 otherwise (no
 # curl in slim images: Python's urllib raises on a 503 or no answer, so the exit is 1)

@@ -226,6 +226,20 @@ class MetricsSettings(_Section):
     poll_stale_seconds: float = Field(300, gt=0)
     #: /healthz fails when an enabled chat adapter has been disconnected for this long
     adapter_stale_seconds: float = Field(120, gt=0)
+class SlackSettings(_Section):
+    """``[slack]``: the HTTP listener (Events API, slash command, interactivity and
+    options requests all arrive at ``/slack/events``) and who may change a channel's
+    setup besides workspace admins and owners. Tokens come from the environment only
+    (``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET``, ``SLACK_APP_TOKEN``...)."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - Slack must reach the endpoint
+    port: int = Field(3000, ge=0, le=65535)
+    #: Slack user ids (``U…``) allowed to change any channel's setup, like an admin
+    managers: list[str] = Field(default_factory=list)
+    #: the Web API base; ``SLACK_API_BASE`` overrides it
+    api_base: str = "https://slack.com/api/"
+    #: how long a user's admin/owner flag (``users.info``) is trusted
+    admin_cache_seconds: float = Field(300, ge=0)
 
 
 # -- the layers ----------------------------------------------------------------------
@@ -380,6 +394,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     discord: DiscordSettings = DiscordSettings()
     metrics: MetricsSettings = MetricsSettings()
+    slack: SlackSettings = SlackSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -552,6 +567,7 @@ __all__ = [
     "Secrets",
     "SecuritySettings",
     "Settings",
+    "SlackSettings",
     "StorageSettings",
     "check_database_url",
     "config_dir",

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from bot.ops.logs import LOG_FORMATS, setup_logging
 
 if TYPE_CHECKING:
+    from bot.adapters.slack.app import SlackCredentials
     from bot.app import App
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,16 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
             help="only validate the files: do not create the data directory or open "
             "the database",
         )
+
+
+def _slack_credentials() -> SlackCredentials | None:
+    """Slack's credentials from the environment (None: Slack is off); imported only
+    when a Slack variable is set, so a Discord-only run does not load Bolt."""
+    if not any(k.startswith("SLACK_") and v.strip() for k, v in os.environ.items()):
+        return None
+    from bot.adapters.slack.app import SlackCredentials
+
+    return SlackCredentials.from_env()
 
 
 async def check_config_main(args: argparse.Namespace) -> int:
@@ -123,6 +135,7 @@ async def main(args: argparse.Namespace) -> int:
     settings = config.settings
     discord_token = load_secrets().discord_token
     token = discord_token.get_secret_value() if discord_token else None
+    slack = _slack_credentials()
     app: App = build_app(config)
     monitor = Monitor(
         poll_stale_seconds=settings.metrics.poll_stale_seconds,
@@ -160,13 +173,17 @@ async def main(args: argparse.Namespace) -> int:
             tasks.append(
                 asyncio.create_task(start_discord(app, token, telemetry=monitor), name="discord")
             )
-        else:
+        if slack is not None:
+            from bot.adapters.slack.app import start_slack
+
+            tasks.append(asyncio.create_task(start_slack(app, slack), name="slack"))
+        if not token:
             print(
                 "briefbot: DISCORD_TOKEN is not set, so Discord is off. Set DISCORD_TOKEN "
                 "to the bot token of your Discord application (see README: Discord).",
                 file=sys.stderr,
             )
-            if sys.stdin.isatty() and not args.no_console:
+            if slack is None and sys.stdin.isatty() and not args.no_console:
                 from bot.adapters.console import run_console_channel
 
                 tasks.append(asyncio.create_task(run_console_channel(app), name="console"))

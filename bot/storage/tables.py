@@ -280,3 +280,20 @@ class DeliveryItemRow(Base):
     item_id: Mapped[int] = mapped_column(
         ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class SlackInstallationRow(Base):
+    """A Slack workspace's installation (OAuth v2), for the Slack adapter's installation
+    store. ``data`` is the installation as JSON, encrypted (Fernet) with the secret
+    key: it holds the bot token. ``enterprise_id`` is "" outside Enterprise Grid (so the
+    unique key holds)."""
+
+    __tablename__ = "slack_installations"
+    __table_args__ = (UniqueConstraint("enterprise_id", "team_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(String)
+    team_id: Mapped[str] = mapped_column(String)
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    data: Mapped[str] = mapped_column(Text)
