@@ -50,7 +50,8 @@ POLL_TICK_MINUTES = 1.0
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
-class DigestTrigger(BaseTrigger):
+# APScheduler 3 ships no types, so BaseTrigger is Any to mypy (subclassing Any: misc)
+class DigestTrigger(BaseTrigger):  # type: ignore[misc]
     """An APScheduler trigger firing at a :class:`DigestSchedule`'s slots: once per local
     day, strictly increasing (so APScheduler's catch-up loop always progresses)."""
 
