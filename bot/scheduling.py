@@ -182,7 +182,8 @@ class Scheduler:
         try:
             trigger = digest_trigger(channel)
         except InputError as err:
-            log.error("channel %s: digest schedule %r %r days %r cannot be used: %s; "
+            # the InputError is the one-line reason; a traceback adds nothing
+            log.error("channel %s: digest schedule %r %r days %r cannot be used: %s; "  # noqa: TRY400
                       "no scheduled digest until it is set again (/digest schedule)",
                       channel.id, channel.digest_time, channel.timezone, channel.digest_days,
                       err)
