@@ -26,7 +26,8 @@ pytest_plugins = ["fakediscord.pytest_plugin"]
 NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)
 
 
-async def _no_identify_pause(self: Any, shard_id: int | None, *, initial: bool = False) -> None:
+# replaces discord.py's AutoShardedClient.before_identify_hook, which passes initial by keyword
+async def _no_identify_pause(self: Any, shard_id: int | None, *, initial: bool = False) -> None:  # noqa: ARG001
     return None
 
 
@@ -234,7 +235,10 @@ async def feed_site() -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def discord_env(
-    fake_discord: Any, fast_shards: None, tmp_path: Path, feed_site: Any
+    fake_discord: Any,
+    fast_shards: None,  # noqa: ARG001 - requested for its effect (a mark cannot apply to a fixture)
+    tmp_path: Path,
+    feed_site: Any,
 ) -> AsyncIterator[DiscordEnv]:
     env = await start_discord_env(fake_discord, tmp_path, feed_site)
     try:
