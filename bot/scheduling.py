@@ -183,10 +183,15 @@ class Scheduler:
             trigger = digest_trigger(channel)
         except InputError as err:
             # the InputError is the one-line reason; a traceback adds nothing
-            log.error("channel %s: digest schedule %r %r days %r cannot be used: %s; "  # noqa: TRY400
-                      "no scheduled digest until it is set again (/digest schedule)",
-                      channel.id, channel.digest_time, channel.timezone, channel.digest_days,
-                      err)
+            log.error(  # noqa: TRY400
+                "channel %s: digest schedule %r %r days %r cannot be used: %s; "
+                "no scheduled digest until it is set again (/digest schedule)",
+                channel.id,
+                channel.digest_time,
+                channel.timezone,
+                channel.digest_days,
+                err,
+            )
             trigger = None
         if trigger is None or channel.paused_reason:
             if self._aps.get_job(job_id) is not None:
