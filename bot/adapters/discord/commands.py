@@ -136,6 +136,8 @@ def make_command(spec: CommandSpec, handler: Handler) -> app_commands.Command[An
 
     ident = "briefbot_" + spec.name.replace(" ", "_")
     callback.__name__ = callback.__qualname__ = ident
+    # inspect.signature() (and so discord.py) reads __signature__, which typeshed does not
+    # declare on functions
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     if descriptions:
         app_commands.describe(**descriptions)(callback)
