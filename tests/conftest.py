@@ -209,8 +209,10 @@ DEAD_API = "http://127.0.0.1:9/api/v10"
 DEAD_GATEWAY = "ws://127.0.0.1:9/gateway"
 
 
+# fake_discord before monkeypatch: set up first, torn down last, so discord.py's defaults
+# end as they were even when a test names only this fixture (usefixtures)
 @pytest.fixture
-def fast_shards(monkeypatch: pytest.MonkeyPatch, fake_discord: Any) -> None:
+def fast_shards(fake_discord: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """discord.py pauses 5 s before each shard's IDENTIFY (max_concurrency 1 on Discord):
     not against the fake. And the adapter must find the fake through DISCORD_API_BASE
     alone: the ``fake_discord`` fixture pointed discord.py's own defaults (``Route.BASE``,
