@@ -14,7 +14,8 @@ import importlib
 import inspect
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from types import ModuleType
+from typing import NoReturn
 
 from bot import __version__
 from bot.errors import BriefbotError
@@ -101,7 +102,7 @@ def find_command(argv: Sequence[str]) -> str | None:
     return command if command in COMMANDS else None
 
 
-def _load_module(name: str) -> Any:
+def _load_module(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 

@@ -53,12 +53,15 @@ from pydantic_settings import (
     SettingsError,
     TomlConfigSettingsSource,
 )
+from typing_extensions import override
 
 from bot.core.timeparse import check_time_of_day, check_timezone
 from bot.core.validation import error_location, format_errors, format_validation_error
 from bot.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from sqlalchemy.engine import URL
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
@@ -80,7 +83,8 @@ def _setting_check(check: Callable[[str], str]) -> Callable[[Any, str], str]:
     """A field validator from one of the core's checks: its user-facing sentence
     becomes the problem of a ``file: key: problem`` line."""
 
-    def validate(cls: Any, value: str) -> str:
+    # the first parameter must be named ``cls``: pydantic makes such a validator a classmethod
+    def validate(cls: Any, value: str) -> str:  # noqa: ARG001
         try:
             return check(value)
         except InputError as err:
@@ -259,7 +263,8 @@ class _TomlFile(TomlConfigSettingsSource):
         self.shipped = shipped
         super().__init__(settings_cls, toml_file=path)
 
-    def _read_file(self, file_path: Any) -> dict[str, Any]:
+    @override
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         if self.shipped:
             return copy.deepcopy(_shipped(self.path))
         return read_toml(self.path)
@@ -268,7 +273,8 @@ class _TomlFile(TomlConfigSettingsSource):
     def data(self) -> Mapping[str, Any]:
         return self.toml_data
 
-    def describe(self, loc: Sequence[int | str]) -> str:
+    # a layer's describe(loc) (see _Environment's): a file is named whatever the key
+    def describe(self, loc: Sequence[int | str]) -> str:  # noqa: ARG002
         return str(self.path)
 
 
@@ -396,6 +402,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     slack: SlackSettings = SlackSettings()
 
+    @override
     @classmethod
     def settings_customise_sources(
         cls,
@@ -527,6 +534,7 @@ class Secrets(BaseSettings):
             return None
         return value.strip() if isinstance(value, str) else value
 
+    @override
     @classmethod
     def settings_customise_sources(
         cls,

@@ -195,8 +195,9 @@ async def main(args: argparse.Namespace) -> int:
         stopper = asyncio.create_task(_wait_for_stop(), name="stop")
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task is not stopper and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            error = None if task is stopper else task.exception()
+            if error is not None:
+                raise error
         if stopper.done() and stopper.result() == signal.SIGINT:
             status = EXIT_INTERRUPTED
         stopper.cancel()

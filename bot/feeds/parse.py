@@ -343,7 +343,8 @@ class ParserPool:
                 future = loop.run_in_executor(executor, call)
             parsed = await asyncio.wait_for(future, self.timeout)
         except TimeoutError:
-            log.error(
+            # a timeout's traceback shows only asyncio's wait_for
+            log.error(  # noqa: TRY400
                 "parsing %s took over %gs; restarting the feed parser workers",
                 call.url,
                 self.timeout,
@@ -357,13 +358,17 @@ class ParserPool:
             if not self._worked:
                 # the workers could not even start (e.g. a main script without the
                 # ``if __name__ == "__main__"`` guard that spawn needs): use threads
-                log.error("feed parser processes failed to start; parsing in threads")
+                # BrokenProcessPool's traceback shows the pool's internals, not the cause
+                log.error("feed parser processes failed to start; parsing in threads")  # noqa: TRY400
                 self.kind = "thread"
                 return await self._run(call, retried=retried)
             if not retried:
                 # the pool died under this parse, maybe because of another feed
                 return await self._run(call, retried=True)
-            log.error("a feed parser process died while parsing %s; restarting the pool", call.url)
+            # BrokenProcessPool's traceback shows the pool's internals, not the cause
+            log.error(  # noqa: TRY400
+                "a feed parser process died while parsing %s; restarting the pool", call.url
+            )
             raise ParseError(
                 "the feed parser crashed on this feed (too large or malformed)", url=call.url
             ) from None

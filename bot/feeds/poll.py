@@ -322,7 +322,8 @@ class Poller:
             log.exception("handling %d new items failed; trying again next cycle", len(items))
             report.hook_error = str(err) or type(err).__name__
             if len(items) > MAX_HANDOFF_RETRY:
-                log.error(
+                # the traceback was logged just above
+                log.error(  # noqa: TRY400
                     "%d new items not handed to the alert fan-out (too many waiting)",
                     len(items) - MAX_HANDOFF_RETRY,
                 )

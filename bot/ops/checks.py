@@ -84,7 +84,7 @@ async def check_database(url: str, *, wait: float = CONNECT_TIMEOUT) -> str | No
             return None
         return await asyncio.to_thread(_check_sqlite, database, shown, wait)
     try:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]  # no stubs; only connect and fetchval are used
     except ImportError:
         return (
             f"the database driver for {shown} is not installed: asyncpg "

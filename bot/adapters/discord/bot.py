@@ -232,7 +232,8 @@ class DiscordBot:
                 if self.settings.test_guild
                 else "globally"
             )
-            log.error(
+            # Discord's status and text say it all; a traceback of the HTTP call does not
+            log.error(  # noqa: TRY400
                 "could not sync slash commands %s: %s %s (is the bot in that "
                 "server, invited with the applications.commands scope?)",
                 where,

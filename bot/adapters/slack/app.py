@@ -44,6 +44,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.slack.blocks import COMMAND
 from bot.adapters.slack.commands import SlackCommands
 from bot.adapters.slack.errors import error_code
 from bot.adapters.slack.installation import (
@@ -51,7 +52,7 @@ from bot.adapters.slack.installation import (
     MemoryStateStore,
     SqlInstallationStore,
 )
-from bot.adapters.slack.manifest import BOT_SCOPES, COMMAND
+from bot.adapters.slack.manifest import BOT_SCOPES
 from bot.adapters.slack.respond import Permissions
 from bot.adapters.slack.sink import PLATFORM, SlackSink, posting_client
 from bot.adapters.slack.views import (

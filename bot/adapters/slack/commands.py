@@ -300,7 +300,7 @@ class SlackCommands:
         try:
             ctx = context_of(body)
             if command not in PICKERS:
-                raise InputError("This menu is out of date; run the command again.")
+                raise InputError("This menu is out of date; run the command again.")  # noqa: TRY301 - one except answers every BriefbotError
             spec = get_command(command)
             if spec.manage:
                 ctx = await require_manager(self.permissions, client, body, ctx)

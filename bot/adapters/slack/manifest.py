@@ -99,7 +99,7 @@ def check_url(url: str) -> str:
     return str(parsed).rstrip("/")
 
 
-def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:  # noqa: ARG001 - the subcommand hook's signature
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     man = sub.add_parser(
         "manifest",
