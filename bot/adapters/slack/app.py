@@ -70,6 +70,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+class _NoTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the
+    ``client`` we give it (with our API base and retry handlers) makes that token unused:
+    that is the intent, not news for the operator."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_NoTokenNotice())
+
 SLACK_API = "https://slack.com/api/"
 ENV_API_BASE = "SLACK_API_BASE"
 EVENTS_PATH = "/slack/events"
