@@ -459,8 +459,11 @@ async def test_event_loop_stays_responsive_while_a_large_feed_parses(
         await beat
     assert report.new_items == 500
     assert took > 0.5, "the feed should take a while to parse for this test to mean much"
-    # storing 500 items happens on the loop in small awaits; parsing must not block it
-    assert max(gaps) < 0.25, f"event loop blocked for {max(gaps):.2f}s during a {took:.1f}s poll"
+    # storing 500 items happens on the loop in small awaits; parsing must not block it.
+    # (On a loaded machine every wake-up is late: the bound grows with the poll's own
+    # slowdown, and still fails a parse on the loop, which blocks for most of the poll.)
+    bound = max(0.25, took / 10)
+    assert max(gaps) < bound, f"event loop blocked for {max(gaps):.2f}s during a {took:.1f}s poll"
 
 
 async def test_feeds_added_from_chat_are_guarded_on_every_poll(
