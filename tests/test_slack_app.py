@@ -318,7 +318,11 @@ def free_port() -> int:
 
 
 async def wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
-    for _ in range(400):
+    """Until the process listens on ``port`` (a start-up on a busy machine may take a
+    while: up to a minute)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while loop.time() < deadline:
         if proc.returncode is not None:
             raise AssertionError("briefbot run exited")
         try:
@@ -329,7 +333,10 @@ async def wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
         writer.close()
         await writer.wait_closed()
         return
-    raise AssertionError("not listening")
+    proc.kill()
+    assert proc.stderr is not None
+    err = (await proc.stderr.read()).decode()
+    raise AssertionError(f"not listening on {port}; stderr:\n{err}")
 
 
 def config_dir(tmp_path: Path) -> Path:
