@@ -230,6 +230,8 @@ class MetricsSettings(_Section):
     poll_stale_seconds: float = Field(300, gt=0)
     #: /healthz fails when an enabled chat adapter has been disconnected for this long
     adapter_stale_seconds: float = Field(120, gt=0)
+
+
 class SlackSettings(_Section):
     """``[slack]``: the HTTP listener (Events API, slash command, interactivity and
     options requests all arrive at ``/slack/events``) and who may change a channel's

@@ -12,7 +12,6 @@ import re
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -319,8 +318,11 @@ def free_port() -> int:
 
 
 async def wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 30  # a busy machine starts Python slowly
-    while time.monotonic() < deadline:
+    """Until the process listens on ``port`` (a start-up on a busy machine may take a
+    while: up to a minute)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while loop.time() < deadline:
         if proc.returncode is not None:
             raise AssertionError("briefbot run exited")
         try:
@@ -331,7 +333,10 @@ async def wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
         writer.close()
         await writer.wait_closed()
         return
-    raise AssertionError("not listening")
+    proc.kill()
+    assert proc.stderr is not None
+    err = (await proc.stderr.read()).decode()
+    raise AssertionError(f"not listening on {port}; stderr:\n{err}")
 
 
 def config_dir(tmp_path: Path) -> Path:
