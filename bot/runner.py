@@ -27,6 +27,7 @@ from bot.ops.logs import LOG_FORMATS, setup_logging
 if TYPE_CHECKING:
     from bot.adapters.slack.app import SlackCredentials
     from bot.app import App
+    from bot.ops.monitor import Monitor
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,23 @@ async def check_config_main(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"briefbot: {problem}", file=sys.stderr)
     return 2 if problems else 0
+
+
+async def _run_slack(app: App, credentials: SlackCredentials, monitor: Monitor) -> None:
+    """Slack until cancelled, its state told to the monitor: connected once it listens
+    (HTTP) or is connected (Socket Mode), down when it stops or fails."""
+    from bot.adapters.slack.app import SlackBot
+
+    bot = SlackBot(app, credentials)
+    try:
+        await bot.start()
+        monitor.adapter("slack", connected=True)
+        await asyncio.Event().wait()
+    except Exception as err:
+        monitor.adapter("slack", connected=False, detail=f"{type(err).__name__}: {err}")
+        raise
+    finally:
+        await bot.stop()
 
 
 async def _wait_for_stop() -> int:
@@ -174,9 +192,8 @@ async def main(args: argparse.Namespace) -> int:
                 asyncio.create_task(start_discord(app, token, telemetry=monitor), name="discord")
             )
         if slack is not None:
-            from bot.adapters.slack.app import start_slack
-
-            tasks.append(asyncio.create_task(start_slack(app, slack), name="slack"))
+            monitor.expect_adapter("slack")
+            tasks.append(asyncio.create_task(_run_slack(app, slack, monitor), name="slack"))
         if not token:
             print(
                 "briefbot: DISCORD_TOKEN is not set, so Discord is off. Set DISCORD_TOKEN "

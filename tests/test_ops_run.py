@@ -14,11 +14,14 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from feedserver import FeedServer, rss
 from prometheus_client.parser import text_string_to_metric_families
+
+pytest_plugins = ["fakeslack.pytest_plugin"]
 
 WIRE = [
     {"title": "Blinken meets Wang Yi in Washington", "guid": "w-1",
@@ -390,3 +393,37 @@ def test_ctrl_c_typed_in_a_terminal_stops_the_demo_console_with_one_line(
     assert "KeyboardInterrupt" not in text
     after = text.split("briefbot> ")[-1]
     assert after.replace("^C", "").strip() == "briefbot: interrupted", after
+
+
+async def test_health_covers_slack_when_it_is_enabled(fake_slack: Any, tmp_path: Path) -> None:
+    """Slack over HTTP is an enabled adapter too: /healthz reports it once it listens."""
+    from fakeslack.harness import SIGNING_SECRET
+
+    port = _free_port()
+    slack_port = _free_port()
+    cfg = _config(tmp_path, "http://127.0.0.1:9/feed.xml", f"[metrics]\nport = {port}\n")
+    env = _env(
+        tmp_path,
+        SLACK_BOT_TOKEN=fake_slack.bot_token,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_BASE=fake_slack.api_base,
+        BRIEFBOT_SLACK__HOST="127.0.0.1",
+        BRIEFBOT_SLACK__PORT=str(slack_port),
+    )
+    env = {k: v for k, v in env.items() if not (k.startswith("SLACK_") and k not in (
+        "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_BASE"))}  # fmt: skip
+    run = await Proc.start("--config", str(cfg), "run", env=env, cwd=tmp_path)
+    try:
+        await run.until("running", lambda: "briefbot: running;" in run.stderr)
+        body = "{}"
+        for _ in range(400):
+            status, body = await _get(f"http://127.0.0.1:{port}/healthz")
+            if json.loads(body)["adapters"].get("slack"):
+                break
+            await asyncio.sleep(0.05)
+        assert json.loads(body)["adapters"] == {"slack": True}, body
+        assert status == 200
+    finally:
+        code = await run.stop(signal.SIGTERM)
+    assert code == 0, run.stderr
+    assert "Traceback" not in run.stderr
