@@ -148,7 +148,8 @@ def build_app(
     # (service) and at every later fetch and redirect (poller).
     url_guard = make_url_guard(settings.security.allow_hosts)
     # one parser pool for the poller and for probing feeds added from chat
-    parser = ParserPool()
+    # the workers compile the default watchlist once and match what they parse
+    parser = ParserPool(watchlist=config.watchlist)
     prober = FeedProbe(fetcher=fetcher, parser=parser, url_guard=url_guard, clock=clock)
     poller = Poller(
         storage,

@@ -23,16 +23,22 @@ import os
 import re
 import xml.sax
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from bot.core.cycle import ItemRow
 from bot.core.links import canonical_link
-from bot.core.models import Item
+from bot.core.models import Item, Match
+from bot.core.text import plain
 from bot.errors import ParseError
+from bot.feeds.dedupe import keys_for_batch
+
+if TYPE_CHECKING:
+    from bot.core.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,9 @@ class ParsedFeed:
     items: list[Item] = field(default_factory=list)
     #: why feedparser called the document ill-formed, when it still yielded a feed
     bozo_warning: str | None = None
+    #: ``items`` as the poller stores them (dedupe keys, plain text, default matches),
+    #: computed in the parser worker when the parse was asked to ``prepare`` them
+    rows: list[ItemRow] | None = None
 
 
 def _text(value: Any, limit: int) -> str:
@@ -175,11 +184,16 @@ def parse_feed_bytes(
         raise ParseError("the server sent an empty document, not a feed", url=url)
     now = now or datetime.now(UTC)
     base = base_url or url
-    response_headers = {k.lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
-    response_headers["content-location"] = base  # the base for relative links
+    # No content-location header: with one, feedparser resolves the URIs of every start
+    # tag against it (a fifth of the parse) and makes a relative guid absolute (changing
+    # its dedupe key). Only the item links need a base: they are resolved below.
+    response_headers = {
+        k.lower(): v
+        for k, v in (headers or {}).items()
+        if isinstance(v, str) and k.lower() != "content-location"
+    }
     try:
-        # Relative links inside HTML summaries are not resolved (nothing uses them and it
-        # costs a third of the parse); item links are resolved below.
+        # Relative links inside HTML summaries are not resolved (nothing uses them).
         parsed = feedparser.parse(
             io.BytesIO(body),
             response_headers=response_headers,
@@ -220,6 +234,42 @@ def parse_feed_bytes(
     return ParsedFeed(title=title, items=items, bozo_warning=warning)
 
 
+class _Matcher(Protocol):
+    def match(self, title: str, summary: str) -> Any: ...
+
+
+def prepare_items(items: list[Item], matcher: _Matcher | None) -> list[ItemRow]:
+    """What the poller stores of ``items`` (one document's): their dedupe keys, their
+    plain title and summary, and, with a ``matcher``, their default-watchlist matches
+    (None for an item the matcher raised on: the poller matches it again and reports
+    it)."""
+    rows = []
+    for item, keys in keys_for_batch(items):
+        found: tuple[Match, ...] | None = None
+        if matcher is not None:
+            try:
+                found = tuple(matcher.match(item.title, item.summary))
+            except Exception:
+                found = None
+        rows.append(ItemRow(item, keys, plain(item.title), plain(item.summary), found))
+    return rows
+
+
+#: the default watchlist compiled in this parser worker (see :class:`ParserPool`)
+_worker_matcher: _Matcher | None = None
+
+
+def _init_worker(watchlist: Watchlist | None) -> None:
+    """A parser worker's initializer: compile the default watchlist once."""
+    global _worker_matcher  # noqa: PLW0603 (one matcher per worker process)
+    if watchlist is None:
+        _worker_matcher = None
+        return
+    from bot.core.matching import compile_watchlist
+
+    _worker_matcher = compile_watchlist(watchlist)
+
+
 # -- off the event loop ------------------------------------------------------------------
 
 PoolKind = Literal["process", "thread"]
@@ -258,10 +308,14 @@ class ParserPool:
         kind: PoolKind = "process",
         workers: int | None = None,
         timeout: float = PARSE_TIMEOUT,
+        watchlist: Watchlist | None = None,
     ) -> None:
         self.kind = kind
         self.workers = workers or max(1, min(2, os.cpu_count() or 1))
         self.timeout = timeout
+        #: the default watchlist each worker compiles once (its initializer): a parse
+        #: asked to ``prepare`` its items then matches them in the worker too
+        self.watchlist = watchlist
         self._executor: concurrent.futures.Executor | None = None
         self._worked = False  # a parse has come back from this pool's workers
         #: pools built so far (1 after the first parse; more after a rebuild)
@@ -274,13 +328,32 @@ class ParserPool:
                 return concurrent.futures.ProcessPoolExecutor(
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_worker,
+                    initargs=(self.watchlist,),
                 )
             except (OSError, ImportError, NotImplementedError) as err:
                 log.warning("cannot start parser processes (%s); parsing in threads", err)
                 self.kind = "thread"
         return concurrent.futures.ThreadPoolExecutor(
-            max_workers=self.workers, thread_name_prefix="feedparse"
+            max_workers=self.workers,
+            thread_name_prefix="feedparse",
+            initializer=_init_worker,
+            initargs=(self.watchlist,),
         )
+
+    def set_watchlist(self, watchlist: Watchlist | None) -> None:
+        """Match prepared items against ``watchlist`` from now on. The workers compiled
+        the old one at start-up, so a different watchlist retires the pool (parses
+        running on it finish) and the next parse starts a new one."""
+        old = self.watchlist
+        if (old is None) == (watchlist is None) and (
+            old is None or watchlist is None or old.content_hash() == watchlist.content_hash()
+        ):
+            return
+        self.watchlist = watchlist
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
 
     @property
     def executor(self) -> concurrent.futures.Executor:
@@ -298,9 +371,12 @@ class ParserPool:
         base_url: str | None = None,
         lang: str | None = None,
         now: datetime | None = None,
+        prepare: bool = False,
     ) -> ParsedFeed:
-        """:func:`parse_feed_bytes` (same arguments) run in the pool."""
-        return await self.run(ParseCall(body, url, headers, source, base_url, lang, now))
+        """:func:`parse_feed_bytes` (same arguments) run in the pool. ``prepare``: the
+        result's ``rows`` hold the items as the poller stores them (see
+        :func:`prepare_items`; matched when the pool has a ``watchlist``)."""
+        return await self.run(ParseCall(body, url, headers, source, base_url, lang, now, prepare))
 
     async def run(self, call: ParseCall) -> ParsedFeed:
         """Run one parse call in the pool (the hook a subclass overrides to parse
@@ -377,9 +453,10 @@ class ParseCall:
     base_url: str | None
     lang: str | None
     now: datetime | None
+    prepare: bool = False
 
     def __call__(self) -> ParsedFeed:
-        return parse_feed_bytes(
+        parsed = parse_feed_bytes(
             self.body,
             url=self.url,
             headers=self.headers,
@@ -388,3 +465,6 @@ class ParseCall:
             lang=self.lang,
             now=self.now,
         )
+        if not self.prepare:
+            return parsed
+        return replace(parsed, rows=prepare_items(parsed.items, _worker_matcher))

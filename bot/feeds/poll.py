@@ -41,13 +41,13 @@ from typing import Protocol
 
 from bot.config import PollSettings, Settings
 from bot.core.clock import Clock
+from bot.core.cycle import CycleStorage, FetchSuccess, ItemRow
 from bot.core.models import Match
-from bot.core.ports import FeedState, MatchedItem, Storage
+from bot.core.ports import FeedState, MatchedItem
 from bot.errors import BriefbotError
 from bot.feeds.decide import PollDecision, PollPolicy, Verdict, decide, failure
-from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.fetch import Fetcher, UrlGuard
-from bot.feeds.parse import ParsedFeed, ParserPool
+from bot.feeds.parse import ParsedFeed, ParserPool, prepare_items
 from bot.feeds.probe import probe_feed
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,12 @@ log = logging.getLogger(__name__)
 #: are dropped beyond it, with an error logged; the start-up recovery still has them).
 MAX_HANDOFF_RETRY = 10_000
 
-#: New items are stored and matched this many at a time (one transaction for the items,
-#: one for their matches), so that a chat command's storage call never waits long behind
-#: a large feed.
+#: New items are stored this many at a time (one short transaction for the items, their
+#: keys, sightings and matches), so that a chat command's storage call never waits long
+#: behind a large feed.
 STORE_BATCH = 100
+#: Successful fetches are recorded this many feeds at a time (one transaction each).
+FETCH_RECORD_BATCH = 250
 
 
 class ItemMatcher(Protocol):
@@ -216,7 +218,7 @@ class Poller:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: CycleStorage,
         fetcher: Fetcher,
         matcher_provider: MatcherProvider,
         clock: Clock,
@@ -239,6 +241,9 @@ class Poller:
         self.chat_url_guard = chat_url_guard
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
+        #: successful fetches not recorded yet (written FETCH_RECORD_BATCH at a time)
+        self._fetch_records: list[FetchSuccess] = []
+        self._fetch_flush: asyncio.Task[None] | None = None
         #: new items whose hand-off to ``on_new_items`` failed: handed again next cycle
         self._unhanded: list[MatchedItem] = []
         # One feed at a time stores its items (the ordered handoff of _StoreTurns).
@@ -277,12 +282,15 @@ class Poller:
                 feeds = await self.storage.feed_states()
             feeds = sorted(feeds, key=lambda f: f.id)
             turns = _StoreTurns(len(feeds))
-            outcomes = await asyncio.gather(
-                *(
-                    self._poll_feed_safely(feed, started, matcher, turns, n)
-                    for n, feed in enumerate(feeds)
+            try:
+                outcomes = await asyncio.gather(
+                    *(
+                        self._poll_feed_safely(feed, started, matcher, turns, n)
+                        for n, feed in enumerate(feeds)
+                    )
                 )
-            )
+            finally:
+                await self._flush_fetch_records(wait=True)
             fresh = [m for o in outcomes for m in o.new]
             if fresh and any(o.result.already_stored for o in outcomes):
                 fresh = await self._with_sightings(fresh)
@@ -382,7 +390,7 @@ class Poller:
         probe = await probe_feed(
             feed.url,
             fetcher=self.fetcher,
-            parser=self.parser,
+            parser=_Preparing(self.parser),
             etag=feed.etag,
             last_modified=feed.last_modified,
             url_guard=self.chat_url_guard if feed.origin == "chat" else None,
@@ -431,15 +439,44 @@ class Poller:
         return _Outcome(result, progress.committed)
 
     async def _record_success(self, feed: FeedState, now: datetime, decision: PollDecision) -> None:
-        await self.storage.record_fetch_success(
-            feed.id,
-            at=now,
-            next_poll_at=decision.next_poll_at,
-            etag=decision.etag,
-            last_modified=decision.last_modified,
-            content_hash=decision.content_hash,
-            title=decision.title,
+        """Queue the feed's successful fetch; the records are written a batch of feeds
+        at a time (one short transaction each), the rest when the cycle ends."""
+        self._fetch_records.append(
+            FetchSuccess(
+                feed.id,
+                at=now,
+                next_poll_at=decision.next_poll_at,
+                etag=decision.etag,
+                last_modified=decision.last_modified,
+                content_hash=decision.content_hash,
+                title=decision.title,
+            )
         )
+        if len(self._fetch_records) >= FETCH_RECORD_BATCH:
+            await self._flush_fetch_records(wait=False)
+
+    async def _flush_fetch_records(self, *, wait: bool) -> None:
+        """Write the queued fetch records (one writer at a time, in order). With
+        ``wait=False`` the write runs as a task: the feed that filled the batch goes on."""
+        previous = self._fetch_flush
+        records, self._fetch_records = self._fetch_records, []
+        if records:
+            self._fetch_flush = asyncio.create_task(self._write_fetch_records(previous, records))
+        if wait and self._fetch_flush is not None:
+            flush, self._fetch_flush = self._fetch_flush, None
+            await flush
+
+    async def _write_fetch_records(
+        self, previous: asyncio.Task[None] | None, records: list[FetchSuccess]
+    ) -> None:
+        if previous is not None:
+            await previous
+        try:
+            await self.storage.record_fetch_successes(records)
+        except Exception:
+            # the items are stored; only the validators and the next poll time are not:
+            # the feeds are fetched again next cycle, and their items are known
+            log.exception("recording %d successful fetches failed", len(records))
 
     async def _store(
         self,
@@ -449,33 +486,65 @@ class Poller:
         parsed: ParsedFeed,
         progress: _Progress,
     ) -> None:
-        """Store the document's new items and their default matches, a batch at a time;
-        each batch joins ``progress.committed`` as soon as it is committed."""
-        keyed = keys_for_batch(parsed.items)
-        for start in range(0, len(keyed), STORE_BATCH):
-            new = await self.storage.insert_items(
-                feed.id, keyed[start : start + STORE_BATCH], fetched_at=now
-            )
-            batch: list[MatchedItem] = []
-            for stored in new:
-                try:
-                    found = tuple(matcher.match(stored.item.title, stored.item.summary))
-                except Exception:
-                    # a matcher bug on one item must not lose the feed's other items:
-                    # the item is stored (and can be re-matched later), the failure
-                    # is logged
-                    log.exception("matching item %d (%s) failed", stored.id, stored.item.link)
-                    progress.match_errors += 1
-                    found = ()
-                batch.append(MatchedItem(stored, found))
-                # matching is CPU work on the loop thread: let commands in between
-                # items rather than after a whole batch (~0.4 ms an item)
-                await asyncio.sleep(0)
+        """Store the document's new items with their default matches, a batch at a time
+        (one transaction each); each batch joins ``progress.committed`` as soon as it is
+        committed. The parser worker prepared the items (keys, plain text, and matches
+        when the pool compiled the default watchlist); what it did not match is matched
+        here."""
+        rows = parsed.rows if parsed.rows is not None else prepare_items(parsed.items, None)
+        trust_workers = self.parser.watchlist is not None
+        for start in range(0, len(rows), STORE_BATCH):
+            batch = [
+                r
+                if trust_workers and r.matches is not None
+                else await self._matched(r, matcher, progress)
+                for r in rows[start : start + STORE_BATCH]
+            ]
+            stored = await self.storage.store_items(feed.id, batch, fetched_at=now)
             # committed: whatever fails from here on, these go to the fan-out
-            progress.committed.extend(batch)
-            matched = [(m.stored.id, m.matches) for m in batch if m.matches]
-            if matched:
-                await self.storage.add_matches_bulk(matched, scope=None)
+            progress.committed.extend(stored)
+
+    async def _matched(self, row: ItemRow, matcher: ItemMatcher, progress: _Progress) -> ItemRow:
+        try:
+            found = tuple(matcher.match(row.item.title, row.item.summary))
+        except Exception:
+            # a matcher bug on one item must not lose the feed's other items: the item
+            # is stored (and can be re-matched later), the failure is logged
+            log.exception("matching item %s (%s) failed", row.item.guid, row.item.link)
+            progress.match_errors += 1
+            found = ()
+        # matching is CPU work on the loop thread: let commands in between items
+        await asyncio.sleep(0)
+        return replace(row, matches=found)
+
+
+class _Preparing:
+    """The parser pool, asked to prepare the items it parses for storing."""
+
+    def __init__(self, pool: ParserPool) -> None:
+        self.pool = pool
+
+    async def parse(
+        self,
+        body: bytes,
+        *,
+        url: str,
+        headers: dict[str, str] | None = None,
+        source: str = "",
+        base_url: str | None = None,
+        lang: str | None = None,
+        now: datetime | None = None,
+    ) -> ParsedFeed:
+        return await self.pool.parse(
+            body,
+            url=url,
+            headers=headers,
+            source=source,
+            base_url=base_url,
+            lang=lang,
+            now=now,
+            prepare=True,
+        )
 
 
 def _stored_so_far(base: FeedPollResult, progress: _Progress) -> FeedPollResult:
