@@ -70,11 +70,13 @@ TARGETS = {
 # -- the documents ----------------------------------------------------------------------
 
 _FILLER = (
-    "officials said on monday that talks would continue next week amid growing concern "
-    "over trade tariffs export controls and the security of supply chains while analysts "
-    "warned that markets remained volatile and investors watched the central bank closely "
-    "for signs of a change in policy before the summit later this month"
-).split()
+    "officials", "said", "on", "monday", "that", "talks", "would", "continue", "next", "week",
+    "amid", "growing", "concern", "over", "trade", "tariffs", "export", "controls", "and",
+    "the", "security", "of", "supply", "chains", "while", "analysts", "warned", "that",
+    "markets", "remained", "volatile", "and", "investors", "watched", "the", "central", "bank",
+    "closely", "for", "signs", "of", "a", "change", "in", "policy", "before", "the", "summit",
+    "later", "this", "month",
+)
 _PHRASES = [
     "Xi Jinping",
     "Joe Biden",
@@ -346,6 +348,7 @@ async def _cycle_size(cfg: Path) -> dict[str, Any]:
 
     app = build_app(load_config(cfg))
     await app.open()
+    gc.freeze()  # as `briefbot run` and `briefbot poll` do after start-up
     out: dict[str, Any] = {}
     try:
         gc.collect()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -76,6 +77,9 @@ async def main(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             await app.storage.close()
         raise
+    # start-up's objects live as long as the process: out of the collector's way
+    # (a full collection during a poll cycle then scans only the cycle's own objects)
+    gc.freeze()
     tasks: list[asyncio.Task[object]] = []
     try:
         if token:

@@ -21,10 +21,10 @@ from feedserver import FeedServer, rss
 from bot.app import service_options
 from bot.config import HttpSettings, PollSettings, Settings
 from bot.core.clock import FakeClock
+from bot.core.cycle import ItemRow
 from bot.core.delivery import Outbox
 from bot.core.digest import Digest
 from bot.core.matching import compile_watchlist
-from bot.core.cycle import ItemRow
 from bot.core.models import FeedSource
 from bot.core.ports import ChannelRecord, MatchedItem
 from bot.core.replies import ChannelContext

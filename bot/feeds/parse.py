@@ -294,7 +294,8 @@ class ParserPool:
     - workers live as long as the pool (no ``max_tasks_per_child``: on Python 3.11 a
       worker that retires mid-burst is not replaced, CPython gh-115634, and the pool
       hangs with work queued and no live worker);
-    - every parse has a time limit (``timeout``); a parse over it is a
+    - every parse has a time limit (``timeout``, counted once the pool has room for it:
+      see :meth:`run`); a parse over it is a
       :class:`ParseError` for that feed, and the pool's workers are killed and the pool
       rebuilt, since a stuck worker cannot be interrupted;
     - a dead pool (a worker killed by the OS, out of memory on a huge feed) is rebuilt;
@@ -318,6 +319,7 @@ class ParserPool:
         self.watchlist = watchlist
         self._executor: concurrent.futures.Executor | None = None
         self._worked = False  # a parse has come back from this pool's workers
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         #: pools built so far (1 after the first parse; more after a rebuild)
         self.generation = 0
 
@@ -380,8 +382,20 @@ class ParserPool:
 
     async def run(self, call: ParseCall) -> ParsedFeed:
         """Run one parse call in the pool (the hook a subclass overrides to parse
-        elsewhere, e.g. on the loop thread for a benchmark)."""
-        return await self._run(call, retried=False)
+        elsewhere, e.g. on the loop thread for a benchmark).
+
+        At most two parses per worker are in the pool at once; the others wait here,
+        so a parse's time limit is spent parsing (or behind one other parse), never in
+        a queue of hundreds: on a loaded machine a big cycle's queued parses used to
+        time out one after another, each restarting the workers."""
+        async with self._room():
+            return await self._run(call, retried=False)
+
+    def _room(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(2 * self.workers))
+        return self._slots[1]
 
     async def _run(self, call: ParseCall, *, retried: bool) -> ParsedFeed:
         loop = asyncio.get_running_loop()
