@@ -628,3 +628,38 @@ async def test_items_and_matches_are_stored_a_batch_at_a_time(
         assert len(seen) == 125
     finally:
         await storage.close()
+
+
+async def test_new_items_reach_the_hook_batch_by_batch_each_once(
+    server: FeedServer,
+    storage: SqlStorage,
+    fetcher: Fetcher,
+    clock: FakeClock,
+    pool: ParserPool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large cycle hands its new items over as they are committed (HANDOFF_BATCH at a
+    time), not all at the end: each item once, the rest when the cycle ends."""
+    from bot.feeds import poll as poll_module
+
+    monkeypatch.setattr(poll_module, "HANDOFF_BATCH", 4)
+    sources = []
+    for f in range(4):
+        stories = [
+            dict(OTHER, guid=f"f{f}-{i}", link=f"https://wire.example/{f}/{i}") for i in range(3)
+        ]
+        sources.append((server.feed(f"/f{f}.xml", rss(stories)), f"Feed {f}"))
+    await add_feeds(storage, *sources)
+    calls: list[list[str]] = []
+
+    async def hook(items: list[MatchedItem]) -> None:
+        calls.append([m.stored.item.guid for m in items])
+
+    poller = make_poller(storage, fetcher, clock, pool)
+    poller.on_new_items = hook
+    report = await poller.poll_once()
+    assert report.new_items == 12
+    handed = [g for call in calls for g in call]
+    assert sorted(handed) == sorted(f"f{f}-{i}" for f in range(4) for i in range(3))
+    assert len(calls) >= 2  # not held until the end
+    assert all(len(call) >= 4 for call in calls[:-1])

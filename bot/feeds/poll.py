@@ -18,7 +18,13 @@ Feeds fetch and parse concurrently, but store their items one feed at a time in 
 order (:class:`_StoreTurns`, an ordered handoff), so a cycle stores the same copy of a
 story carried by several feeds whichever finished downloading first; the other copies
 become sightings of it (their outlets are credited). Items handed to ``on_new_items``
-carry the sightings recorded in the same cycle.
+carry the sightings recorded so far in the cycle (all of them when the cycle's new items
+fit in one hand-off batch, ``HANDOFF_BATCH``).
+
+The parser workers prepare what is stored (dedupe keys, plain text and, when the pool
+compiled the default watchlist, the matches): the loop thread only moves rows into
+storage, one short transaction per ``STORE_BATCH`` items with their keys, sightings and
+matches; fetch records are written ``FETCH_RECORD_BATCH`` feeds at a time.
 
 Every item a cycle commits is handed to ``on_new_items`` (the alert fan-out): the
 batches a feed committed before it failed too, and, when the hook itself fails, again
@@ -62,6 +68,9 @@ MAX_HANDOFF_RETRY = 10_000
 STORE_BATCH = 100
 #: Successful fetches are recorded this many feeds at a time (one transaction each).
 FETCH_RECORD_BATCH = 250
+#: New items go to the alert fan-out (``on_new_items``) at least this many at a time
+#: (and the rest when the cycle ends).
+HANDOFF_BATCH = 1_000
 
 
 class ItemMatcher(Protocol):
@@ -74,8 +83,9 @@ class ItemMatcher(Protocol):
 
 
 MatcherProvider = Callable[[], ItemMatcher]
-#: Called once per cycle with every new item and its default-watchlist matches
-#: (possibly none: a channel's own entries are matched by the callee).
+#: Called with the cycle's new items and their default-watchlist matches (possibly
+#: none: a channel's own entries are matched by the callee), HANDOFF_BATCH or more at a
+#: time, and with the rest when the cycle ends.
 NewItemsHook = Callable[[list[MatchedItem]], Awaitable[None]]
 
 
@@ -198,6 +208,39 @@ class _StoreTurns:
             self._done[position].set_result(None)
 
 
+class _HandOff:
+    """A cycle's new items on their way to ``on_new_items``: handed over as soon as
+    ``HANDOFF_BATCH`` of them are committed, and the rest when the cycle ends, so a
+    large cycle does not hold every new item until it ends. Each batch carries the
+    sightings recorded so far (the copies that feeds later in the cycle carry credit
+    their outlets in the stored item, and so in digests, from then on)."""
+
+    def __init__(self, poller: Poller) -> None:
+        self.poller = poller
+        self.pending: list[MatchedItem] = []
+        #: why the last failed hand-off failed (None: none failed)
+        self.error: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def add(self, outcome: _Outcome) -> None:
+        """A feed's committed items (its outcome keeps only the counts)."""
+        self.pending.extend(outcome.new)
+        outcome.new = []
+        if len(self.pending) >= HANDOFF_BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            fresh, self.pending = self.pending, []
+            if self.poller.on_new_items is None:
+                return
+            if fresh:
+                fresh = await self.poller._with_sightings(fresh)
+            error = await self.poller._hand_off(fresh)
+            if error is not None:
+                self.error = error
+
+
 class _Progress:
     """What a feed's poll has committed so far: kept by the caller, so that a failure
     partway (a storage error in a later batch) loses none of it."""
@@ -249,7 +292,7 @@ class Poller:
         # One feed at a time stores its items (the ordered handoff of _StoreTurns).
         # SQLite serialises every storage call (a FIFO lock): with all the feeds of a big
         # poll queued on it at once, a chat command waited behind all of them (23 s
-        # measured by scripts/bench_poll.py).
+        # measured by the old scripts/bench_poll.py; benchmarks/cycle.py measures it now).
 
     @property
     def policy(self) -> PollPolicy:
@@ -266,9 +309,10 @@ class Poller:
         feeds, due or not, with ``feed_ids``). Cycles do not overlap: a second call waits
         for the running one.
 
-        Every item the cycle commits is handed to ``on_new_items`` at the end of the
-        cycle, including the items a feed stored before it failed (a storage error in a
-        later batch); if the hook fails, they are handed again with the next cycle. A
+        Every item the cycle commits is handed to ``on_new_items``, ``HANDOFF_BATCH`` or
+        more at a time as feeds finish and the rest at the end of the cycle, including
+        the items a feed stored before it failed (a storage error in a later batch); if
+        the hook fails, they are handed again with the next hand-off. A
         process that dies in between leaves them to the start-up recovery
         (``recover_interrupted_poll``: the items of each feed's latest cycle)."""
         async with self._lock:
@@ -282,48 +326,50 @@ class Poller:
                 feeds = await self.storage.feed_states()
             feeds = sorted(feeds, key=lambda f: f.id)
             turns = _StoreTurns(len(feeds))
+            handoff = _HandOff(self)
+
+            async def poll_and_hand(feed: FeedState, n: int) -> _Outcome:
+                outcome = await self._poll_feed_safely(feed, started, matcher, turns, n)
+                await handoff.add(outcome)
+                return outcome
+
             try:
                 outcomes = await asyncio.gather(
-                    *(
-                        self._poll_feed_safely(feed, started, matcher, turns, n)
-                        for n, feed in enumerate(feeds)
-                    )
+                    *(poll_and_hand(feed, n) for n, feed in enumerate(feeds))
                 )
             finally:
                 await self._flush_fetch_records(wait=True)
-            fresh = [m for o in outcomes for m in o.new]
-            if fresh and any(o.result.already_stored for o in outcomes):
-                fresh = await self._with_sightings(fresh)
+            await handoff.flush()
             report = PollReport(
                 started_at=started,
                 finished_at=self.clock.now(),
                 results=[o.result for o in outcomes],
+                hook_error=handoff.error,
             )
-            if self.on_new_items is not None:
-                await self._hand_off(fresh, report)
             log.info("poll: %s", report.summary())
             return report
 
-    async def _hand_off(self, fresh: list[MatchedItem], report: PollReport) -> None:
-        """Hand the cycle's new items (and any an earlier cycle failed to hand off) to
-        ``on_new_items``; if it fails, keep them for the next cycle."""
+    async def _hand_off(self, fresh: list[MatchedItem]) -> str | None:
+        """Hand new items (and any an earlier hand-off failed to hand over) to
+        ``on_new_items``; if it fails, keep them for the next hand-off and say why."""
         assert self.on_new_items is not None
-        this_cycle = {m.stored.id for m in fresh}
-        items = [m for m in self._unhanded if m.stored.id not in this_cycle] + fresh
+        this_batch = {m.stored.id for m in fresh}
+        items = [m for m in self._unhanded if m.stored.id not in this_batch] + fresh
         self._unhanded = []
         if not items:
-            return
+            return None
         try:
             await self.on_new_items(items)
         except Exception as err:
             log.exception("handling %d new items failed; trying again next cycle", len(items))
-            report.hook_error = str(err) or type(err).__name__
             if len(items) > MAX_HANDOFF_RETRY:
                 log.error(
                     "%d new items not handed to the alert fan-out (too many waiting)",
                     len(items) - MAX_HANDOFF_RETRY,
                 )
             self._unhanded = items[-MAX_HANDOFF_RETRY:]
+            return str(err) or type(err).__name__
+        return None
 
     async def _with_sightings(self, fresh: list[MatchedItem]) -> list[MatchedItem]:
         """The new items with the sightings later feeds of the cycle recorded."""
