@@ -70,12 +70,57 @@ TARGETS = {
 # -- the documents ----------------------------------------------------------------------
 
 _FILLER = (
-    "officials", "said", "on", "monday", "that", "talks", "would", "continue", "next", "week",
-    "amid", "growing", "concern", "over", "trade", "tariffs", "export", "controls", "and",
-    "the", "security", "of", "supply", "chains", "while", "analysts", "warned", "that",
-    "markets", "remained", "volatile", "and", "investors", "watched", "the", "central", "bank",
-    "closely", "for", "signs", "of", "a", "change", "in", "policy", "before", "the", "summit",
-    "later", "this", "month",
+    "officials",
+    "said",
+    "on",
+    "monday",
+    "that",
+    "talks",
+    "would",
+    "continue",
+    "next",
+    "week",
+    "amid",
+    "growing",
+    "concern",
+    "over",
+    "trade",
+    "tariffs",
+    "export",
+    "controls",
+    "and",
+    "the",
+    "security",
+    "of",
+    "supply",
+    "chains",
+    "while",
+    "analysts",
+    "warned",
+    "that",
+    "markets",
+    "remained",
+    "volatile",
+    "and",
+    "investors",
+    "watched",
+    "the",
+    "central",
+    "bank",
+    "closely",
+    "for",
+    "signs",
+    "of",
+    "a",
+    "change",
+    "in",
+    "policy",
+    "before",
+    "the",
+    "summit",
+    "later",
+    "this",
+    "month",
 )
 _PHRASES = [
     "Xi Jinping",
@@ -432,9 +477,7 @@ def verdicts(out: dict[str, Any]) -> dict[str, bool]:
     if "3000" in sizes:
         v["rss_3000_le_400mb"] = sizes["3000"]["rss_peak_mb"] <= TARGETS["rss_mb_3000"]
     if len(sizes) > 1:
-        v["linear"] = max(e["per_feed_vs_smallest"] for e in sizes.values()) <= TARGETS[
-            "linearity"
-        ]
+        v["linear"] = max(e["per_feed_vs_smallest"] for e in sizes.values()) <= TARGETS["linearity"]
     return v
 
 

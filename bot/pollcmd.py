@@ -26,9 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         required=True,
         help="run exactly one poll cycle, then exit (the only mode)",
     )
-    parser.add_argument(
-        "--all", action="store_true", help="poll every active feed, due or not"
-    )
+    parser.add_argument("--all", action="store_true", help="poll every active feed, due or not")
     parser.add_argument(
         "--json", action="store_true", help="print the cycle's counts as one JSON object"
     )
