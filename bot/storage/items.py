@@ -173,6 +173,7 @@ class ItemsMixin(StorageBase):
         if not new:
             return [], []
         ids: list[int]
+        claimed: set[str] | None
         if self.dialect == "sqlite":
             ids, claimed = await self._insert_new_sqlite(
                 conn,
@@ -210,7 +211,7 @@ class ItemsMixin(StorageBase):
         key_rows = [
             {"key": k, "item_id": i} for n, i in zip(new, ids, strict=True) for k in batch[n].keys
         ]
-        claimed: set[str] = set()
+        claimed = set()
         if key_rows:
             claimed = set(
                 (
