@@ -456,6 +456,36 @@ class ParserPool:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
+class PreparingParser:
+    """``pool``, asked to prepare the items it parses for storing (what the poller
+    hands :func:`~bot.feeds.probe.probe_feed`)."""
+
+    def __init__(self, pool: ParserPool) -> None:
+        self.pool = pool
+
+    async def parse(
+        self,
+        body: bytes,
+        *,
+        url: str,
+        headers: dict[str, str] | None = None,
+        source: str = "",
+        base_url: str | None = None,
+        lang: str | None = None,
+        now: datetime | None = None,
+    ) -> ParsedFeed:
+        return await self.pool.parse(
+            body,
+            url=url,
+            headers=headers,
+            source=source,
+            base_url=base_url,
+            lang=lang,
+            now=now,
+            prepare=True,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ParseCall:
     """A picklable call of parse_feed_bytes (a lambda cannot cross to a process)."""

@@ -53,7 +53,7 @@ from bot.core.ports import FeedState, MatchedItem
 from bot.errors import BriefbotError
 from bot.feeds.decide import PollDecision, PollPolicy, Verdict, decide, failure
 from bot.feeds.fetch import Fetcher, UrlGuard
-from bot.feeds.parse import ParsedFeed, ParserPool, prepare_items
+from bot.feeds.parse import ParsedFeed, ParserPool, PreparingParser, prepare_items
 from bot.feeds.probe import probe_feed
 
 log = logging.getLogger(__name__)
@@ -436,7 +436,7 @@ class Poller:
         probe = await probe_feed(
             feed.url,
             fetcher=self.fetcher,
-            parser=_Preparing(self.parser),
+            parser=PreparingParser(self.parser),
             etag=feed.etag,
             last_modified=feed.last_modified,
             url_guard=self.chat_url_guard if feed.origin == "chat" else None,
@@ -562,35 +562,6 @@ class Poller:
         # matching is CPU work on the loop thread: let commands in between items
         await asyncio.sleep(0)
         return replace(row, matches=found)
-
-
-class _Preparing:
-    """The parser pool, asked to prepare the items it parses for storing."""
-
-    def __init__(self, pool: ParserPool) -> None:
-        self.pool = pool
-
-    async def parse(
-        self,
-        body: bytes,
-        *,
-        url: str,
-        headers: dict[str, str] | None = None,
-        source: str = "",
-        base_url: str | None = None,
-        lang: str | None = None,
-        now: datetime | None = None,
-    ) -> ParsedFeed:
-        return await self.pool.parse(
-            body,
-            url=url,
-            headers=headers,
-            source=source,
-            base_url=base_url,
-            lang=lang,
-            now=now,
-            prepare=True,
-        )
 
 
 def _stored_so_far(base: FeedPollResult, progress: _Progress) -> FeedPollResult:
