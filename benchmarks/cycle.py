@@ -494,7 +494,7 @@ def print_table(out: dict[str, Any]) -> None:
         f"{'worker MB':>9} {'ms/feed':>8} {'x first':>7}"
     )
     print(head)
-    for n, e in out["sizes"].items():
+    for n, e in sorted(out["sizes"].items(), key=lambda kv: int(kv[0])):
         c, w = e["cold"], e["warm"]
         print(
             f"{n:>6} {e['floor_seconds']:>8.2f} {c['seconds']:>7.2f} {e['cold_ratio']:>7.2f}x "
