@@ -443,7 +443,11 @@ def run(sizes: Sequence[int], n_items: int, seed: int, *, cli: bool) -> dict[str
         out["bytes"] = total
         floor = measure_floor(min(top, REFERENCE), n_items, seed)
         per_feed = floor["seconds"] / floor["docs"]
-        out["floor"] = {"seconds": floor["seconds"], "feeds": top, "per_feed_ms": per_feed * 1e3}
+        out["floor"] = {
+            "seconds": floor["seconds"],
+            "feeds": floor["docs"],
+            "per_feed_ms": per_feed * 1e3,
+        }
         for n in sizes:
             cfg = Path(tmp) / f"cfg{n}"
             write_config(cfg, Path(tmp) / f"data{n}", feed_urls(bases, n))
@@ -485,7 +489,7 @@ def print_table(out: dict[str, Any]) -> None:
     floor = out["floor"]
     print(
         f"floor: feedparser.parse on 2 processes, {floor['feeds']} feeds x "
-        f"{out['items_per_feed']} items ({out['bytes'] / 1e6:.1f} MB): "
+        f"{out['items_per_feed']} items (of {out['bytes'] / 1e6:.1f} MB served): "
         f"{floor['seconds']:.2f} s ({floor['per_feed_ms']:.2f} ms/feed)"
     )
     head = (
