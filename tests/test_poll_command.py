@@ -173,3 +173,20 @@ async def test_poll_once_as_a_real_process(tmp_path: Path) -> None:
     assert list(data) == KEYS
     assert (data["feeds"], data["fetched"], data["new_items"], data["errors"]) == (1, 1, 2, 0)
     assert stored_titles(tmp_path) == {r["title"] for r in WIRE}
+
+
+def test_the_poll_command_loads_the_app_only_to_run_a_cycle() -> None:
+    """Start-up: parsing ``poll``'s arguments (``--help``, a usage error) imports no
+    storage, fetcher, feedparser or Alembic; a fresh interpreter, so earlier tests'
+    imports do not count."""
+    code = (
+        "import sys\n"
+        "from bot.__main__ import build_parser\n"
+        "build_parser('poll').parse_args(['poll', '--once', '--all', '--json'])\n"
+        "heavy = ['bot.app', 'bot.storage.sql', 'sqlalchemy', 'aiohttp', 'feedparser', 'alembic']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
