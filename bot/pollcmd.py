@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 
-def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
     parser.add_argument(
         "--once",
         action="store_true",

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -50,6 +51,7 @@ from bot.core.clock import Clock
 from bot.core.cycle import CycleStorage, FetchSuccess, ItemRow
 from bot.core.models import Match
 from bot.core.ports import FeedState, MatchedItem
+from bot.core.telemetry import NULL_TELEMETRY, PollCycle, Telemetry
 from bot.errors import BriefbotError
 from bot.feeds.decide import PollDecision, PollPolicy, Verdict, decide, failure
 from bot.feeds.fetch import Fetcher, UrlGuard
@@ -283,6 +285,8 @@ class Poller:
         #: checked when added, but DNS and redirects can change since (SSRF guard)
         self.chat_url_guard = chat_url_guard
         self._rng = rng or random.Random()
+        #: told about every cycle (``briefbot run``: log line, metrics, health)
+        self.telemetry: Telemetry = NULL_TELEMETRY
         self._lock = asyncio.Lock()
         #: successful fetches not recorded yet (written FETCH_RECORD_BATCH at a time)
         self._fetch_records: list[FetchSuccess] = []
@@ -316,6 +320,7 @@ class Poller:
         process that dies in between leaves them to the start-up recovery
         (``recover_interrupted_poll``: the items of each feed's latest cycle)."""
         async with self._lock:
+            began = time.monotonic()
             started = now or self.clock.now()
             matcher = self.matcher_provider()
             if feed_ids is not None:
@@ -347,6 +352,12 @@ class Poller:
                 hook_error=handoff.error,
             )
             log.info("poll: %s", report.summary())
+            self.telemetry.poll_cycle(PollCycle(
+                feeds=len(report.results), new=report.new_items,
+                matched=report.matched_items, failing=len(report.errors),
+                seconds=time.monotonic() - began,
+                errors=tuple(r.error for r in report.errors if r.error),
+            ))  # fmt: skip
             return report
 
     async def _hand_off(self, fresh: list[MatchedItem]) -> str | None:
@@ -363,7 +374,8 @@ class Poller:
         except Exception as err:
             log.exception("handling %d new items failed; trying again next cycle", len(items))
             if len(items) > MAX_HANDOFF_RETRY:
-                log.error(
+                # the traceback was logged just above
+                log.error(  # noqa: TRY400
                     "%d new items not handed to the alert fan-out (too many waiting)",
                     len(items) - MAX_HANDOFF_RETRY,
                 )

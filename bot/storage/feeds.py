@@ -6,7 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Row,
+    Select,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.cycle import FetchSuccess
@@ -128,7 +140,7 @@ class FeedsMixin(StorageBase):
         )
         await conn.execute(stmt)
 
-    def _health_select(self) -> Any:
+    def _health_select(self) -> Select[Any]:
         counts = (
             select(items.c.feed_id, func.count().label("n")).group_by(items.c.feed_id).subquery()
         )
