@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("bot.matchcli:match_main", "match items or a feed against a watchlist (JSON lines)"),
     "eval": ("bot.matchcli:eval_main", "score a watchlist on labelled items"),
     "check-config": ("bot.runner:check_config_main", "validate the configuration and exit"),
+    "poll": ("bot.pollcmd:main", "run one poll cycle over the configured feeds, then exit"),
     "discord": ("bot.adapters.discord.cli:main", "Discord tools: sync commands, invite URL"),
     "slack": ("bot.adapters.slack.manifest:main", "Slack tools: the app manifest"),
 }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.config import Settings, config_dir, load_settings
 from bot.core.clock import Clock, SystemClock
+from bot.core.cycle import CycleStorage
 from bot.core.delivery import Outbox, Sink
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource
@@ -117,7 +118,7 @@ def service_options(settings: Settings) -> ServiceOptions:
 def build_app(
     config: Config,
     *,
-    storage: Storage | None = None,
+    storage: CycleStorage | None = None,
     fetcher: Fetcher | None = None,
     clock: Clock | None = None,
     sinks: Mapping[str, Sink] | None = None,
@@ -148,7 +149,8 @@ def build_app(
     # (service) and at every later fetch and redirect (poller).
     url_guard = make_url_guard(settings.security.allow_hosts)
     # one parser pool for the poller and for probing feeds added from chat
-    parser = ParserPool()
+    # the workers compile the default watchlist once and match what they parse
+    parser = ParserPool(watchlist=config.watchlist)
     prober = FeedProbe(fetcher=fetcher, parser=parser, url_guard=url_guard, clock=clock)
     poller = Poller(
         storage,

@@ -248,3 +248,98 @@ async def test_parser_pool_returns_items_and_parse_errors(kind: str) -> None:
     finally:
         pool.close()
     assert pool.kind == kind  # no silent fallback to threads
+
+
+def test_a_relative_guid_stays_as_given_and_no_uri_in_the_summary_is_resolved() -> None:
+    """No content-location pass: the guid keeps its own form (its dedupe key does not
+    depend on where the feed was fetched from) and HTML summaries keep their links;
+    only the item link is made absolute."""
+    body = rss(
+        [
+            {
+                "title": "a",
+                "link": "story.html",
+                "guid": "/items/17",
+                "description": '<p>See <a href="/more/17">more</a>.</p>',
+            }
+        ]
+    )
+    (item,) = parse(body, base_url="https://mirror.example/feeds/x.xml").items
+    assert item.guid == "/items/17"
+    assert item.link == "https://mirror.example/feeds/story.html"
+    assert 'href="/more/17"' in item.summary
+    (again,) = parse(body, base_url="https://other.example/y.xml").items
+    assert again.guid == item.guid
+
+
+def test_prepared_rows_carry_keys_plain_text_and_worker_matches() -> None:
+    """A parse asked to ``prepare`` gives the poller what it stores: the dedupe keys
+    (a link shared by two guids is not a key), the plain title and summary, and, when
+    the worker compiled a watchlist, the matches the same compiled watchlist finds."""
+    from bot.core.matching import compile_watchlist
+    from bot.core.text import plain
+    from bot.feeds import parse as parse_module
+    from bot.feeds.dedupe import keys_for_batch
+    from bot.feeds.parse import ParseCall, _init_worker
+    from bot.watchlist_files import default_watchlist
+
+    body = rss(
+        [
+            {
+                "title": "Wang Yi meets Blinken &amp; aides",
+                "link": "https://w.example/1",
+                "guid": "g1",
+                "description": "<p>Talks on <b>Taiwan</b>.</p>",
+            },
+            {"title": "Live: day one", "link": "https://w.example/live", "guid": "g2"},
+            {"title": "Live: day two", "link": "https://w.example/live", "guid": "g3"},
+        ]
+    )
+    call = ParseCall(body, URL, None, "Wire", None, None, NOW, True)
+    saved = parse_module._worker_matcher
+    try:
+        _init_worker(None)
+        unmatched = call()
+        _init_worker(default_watchlist())
+        matched = call()
+    finally:
+        parse_module._worker_matcher = saved
+    assert unmatched.rows is not None
+    assert matched.rows is not None
+    items = unmatched.items
+    expected_keys = [keys for _, keys in keys_for_batch(items)]
+    assert [r.keys for r in unmatched.rows] == expected_keys
+    assert not any(k.startswith("link:") for k in unmatched.rows[1].keys)  # shared link
+    assert [(r.title_plain, r.summary_plain) for r in unmatched.rows] == [
+        (plain(i.title), plain(i.summary)) for i in items
+    ]
+    assert all(r.matches is None for r in unmatched.rows)
+    matcher = compile_watchlist(default_watchlist())
+    assert [r.matches for r in matched.rows] == [
+        tuple(matcher.match(i.title, i.summary)) for i in matched.items
+    ]
+    assert {m.entry_id for m in matched.rows[0].matches or ()} >= {"wang-yi", "taiwan"}
+    assert parse(body).rows is None  # not asked to prepare: nothing extra
+
+
+async def test_a_pool_with_a_watchlist_matches_in_its_workers_and_a_new_one_restarts_it() -> None:
+    from bot.core.watchlist import Watchlist
+    from bot.watchlist_files import default_watchlist
+
+    body = rss([{"title": "Wang Yi in Washington", "link": "https://w.example/1", "guid": "1"}])
+    pool = ParserPool(kind="process", watchlist=default_watchlist())
+    try:
+        parsed = await pool.parse(body, url=URL, now=NOW, prepare=True)
+        assert parsed.rows is not None
+        assert [m.entry_id for m in parsed.rows[0].matches or ()] == ["wang-yi"]
+        first = pool.generation
+        pool.set_watchlist(default_watchlist())  # the same watchlist: the pool stays
+        await pool.parse(body, url=URL, now=NOW, prepare=True)
+        assert pool.generation == first
+        pool.set_watchlist(Watchlist(entries=[]))  # another one: new workers compile it
+        again = await pool.parse(body, url=URL, now=NOW, prepare=True)
+        assert pool.generation == first + 1
+        assert again.rows is not None
+        assert again.rows[0].matches == ()
+    finally:
+        pool.close()

@@ -577,6 +577,10 @@ class CountingStorage(SqlStorage):
         super().__init__(url)
         self.calls: list[tuple[str, int]] = []
 
+    async def store_items(self, feed_id, rows, *, fetched_at):  # type: ignore[no-untyped-def]
+        self.calls.append(("store_items", len(rows)))
+        return await super().store_items(feed_id, rows, fetched_at=fetched_at)
+
     async def insert_items(self, feed_id, items_, *, fetched_at):  # type: ignore[no-untyped-def]
         self.calls.append(("insert_items", len(items_)))
         return await super().insert_items(feed_id, items_, fetched_at=fetched_at)
@@ -588,6 +592,14 @@ class CountingStorage(SqlStorage):
     async def add_matches_bulk(self, batch, *, scope=None):  # type: ignore[no-untyped-def]
         self.calls.append(("add_matches_bulk", len(batch)))
         await super().add_matches_bulk(batch, scope=scope)
+
+    async def record_fetch_success(self, feed_id, **kwargs):  # type: ignore[no-untyped-def]
+        self.calls.append(("record_fetch_success", 1))
+        await super().record_fetch_success(feed_id, **kwargs)
+
+    async def record_fetch_successes(self, records):  # type: ignore[no-untyped-def]
+        self.calls.append(("record_fetch_successes", len(records)))
+        await super().record_fetch_successes(records)
 
 
 async def test_items_and_matches_are_stored_a_batch_at_a_time(
@@ -606,16 +618,51 @@ async def test_items_and_matches_are_stored_a_batch_at_a_time(
         await add_feeds(storage, (url, "Wire"))
         report = await make_poller(storage, fetcher, clock, pool).poll_once()
         assert (report.new_items, report.matched_items) == (250, 125)
+        # one transaction per batch: the items with their matches (issue 9), then the
+        # feed's fetch record, written with the other feeds' records
         assert storage.calls == [
-            ("insert_items", 100),
-            ("add_matches_bulk", 50),
-            ("insert_items", 100),
-            ("add_matches_bulk", 50),
-            ("insert_items", 50),
-            ("add_matches_bulk", 25),
+            ("store_items", 100),
+            ("store_items", 100),
+            ("store_items", 50),
+            ("record_fetch_successes", 1),
         ]
         channel = await storage.get_channel("console", "c1")
         seen = await storage.matched_items(channel.id, T0, T0 + timedelta(minutes=1))
         assert len(seen) == 125
     finally:
         await storage.close()
+
+
+async def test_new_items_reach_the_hook_batch_by_batch_each_once(
+    server: FeedServer,
+    storage: SqlStorage,
+    fetcher: Fetcher,
+    clock: FakeClock,
+    pool: ParserPool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large cycle hands its new items over as they are committed (HANDOFF_BATCH at a
+    time), not all at the end: each item once, the rest when the cycle ends."""
+    from bot.feeds import poll as poll_module
+
+    monkeypatch.setattr(poll_module, "HANDOFF_BATCH", 4)
+    sources = []
+    for f in range(4):
+        stories = [
+            dict(OTHER, guid=f"f{f}-{i}", link=f"https://wire.example/{f}/{i}") for i in range(3)
+        ]
+        sources.append((server.feed(f"/f{f}.xml", rss(stories)), f"Feed {f}"))
+    await add_feeds(storage, *sources)
+    calls: list[list[str]] = []
+
+    async def hook(items: list[MatchedItem]) -> None:
+        calls.append([m.stored.item.guid for m in items])
+
+    poller = make_poller(storage, fetcher, clock, pool)
+    poller.on_new_items = hook
+    report = await poller.poll_once()
+    assert report.new_items == 12
+    handed = [g for call in calls for g in call]
+    assert sorted(handed) == sorted(f"f{f}-{i}" for f in range(4) for i in range(3))
+    assert len(calls) >= 2  # not held until the end
+    assert all(len(call) >= 4 for call in calls[:-1])

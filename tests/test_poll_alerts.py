@@ -4,7 +4,7 @@ the process dies after a commit and before the fan-out (start-up recovery sends 
 and a later restart sends nothing twice).
 
 End to end: loopback feed server -> real fetcher -> real parser pool -> a real SQLite
-file (a SqlStorage that fails on its Nth ``insert_items``) -> the service's fan-out ->
+file (a SqlStorage that fails on its Nth ``store_items``) -> the service's fan-out ->
 the outbox -> a recording sink."""
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from feedserver import FeedServer, rss
 from bot.app import service_options
 from bot.config import HttpSettings, PollSettings, Settings
 from bot.core.clock import FakeClock
+from bot.core.cycle import ItemRow
 from bot.core.delivery import Outbox
 from bot.core.digest import Digest
 from bot.core.matching import compile_watchlist
-from bot.core.models import FeedSource, Item, StoredItem
+from bot.core.models import FeedSource
 from bot.core.ports import ChannelRecord, MatchedItem
 from bot.core.replies import ChannelContext
 from bot.core.service import BriefingService
@@ -59,8 +60,8 @@ class Crash(BaseException):
 
 
 class FailingStorage(SqlStorage):
-    """A real SQLite storage whose ``insert_items`` call number ``fail_on`` (counting
-    from 1) raises ``error`` instead of inserting; every other call works."""
+    """A real SQLite storage whose ``store_items`` call number ``fail_on`` (counting
+    from 1) raises ``error`` instead of storing; every other call works."""
 
     def __init__(self, url: str, *, fail_on: int | None, error: BaseException) -> None:
         super().__init__(url)
@@ -68,13 +69,13 @@ class FailingStorage(SqlStorage):
         self.error = error
         self.inserts = 0
 
-    async def insert_items(  # type: ignore[override]
-        self, feed_id: int, items: Sequence[tuple[Item, Sequence[str]]], *, fetched_at: datetime
-    ) -> list[StoredItem]:
+    async def store_items(  # type: ignore[override]
+        self, feed_id: int, rows: Sequence[ItemRow], *, fetched_at: datetime
+    ) -> list[MatchedItem]:
         self.inserts += 1
         if self.inserts == self.fail_on:
             raise self.error
-        return await super().insert_items(feed_id, items, fetched_at=fetched_at)
+        return await super().store_items(feed_id, rows, fetched_at=fetched_at)
 
 
 class RecordingSink:

@@ -27,16 +27,22 @@ import threading
 import xml.sax
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from bot.core.cycle import ItemRow
 from bot.core.links import canonical_link
-from bot.core.models import Item
+from bot.core.models import Item, Match
+from bot.core.text import plain
 from bot.errors import ParseError
+from bot.feeds.dedupe import keys_for_batch
+
+if TYPE_CHECKING:
+    from bot.core.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,9 @@ class ParsedFeed:
     items: list[Item] = field(default_factory=list)
     #: why feedparser called the document ill-formed, when it still yielded a feed
     bozo_warning: str | None = None
+    #: ``items`` as the poller stores them (dedupe keys, plain text, default matches),
+    #: computed in the parser worker when the parse was asked to ``prepare`` them
+    rows: list[ItemRow] | None = None
 
 
 def _text(value: Any, limit: int) -> str:
@@ -179,11 +188,16 @@ def parse_feed_bytes(
         raise ParseError("the server sent an empty document, not a feed", url=url)
     now = now or datetime.now(UTC)
     base = base_url or url
-    response_headers = {k.lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
-    response_headers["content-location"] = base  # the base for relative links
+    # No content-location header: with one, feedparser resolves the URIs of every start
+    # tag against it (a fifth of the parse) and makes a relative guid absolute (changing
+    # its dedupe key). Only the item links need a base: they are resolved below.
+    response_headers = {
+        k.lower(): v
+        for k, v in (headers or {}).items()
+        if isinstance(v, str) and k.lower() != "content-location"
+    }
     try:
-        # Relative links inside HTML summaries are not resolved (nothing uses them and it
-        # costs a third of the parse); item links are resolved below.
+        # Relative links inside HTML summaries are not resolved (nothing uses them).
         parsed = feedparser.parse(
             io.BytesIO(body),
             response_headers=response_headers,
@@ -224,6 +238,42 @@ def parse_feed_bytes(
     return ParsedFeed(title=title, items=items, bozo_warning=warning)
 
 
+class _Matcher(Protocol):
+    def match(self, title: str, summary: str) -> Any: ...
+
+
+def prepare_items(items: list[Item], matcher: _Matcher | None) -> list[ItemRow]:
+    """What the poller stores of ``items`` (one document's): their dedupe keys, their
+    plain title and summary, and, with a ``matcher``, their default-watchlist matches
+    (None for an item the matcher raised on: the poller matches it again and reports
+    it)."""
+    rows = []
+    for item, keys in keys_for_batch(items):
+        found: tuple[Match, ...] | None = None
+        if matcher is not None:
+            try:
+                found = tuple(matcher.match(item.title, item.summary))
+            except Exception:
+                found = None
+        rows.append(ItemRow(item, keys, plain(item.title), plain(item.summary), found))
+    return rows
+
+
+#: the default watchlist compiled in this parser worker (see :class:`ParserPool`)
+_worker_matcher: _Matcher | None = None
+
+
+def _init_worker(watchlist: Watchlist | None) -> None:
+    """A parser worker's initializer: compile the default watchlist once."""
+    global _worker_matcher  # noqa: PLW0603 (one matcher per worker process)
+    if watchlist is None:
+        _worker_matcher = None
+        return
+    from bot.core.matching import compile_watchlist
+
+    _worker_matcher = compile_watchlist(watchlist)
+
+
 # -- off the event loop ------------------------------------------------------------------
 
 PoolKind = Literal["process", "thread"]
@@ -238,6 +288,12 @@ def ignore_sigint() -> None:
     """Parser workers ignore Ctrl-C: the terminal sends SIGINT to the whole process
     group, and only the main process decides how to stop (it shuts the pool down)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _init_process_worker(watchlist: Watchlist | None) -> None:
+    """A parser process's initializer: Ctrl-C ignored, the default watchlist compiled."""
+    ignore_sigint()
+    _init_worker(watchlist)
 
 
 @contextlib.contextmanager
@@ -271,7 +327,8 @@ class ParserPool:
     - workers live as long as the pool (no ``max_tasks_per_child``: on Python 3.11 a
       worker that retires mid-burst is not replaced, CPython gh-115634, and the pool
       hangs with work queued and no live worker);
-    - every parse has a time limit (``timeout``); a parse over it is a
+    - every parse has a time limit (``timeout``, counted once the pool has room for it:
+      see :meth:`run`); a parse over it is a
       :class:`ParseError` for that feed, and the pool's workers are killed and the pool
       rebuilt, since a stuck worker cannot be interrupted;
     - a dead pool (a worker killed by the OS, out of memory on a huge feed) is rebuilt;
@@ -285,12 +342,17 @@ class ParserPool:
         kind: PoolKind = "process",
         workers: int | None = None,
         timeout: float = PARSE_TIMEOUT,
+        watchlist: Watchlist | None = None,
     ) -> None:
         self.kind = kind
         self.workers = workers or max(1, min(2, os.cpu_count() or 1))
         self.timeout = timeout
+        #: the default watchlist each worker compiles once (its initializer): a parse
+        #: asked to ``prepare`` its items then matches them in the worker too
+        self.watchlist = watchlist
         self._executor: concurrent.futures.Executor | None = None
         self._worked = False  # a parse has come back from this pool's workers
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         #: pools built so far (1 after the first parse; more after a rebuild)
         self.generation = 0
 
@@ -301,14 +363,32 @@ class ParserPool:
                 return concurrent.futures.ProcessPoolExecutor(
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=ignore_sigint,
+                    initializer=_init_process_worker,
+                    initargs=(self.watchlist,),
                 )
             except (OSError, ImportError, NotImplementedError) as err:
                 log.warning("cannot start parser processes (%s); parsing in threads", err)
                 self.kind = "thread"
         return concurrent.futures.ThreadPoolExecutor(
-            max_workers=self.workers, thread_name_prefix="feedparse"
+            max_workers=self.workers,
+            thread_name_prefix="feedparse",
+            initializer=_init_worker,
+            initargs=(self.watchlist,),
         )
+
+    def set_watchlist(self, watchlist: Watchlist | None) -> None:
+        """Match prepared items against ``watchlist`` from now on. The workers compiled
+        the old one at start-up, so a different watchlist retires the pool (parses
+        running on it finish) and the next parse starts a new one."""
+        old = self.watchlist
+        if (old is None) == (watchlist is None) and (
+            old is None or watchlist is None or old.content_hash() == watchlist.content_hash()
+        ):
+            return
+        self.watchlist = watchlist
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
 
     @property
     def executor(self) -> concurrent.futures.Executor:
@@ -326,14 +406,29 @@ class ParserPool:
         base_url: str | None = None,
         lang: str | None = None,
         now: datetime | None = None,
+        prepare: bool = False,
     ) -> ParsedFeed:
-        """:func:`parse_feed_bytes` (same arguments) run in the pool."""
-        return await self.run(ParseCall(body, url, headers, source, base_url, lang, now))
+        """:func:`parse_feed_bytes` (same arguments) run in the pool. ``prepare``: the
+        result's ``rows`` hold the items as the poller stores them (see
+        :func:`prepare_items`; matched when the pool has a ``watchlist``)."""
+        return await self.run(ParseCall(body, url, headers, source, base_url, lang, now, prepare))
 
     async def run(self, call: ParseCall) -> ParsedFeed:
         """Run one parse call in the pool (the hook a subclass overrides to parse
-        elsewhere, e.g. on the loop thread for a benchmark)."""
-        return await self._run(call, retried=False)
+        elsewhere, e.g. on the loop thread for a benchmark).
+
+        At most two parses per worker are in the pool at once; the others wait here,
+        so a parse's time limit is spent parsing (or behind one other parse), never in
+        a queue of hundreds: on a loaded machine a big cycle's queued parses used to
+        time out one after another, each restarting the workers."""
+        async with self._room():
+            return await self._run(call, retried=False)
+
+    def _room(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(2 * self.workers))
+        return self._slots[1]
 
     async def _run(self, call: ParseCall, *, retried: bool) -> ParsedFeed:
         loop = asyncio.get_running_loop()
@@ -401,6 +496,36 @@ class ParserPool:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
+class PreparingParser:
+    """``pool``, asked to prepare the items it parses for storing (what the poller
+    hands :func:`~bot.feeds.probe.probe_feed`)."""
+
+    def __init__(self, pool: ParserPool) -> None:
+        self.pool = pool
+
+    async def parse(
+        self,
+        body: bytes,
+        *,
+        url: str,
+        headers: dict[str, str] | None = None,
+        source: str = "",
+        base_url: str | None = None,
+        lang: str | None = None,
+        now: datetime | None = None,
+    ) -> ParsedFeed:
+        return await self.pool.parse(
+            body,
+            url=url,
+            headers=headers,
+            source=source,
+            base_url=base_url,
+            lang=lang,
+            now=now,
+            prepare=True,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ParseCall:
     """A picklable call of parse_feed_bytes (a lambda cannot cross to a process)."""
@@ -412,9 +537,10 @@ class ParseCall:
     base_url: str | None
     lang: str | None
     now: datetime | None
+    prepare: bool = False
 
     def __call__(self) -> ParsedFeed:
-        return parse_feed_bytes(
+        parsed = parse_feed_bytes(
             self.body,
             url=self.url,
             headers=self.headers,
@@ -423,3 +549,6 @@ class ParseCall:
             lang=self.lang,
             now=self.now,
         )
+        if not self.prepare:
+            return parsed
+        return replace(parsed, rows=prepare_items(parsed.items, _worker_matcher))

@@ -18,7 +18,13 @@ Feeds fetch and parse concurrently, but store their items one feed at a time in 
 order (:class:`_StoreTurns`, an ordered handoff), so a cycle stores the same copy of a
 story carried by several feeds whichever finished downloading first; the other copies
 become sightings of it (their outlets are credited). Items handed to ``on_new_items``
-carry the sightings recorded in the same cycle.
+carry the sightings recorded so far in the cycle (all of them when the cycle's new items
+fit in one hand-off batch, ``HANDOFF_BATCH``).
+
+The parser workers prepare what is stored (dedupe keys, plain text and, when the pool
+compiled the default watchlist, the matches): the loop thread only moves rows into
+storage, one short transaction per ``STORE_BATCH`` items with their keys, sightings and
+matches; fetch records are written ``FETCH_RECORD_BATCH`` feeds at a time.
 
 Every item a cycle commits is handed to ``on_new_items`` (the alert fan-out): the
 batches a feed committed before it failed too, and, when the hook itself fails, again
@@ -42,14 +48,14 @@ from typing import Protocol
 
 from bot.config import PollSettings, Settings
 from bot.core.clock import Clock
+from bot.core.cycle import CycleStorage, FetchSuccess, ItemRow
 from bot.core.models import Match
-from bot.core.ports import FeedState, MatchedItem, Storage
+from bot.core.ports import FeedState, MatchedItem
 from bot.core.telemetry import NULL_TELEMETRY, PollCycle, Telemetry
 from bot.errors import BriefbotError
 from bot.feeds.decide import PollDecision, PollPolicy, Verdict, decide, failure
-from bot.feeds.dedupe import keys_for_batch
 from bot.feeds.fetch import Fetcher, UrlGuard
-from bot.feeds.parse import ParsedFeed, ParserPool
+from bot.feeds.parse import ParsedFeed, ParserPool, PreparingParser, prepare_items
 from bot.feeds.probe import probe_feed
 
 log = logging.getLogger(__name__)
@@ -58,10 +64,15 @@ log = logging.getLogger(__name__)
 #: are dropped beyond it, with an error logged; the start-up recovery still has them).
 MAX_HANDOFF_RETRY = 10_000
 
-#: New items are stored and matched this many at a time (one transaction for the items,
-#: one for their matches), so that a chat command's storage call never waits long behind
-#: a large feed.
+#: New items are stored this many at a time (one short transaction for the items, their
+#: keys, sightings and matches), so that a chat command's storage call never waits long
+#: behind a large feed.
 STORE_BATCH = 100
+#: Successful fetches are recorded this many feeds at a time (one transaction each).
+FETCH_RECORD_BATCH = 250
+#: New items go to the alert fan-out (``on_new_items``) at least this many at a time
+#: (and the rest when the cycle ends).
+HANDOFF_BATCH = 1_000
 
 
 class ItemMatcher(Protocol):
@@ -74,8 +85,9 @@ class ItemMatcher(Protocol):
 
 
 MatcherProvider = Callable[[], ItemMatcher]
-#: Called once per cycle with every new item and its default-watchlist matches
-#: (possibly none: a channel's own entries are matched by the callee).
+#: Called with the cycle's new items and their default-watchlist matches (possibly
+#: none: a channel's own entries are matched by the callee), HANDOFF_BATCH or more at a
+#: time, and with the rest when the cycle ends.
 NewItemsHook = Callable[[list[MatchedItem]], Awaitable[None]]
 
 
@@ -198,6 +210,39 @@ class _StoreTurns:
             self._done[position].set_result(None)
 
 
+class _HandOff:
+    """A cycle's new items on their way to ``on_new_items``: handed over as soon as
+    ``HANDOFF_BATCH`` of them are committed, and the rest when the cycle ends, so a
+    large cycle does not hold every new item until it ends. Each batch carries the
+    sightings recorded so far (the copies that feeds later in the cycle carry credit
+    their outlets in the stored item, and so in digests, from then on)."""
+
+    def __init__(self, poller: Poller) -> None:
+        self.poller = poller
+        self.pending: list[MatchedItem] = []
+        #: why the last failed hand-off failed (None: none failed)
+        self.error: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def add(self, outcome: _Outcome) -> None:
+        """A feed's committed items (its outcome keeps only the counts)."""
+        self.pending.extend(outcome.new)
+        outcome.new = []
+        if len(self.pending) >= HANDOFF_BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            fresh, self.pending = self.pending, []
+            if self.poller.on_new_items is None:
+                return
+            if fresh:
+                fresh = await self.poller._with_sightings(fresh)
+            error = await self.poller._hand_off(fresh)
+            if error is not None:
+                self.error = error
+
+
 class _Progress:
     """What a feed's poll has committed so far: kept by the caller, so that a failure
     partway (a storage error in a later batch) loses none of it."""
@@ -218,7 +263,7 @@ class Poller:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: CycleStorage,
         fetcher: Fetcher,
         matcher_provider: MatcherProvider,
         clock: Clock,
@@ -243,12 +288,15 @@ class Poller:
         #: told about every cycle (``briefbot run``: log line, metrics, health)
         self.telemetry: Telemetry = NULL_TELEMETRY
         self._lock = asyncio.Lock()
+        #: successful fetches not recorded yet (written FETCH_RECORD_BATCH at a time)
+        self._fetch_records: list[FetchSuccess] = []
+        self._fetch_flush: asyncio.Task[None] | None = None
         #: new items whose hand-off to ``on_new_items`` failed: handed again next cycle
         self._unhanded: list[MatchedItem] = []
         # One feed at a time stores its items (the ordered handoff of _StoreTurns).
         # SQLite serialises every storage call (a FIFO lock): with all the feeds of a big
         # poll queued on it at once, a chat command waited behind all of them (23 s
-        # measured by scripts/bench_poll.py).
+        # measured by the old scripts/bench_poll.py; benchmarks/cycle.py measures it now).
 
     @property
     def policy(self) -> PollPolicy:
@@ -265,9 +313,10 @@ class Poller:
         feeds, due or not, with ``feed_ids``). Cycles do not overlap: a second call waits
         for the running one.
 
-        Every item the cycle commits is handed to ``on_new_items`` at the end of the
-        cycle, including the items a feed stored before it failed (a storage error in a
-        later batch); if the hook fails, they are handed again with the next cycle. A
+        Every item the cycle commits is handed to ``on_new_items``, ``HANDOFF_BATCH`` or
+        more at a time as feeds finish and the rest at the end of the cycle, including
+        the items a feed stored before it failed (a storage error in a later batch); if
+        the hook fails, they are handed again with the next hand-off. A
         process that dies in between leaves them to the start-up recovery
         (``recover_interrupted_poll``: the items of each feed's latest cycle)."""
         async with self._lock:
@@ -282,22 +331,26 @@ class Poller:
                 feeds = await self.storage.feed_states()
             feeds = sorted(feeds, key=lambda f: f.id)
             turns = _StoreTurns(len(feeds))
-            outcomes = await asyncio.gather(
-                *(
-                    self._poll_feed_safely(feed, started, matcher, turns, n)
-                    for n, feed in enumerate(feeds)
+            handoff = _HandOff(self)
+
+            async def poll_and_hand(feed: FeedState, n: int) -> _Outcome:
+                outcome = await self._poll_feed_safely(feed, started, matcher, turns, n)
+                await handoff.add(outcome)
+                return outcome
+
+            try:
+                outcomes = await asyncio.gather(
+                    *(poll_and_hand(feed, n) for n, feed in enumerate(feeds))
                 )
-            )
-            fresh = [m for o in outcomes for m in o.new]
-            if fresh and any(o.result.already_stored for o in outcomes):
-                fresh = await self._with_sightings(fresh)
+            finally:
+                await self._flush_fetch_records(wait=True)
+            await handoff.flush()
             report = PollReport(
                 started_at=started,
                 finished_at=self.clock.now(),
                 results=[o.result for o in outcomes],
+                hook_error=handoff.error,
             )
-            if self.on_new_items is not None:
-                await self._hand_off(fresh, report)
             log.info("poll: %s", report.summary())
             self.telemetry.poll_cycle(PollCycle(
                 feeds=len(report.results), new=report.new_items,
@@ -307,20 +360,19 @@ class Poller:
             ))  # fmt: skip
             return report
 
-    async def _hand_off(self, fresh: list[MatchedItem], report: PollReport) -> None:
-        """Hand the cycle's new items (and any an earlier cycle failed to hand off) to
-        ``on_new_items``; if it fails, keep them for the next cycle."""
+    async def _hand_off(self, fresh: list[MatchedItem]) -> str | None:
+        """Hand new items (and any an earlier hand-off failed to hand over) to
+        ``on_new_items``; if it fails, keep them for the next hand-off and say why."""
         assert self.on_new_items is not None
-        this_cycle = {m.stored.id for m in fresh}
-        items = [m for m in self._unhanded if m.stored.id not in this_cycle] + fresh
+        this_batch = {m.stored.id for m in fresh}
+        items = [m for m in self._unhanded if m.stored.id not in this_batch] + fresh
         self._unhanded = []
         if not items:
-            return
+            return None
         try:
             await self.on_new_items(items)
         except Exception as err:
             log.exception("handling %d new items failed; trying again next cycle", len(items))
-            report.hook_error = str(err) or type(err).__name__
             if len(items) > MAX_HANDOFF_RETRY:
                 # the traceback was logged just above
                 log.error(  # noqa: TRY400
@@ -328,6 +380,8 @@ class Poller:
                     len(items) - MAX_HANDOFF_RETRY,
                 )
             self._unhanded = items[-MAX_HANDOFF_RETRY:]
+            return str(err) or type(err).__name__
+        return None
 
     async def _with_sightings(self, fresh: list[MatchedItem]) -> list[MatchedItem]:
         """The new items with the sightings later feeds of the cycle recorded."""
@@ -394,7 +448,7 @@ class Poller:
         probe = await probe_feed(
             feed.url,
             fetcher=self.fetcher,
-            parser=self.parser,
+            parser=PreparingParser(self.parser),
             etag=feed.etag,
             last_modified=feed.last_modified,
             url_guard=self.chat_url_guard if feed.origin == "chat" else None,
@@ -443,15 +497,44 @@ class Poller:
         return _Outcome(result, progress.committed)
 
     async def _record_success(self, feed: FeedState, now: datetime, decision: PollDecision) -> None:
-        await self.storage.record_fetch_success(
-            feed.id,
-            at=now,
-            next_poll_at=decision.next_poll_at,
-            etag=decision.etag,
-            last_modified=decision.last_modified,
-            content_hash=decision.content_hash,
-            title=decision.title,
+        """Queue the feed's successful fetch; the records are written a batch of feeds
+        at a time (one short transaction each), the rest when the cycle ends."""
+        self._fetch_records.append(
+            FetchSuccess(
+                feed.id,
+                at=now,
+                next_poll_at=decision.next_poll_at,
+                etag=decision.etag,
+                last_modified=decision.last_modified,
+                content_hash=decision.content_hash,
+                title=decision.title,
+            )
         )
+        if len(self._fetch_records) >= FETCH_RECORD_BATCH:
+            await self._flush_fetch_records(wait=False)
+
+    async def _flush_fetch_records(self, *, wait: bool) -> None:
+        """Write the queued fetch records (one writer at a time, in order). With
+        ``wait=False`` the write runs as a task: the feed that filled the batch goes on."""
+        previous = self._fetch_flush
+        records, self._fetch_records = self._fetch_records, []
+        if records:
+            self._fetch_flush = asyncio.create_task(self._write_fetch_records(previous, records))
+        if wait and self._fetch_flush is not None:
+            flush, self._fetch_flush = self._fetch_flush, None
+            await flush
+
+    async def _write_fetch_records(
+        self, previous: asyncio.Task[None] | None, records: list[FetchSuccess]
+    ) -> None:
+        if previous is not None:
+            await previous
+        try:
+            await self.storage.record_fetch_successes(records)
+        except Exception:
+            # the items are stored; only the validators and the next poll time are not:
+            # the feeds are fetched again next cycle, and their items are known
+            log.exception("recording %d successful fetches failed", len(records))
 
     async def _store(
         self,
@@ -461,33 +544,36 @@ class Poller:
         parsed: ParsedFeed,
         progress: _Progress,
     ) -> None:
-        """Store the document's new items and their default matches, a batch at a time;
-        each batch joins ``progress.committed`` as soon as it is committed."""
-        keyed = keys_for_batch(parsed.items)
-        for start in range(0, len(keyed), STORE_BATCH):
-            new = await self.storage.insert_items(
-                feed.id, keyed[start : start + STORE_BATCH], fetched_at=now
-            )
-            batch: list[MatchedItem] = []
-            for stored in new:
-                try:
-                    found = tuple(matcher.match(stored.item.title, stored.item.summary))
-                except Exception:
-                    # a matcher bug on one item must not lose the feed's other items:
-                    # the item is stored (and can be re-matched later), the failure
-                    # is logged
-                    log.exception("matching item %d (%s) failed", stored.id, stored.item.link)
-                    progress.match_errors += 1
-                    found = ()
-                batch.append(MatchedItem(stored, found))
-                # matching is CPU work on the loop thread: let commands in between
-                # items rather than after a whole batch (~0.4 ms an item)
-                await asyncio.sleep(0)
+        """Store the document's new items with their default matches, a batch at a time
+        (one transaction each); each batch joins ``progress.committed`` as soon as it is
+        committed. The parser worker prepared the items (keys, plain text, and matches
+        when the pool compiled the default watchlist); what it did not match is matched
+        here."""
+        rows = parsed.rows if parsed.rows is not None else prepare_items(parsed.items, None)
+        trust_workers = self.parser.watchlist is not None
+        for start in range(0, len(rows), STORE_BATCH):
+            batch = [
+                r
+                if trust_workers and r.matches is not None
+                else await self._matched(r, matcher, progress)
+                for r in rows[start : start + STORE_BATCH]
+            ]
+            stored = await self.storage.store_items(feed.id, batch, fetched_at=now)
             # committed: whatever fails from here on, these go to the fan-out
-            progress.committed.extend(batch)
-            matched = [(m.stored.id, m.matches) for m in batch if m.matches]
-            if matched:
-                await self.storage.add_matches_bulk(matched, scope=None)
+            progress.committed.extend(stored)
+
+    async def _matched(self, row: ItemRow, matcher: ItemMatcher, progress: _Progress) -> ItemRow:
+        try:
+            found = tuple(matcher.match(row.item.title, row.item.summary))
+        except Exception:
+            # a matcher bug on one item must not lose the feed's other items: the item
+            # is stored (and can be re-matched later), the failure is logged
+            log.exception("matching item %s (%s) failed", row.item.guid, row.item.link)
+            progress.match_errors += 1
+            found = ()
+        # matching is CPU work on the loop thread: let commands in between items
+        await asyncio.sleep(0)
+        return replace(row, matches=found)
 
 
 def _stored_so_far(base: FeedPollResult, progress: _Progress) -> FeedPollResult:

@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Table, event
+from sqlalchemy import Connection, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import (
     DatabaseError,
@@ -133,7 +131,10 @@ class StorageBase:
         it cannot be reached or read."""
         try:
             async with self._tx() as conn:
-                await conn.run_sync(_upgrade_to_head)
+                # Alembic (and Mako, which it imports) costs a second of start-up: it is
+                # loaded only when the schema is not at the newest migration already
+                if await conn.run_sync(_current_revision) != _head_revision():
+                    await conn.run_sync(_upgrade_to_head)
         except StorageError as err:
             await _dispose_quietly(self._engine)
             cause = err.__cause__
@@ -270,7 +271,40 @@ def _is_driver_error(err: BaseException) -> bool:
     return type(err).__module__.split(".")[0] in ("asyncpg", "aiosqlite", "sqlite3")
 
 
+_REVISION = re.compile(r"^(down_revision|revision)\b[^=]*=\s*(None|[\"']([^\"']+)[\"'])", re.M)
+
+
+def _head_revision() -> str | None:
+    """The newest migration's revision id, read from the migration files without
+    Alembic; None unless there is exactly one head (Alembic then decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = {m[0]: m[2] for m in _REVISION.findall(path.read_text(encoding="utf-8"))}
+        if not found.get("revision"):
+            return None
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revision(connection: Connection) -> str | None:
+    """The database's schema revision (None: a new database, or not exactly one)."""
+    try:
+        with connection.begin_nested():
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except SQLAlchemyError:
+        return None  # no alembic_version table yet
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
 def _upgrade_to_head(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from alembic.util.exc import CommandError
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection

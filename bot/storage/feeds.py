@@ -6,9 +6,22 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Row,
+    Select,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.core.cycle import FetchSuccess
 from bot.core.models import FeedHealth, FeedSource
 from bot.core.ports import FeedOrigin, FeedState
 from bot.errors import InputError, NotFoundError
@@ -208,6 +221,44 @@ class FeedsMixin(StorageBase):
             result = await conn.execute(update(feeds).where(feeds.c.id == feed_id).values(values))
             if result.rowcount == 0:
                 raise NotFoundError(f"There is no feed #{feed_id}.")
+
+    async def record_fetch_successes(self, records: Sequence[FetchSuccess]) -> None:
+        """:meth:`record_fetch_success` for many feeds: one transaction, one executemany
+        (two when some records carry a feed title). A feed deleted since is skipped."""
+        if not records:
+            return
+        when = feeds.c.next_poll_at.type
+        rows = [
+            {
+                "b_id": r.feed_id,
+                "b_at": as_utc(r.at),
+                "b_next": as_utc(r.next_poll_at),
+                "b_etag": r.etag,
+                "b_lm": r.last_modified,
+                "b_hash": r.content_hash,
+                "b_title": (r.title or "").strip(),
+            }
+            for r in records
+        ]
+        values: dict[str, Any] = {
+            "last_success_at": bindparam("b_at", type_=when),
+            "next_poll_at": bindparam("b_next", type_=when),
+            "etag": bindparam("b_etag"),
+            "last_modified": bindparam("b_lm"),
+            "content_hash": bindparam("b_hash"),
+            "consecutive_failures": 0,
+        }
+        where = feeds.c.id == bindparam("b_id")
+        titled = [r for r in rows if r["b_title"]]
+        untitled = [r for r in rows if not r["b_title"]]
+        async with self._tx() as conn:
+            if untitled:
+                await conn.execute(update(feeds).where(where).values(values), untitled)
+            if titled:
+                values["name"] = case(
+                    (feeds.c.name == feeds.c.url, bindparam("b_title")), else_=feeds.c.name
+                )
+                await conn.execute(update(feeds).where(where).values(values), titled)
 
     async def record_fetch_failure(
         self, feed_id: int, *, at: datetime, next_poll_at: datetime, error: str

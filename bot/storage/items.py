@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Row, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.core.cycle import ItemRow
 from bot.core.models import Field, Item, Match, StoredItem
 from bot.core.ports import MatchedItem, Sighting
 from bot.core.text import plain
@@ -54,14 +55,42 @@ class ItemsMixin(StorageBase):
         are inserted as batches (executemany). A duplicate of an item of *another* feed
         becomes a sighting of it; a copy of one of this feed's own items (a re-poll, the
         same story twice in the document) credits no one new."""
+        batch = [_Pending(item, _clean_keys(keys)) for item, keys in items_]
+        return [m.stored for m in await self._store(feed_id, batch, fetched_at)]
+
+    async def store_items(
+        self, feed_id: int, rows: Sequence[ItemRow], *, fetched_at: datetime
+    ) -> list[MatchedItem]:
+        """:meth:`insert_items` of rows the parser workers prepared (keys, plain text,
+        default matches), with the new items' matches stored in the same transaction
+        (:class:`~bot.core.cycle.CycleStore`)."""
+        batch = [
+            _Pending(r.item, _clean_keys(r.keys), (r.title_plain, r.summary_plain), r.matches or ())
+            for r in rows
+        ]
+        return await self._store(feed_id, batch, fetched_at, with_matches=True)
+
+    async def _store(
+        self,
+        feed_id: int,
+        pending: list[_Pending],
+        fetched_at: datetime,
+        *,
+        with_matches: bool = False,
+    ) -> list[MatchedItem]:
         fetched_at = as_utc(fetched_at)
         batch = [
-            (dataclasses.replace(item, published=as_utc_opt(item.published)), _clean_keys(keys))
-            for item, keys in items_
+            p
+            if _is_utc(p.item.published)
+            else p._replace(
+                item=dataclasses.replace(p.item, published=as_utc_opt(p.item.published))
+            )
+            for p in pending
         ]
         if not batch:
             return []
-        all_keys = list(dict.fromkeys(k for _, keys in batch for k in keys))
+        plain_forms = await _plain_forms(batch)
+        all_keys = list(dict.fromkeys(k for p in batch for k in p.keys))
         async with self._tx() as conn:
             if self.dialect == "postgresql":
                 # one item writer at a time (across processes): concurrent polls would
@@ -70,24 +99,26 @@ class ItemsMixin(StorageBase):
                 # it claimed, so a writer that skips this lock cannot cause duplicates.
                 await conn.execute(select(func.pg_advisory_xact_lock(_PG_ITEMS_LOCK)))
             known = await self._known_keys(conn, feed_id, all_keys)
-            new: list[tuple[Item, list[str]]] = []
+            new: list[int] = []
             in_batch: set[str] = set()
             sightings: dict[int, dict[str, Any]] = {}
-            for item, keys in batch:
-                hit = next((known[k] for k in keys if k in known), None)
+            for n, p in enumerate(batch):
+                hit = next((known[k] for k in p.keys if k in known), None)
                 if hit is not None:
-                    _add_sighting(sightings, hit, feed_id, item, fetched_at)
-                elif not any(k in in_batch for k in keys):
-                    in_batch.update(keys)
-                    new.append((item, keys))
-            stored, lost = await self._insert_new(conn, feed_id, new, fetched_at)
+                    _add_sighting(sightings, hit, feed_id, p.item, fetched_at)
+                elif not any(k in in_batch for k in p.keys):
+                    in_batch.update(p.keys)
+                    new.append(n)
+            stored, lost = await self._insert_new(
+                conn, feed_id, batch=batch, new=new, plain_forms=plain_forms, fetched_at=fetched_at
+            )
             if lost:  # another writer stored them since we looked: credit its items
-                lost_keys = [k for _, keys in lost for k in keys]
+                lost_keys = [k for n in lost for k in batch[n].keys]
                 won = await self._known_keys(conn, feed_id, lost_keys)
-                for item, keys in lost:
-                    hit = next((won[k] for k in keys if k in won), None)
+                for n in lost:
+                    hit = next((won[k] for k in batch[n].keys if k in won), None)
                     if hit is not None:
-                        _add_sighting(sightings, hit, feed_id, item, fetched_at)
+                        _add_sighting(sightings, hit, feed_id, batch[n].item, fetched_at)
             if sightings:
                 await conn.execute(
                     self._insert(item_sightings).on_conflict_do_nothing(
@@ -95,7 +126,12 @@ class ItemsMixin(StorageBase):
                     ),
                     list(sightings.values()),
                 )
-        return stored
+            out = [MatchedItem(s, batch[n].matches) for n, s in stored]
+            if with_matches:
+                await self._insert_matches(
+                    conn, _match_rows([(m.stored.id, m.matches) for m in out], DEFAULT_SCOPE)
+                )
+        return out
 
     async def _known_keys(
         self, conn: AsyncConnection, feed_id: int, keys: Sequence[str]
@@ -125,15 +161,33 @@ class ItemsMixin(StorageBase):
         self,
         conn: AsyncConnection,
         feed_id: int,
-        new: Sequence[tuple[Item, list[str]]],
+        *,
+        batch: Sequence[_Pending],
+        new: Sequence[int],
+        plain_forms: Sequence[tuple[str, str]],
         fetched_at: datetime,
-    ) -> tuple[list[StoredItem], list[tuple[Item, list[str]]]]:
-        """Insert the items and claim their keys: (stored items in order, items that
+    ) -> tuple[list[tuple[int, StoredItem]], list[int]]:
+        """Insert the items ``new`` (positions in ``batch``) and claim their keys:
+        (the stored items in order with their positions, the positions of items that
         lost a key to another writer, which are removed again)."""
         if not new:
             return [], []
+        ids: list[int]
+        claimed: set[str] | None
+        if self.dialect == "sqlite":
+            ids, claimed = await self._insert_new_sqlite(
+                conn,
+                feed_id,
+                batch=batch,
+                new=new,
+                plain_forms=plain_forms,
+                fetched_at=fetched_at,
+            )
+            return await self._keep_claimed(conn, feed_id, batch, new, ids, claimed, fetched_at)
         rows: list[dict[str, Any]] = []
-        for n, (item, _) in enumerate(new, 1):
+        for n in new:
+            item = batch[n].item
+            title_plain, summary_plain = plain_forms[n]
             rows.append(
                 {
                     "feed_id": feed_id,
@@ -142,39 +196,22 @@ class ItemsMixin(StorageBase):
                     "canonical_link": item.canonical_link,
                     "title": item.title,
                     "summary": item.summary,
-                    "title_plain": plain(item.title),
-                    "summary_plain": plain(item.summary),
+                    "title_plain": title_plain,
+                    "summary_plain": summary_plain,
                     "published_at": item.published,
                     "fetched_at": fetched_at,
                     "source": item.source,
                     "lang": item.lang,
                 }
             )
-            if n % _PLAIN_YIELD == 0:
-                # plain() is CPU work on the loop thread (~0.1 ms a long item): let other
-                # tasks run now and then rather than once per batch
-                await asyncio.sleep(0)
-        ids: list[int]
-        if self.dialect == "sqlite":
-            # SQLAlchemy cannot batch an INSERT .. RETURNING in parameter order on SQLite
-            # (it falls back to a statement per row). The transaction holds the write
-            # lock (BEGIN IMMEDIATE), so number the rows as SQLite itself would: after
-            # the largest id.
-            top = await conn.execute(select(func.coalesce(func.max(items.c.id), 0)))
-            first = int(top.scalar_one()) + 1
-            ids = list(range(first, first + len(rows)))
-            for row, item_id in zip(rows, ids, strict=True):
-                row["id"] = item_id
-            await conn.execute(insert(items), rows)
-        else:
-            result = await conn.execute(
-                insert(items).returning(items.c.id, sort_by_parameter_order=True), rows
-            )
-            ids = list(result.scalars())
+        result = await conn.execute(
+            insert(items).returning(items.c.id, sort_by_parameter_order=True), rows
+        )
+        ids = list(result.scalars())
         key_rows = [
-            {"key": k, "item_id": i} for (_, keys), i in zip(new, ids, strict=True) for k in keys
+            {"key": k, "item_id": i} for n, i in zip(new, ids, strict=True) for k in batch[n].keys
         ]
-        claimed: set[str] = set()
+        claimed = set()
         if key_rows:
             claimed = set(
                 (
@@ -186,19 +223,88 @@ class ItemsMixin(StorageBase):
                     )
                 ).scalars()
             )
-        stored: list[StoredItem] = []
-        lost: list[tuple[Item, list[str]]] = []
+        return await self._keep_claimed(conn, feed_id, batch, new, ids, claimed, fetched_at)
+
+    async def _keep_claimed(  # noqa: PLR0917
+        self,
+        conn: AsyncConnection,
+        feed_id: int,
+        batch: Sequence[_Pending],
+        new: Sequence[int],
+        ids: Sequence[int],
+        claimed: set[str] | None,
+        fetched_at: datetime,
+    ) -> tuple[list[tuple[int, StoredItem]], list[int]]:
+        """Split the inserted items into those that claimed all their keys and those
+        that lost one (removed again). ``claimed`` None: every key was claimed."""
+        stored: list[tuple[int, StoredItem]] = []
+        lost: list[int] = []
         lost_ids: list[int] = []
-        for (item, keys), item_id in zip(new, ids, strict=True):
-            if all(k in claimed for k in keys):
-                stored.append(StoredItem(item_id, feed_id, item, fetched_at))
+        for n, item_id in zip(new, ids, strict=True):
+            if claimed is None or all(k in claimed for k in batch[n].keys):
+                stored.append((n, StoredItem(item_id, feed_id, batch[n].item, fetched_at)))
             else:
-                lost.append((item, keys))
+                lost.append(n)
                 lost_ids.append(item_id)
         if lost_ids:
             await conn.execute(delete(item_keys).where(item_keys.c.item_id.in_(lost_ids)))
             await conn.execute(delete(items).where(items.c.id.in_(lost_ids)))
         return stored, lost
+
+    async def _insert_new_sqlite(
+        self,
+        conn: AsyncConnection,
+        feed_id: int,
+        *,
+        batch: Sequence[_Pending],
+        new: Sequence[int],
+        plain_forms: Sequence[tuple[str, str]],
+        fetched_at: datetime,
+    ) -> tuple[list[int], set[str] | None]:
+        """The items and their keys through the driver's executemany (SQLAlchemy's
+        per-row parameter processing cost as much as the inserts themselves). SQLAlchemy
+        cannot batch an INSERT .. RETURNING in parameter order on SQLite either, and the
+        transaction holds the write lock (BEGIN IMMEDIATE): the rows are numbered as
+        SQLite itself would number them, after the largest id."""
+        top = await conn.execute(select(func.coalesce(func.max(items.c.id), 0)))
+        first = int(top.scalar_one()) + 1
+        ids = list(range(first, first + len(new)))
+        when = _sqlite_datetime
+        fetched = when(fetched_at)
+        rows = []
+        for n, item_id in zip(new, ids, strict=True):
+            item = batch[n].item
+            title_plain, summary_plain = plain_forms[n]
+            rows.append(
+                (
+                    item_id,
+                    feed_id,
+                    item.guid,
+                    item.link,
+                    item.canonical_link,
+                    item.title,
+                    item.summary,
+                    title_plain,
+                    summary_plain,
+                    None if item.published is None else when(item.published),
+                    fetched,
+                    item.source,
+                    item.lang,
+                )
+            )
+        await conn.exec_driver_sql(_SQLITE_INSERT_ITEMS, rows)
+        key_rows = [(k, i) for n, i in zip(new, ids, strict=True) for k in batch[n].keys]
+        if not key_rows:
+            return ids, None
+        done = await conn.exec_driver_sql(_SQLITE_INSERT_KEYS, key_rows)
+        if done.rowcount == len(key_rows):
+            return ids, None  # every key claimed (the usual case: one statement)
+        # another writer stored some of the keys since the lookup: which are ours?
+        mine: set[str] = set()
+        for i in range(0, len(ids), KEY_CHUNK):
+            stmt = select(item_keys.c.key).where(item_keys.c.item_id.in_(ids[i : i + KEY_CHUNK]))
+            mine.update((await conn.execute(stmt)).scalars())
+        return ids, mine
 
     async def add_matches(
         self, item_id: int, matches_: Sequence[Match], *, scope: int | None = None
@@ -210,27 +316,19 @@ class ItemsMixin(StorageBase):
         self, batch: Sequence[tuple[int, Sequence[Match]]], *, scope: int | None = None
     ) -> None:
         """:meth:`add_matches` for many items: one transaction, one executemany."""
-        scope_value = DEFAULT_SCOPE if scope is None else scope
-        rows: dict[tuple[int, str], dict[str, Any]] = {}
-        for item_id, found in batch:
-            for m in found:
-                rows.setdefault(
-                    (item_id, m.entry_id),
-                    {
-                        "item_id": item_id,
-                        "scope": scope_value,
-                        "entry_id": m.entry_id,
-                        "alias": m.alias,
-                        "field": str(m.field),
-                    },
-                )
+        rows = _match_rows(batch, DEFAULT_SCOPE if scope is None else scope)
+        if not rows:
+            return
+        async with self._tx() as conn:
+            await self._insert_matches(conn, rows)
+
+    async def _insert_matches(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         stmt = self._insert(matches).on_conflict_do_nothing(
             index_elements=["item_id", "scope", "entry_id"]
         )
-        async with self._tx() as conn:
-            await conn.execute(stmt, list(rows.values()))
+        await conn.execute(stmt, rows)
 
     async def sightings(self, item_ids: Sequence[int]) -> dict[int, tuple[Sighting, ...]]:
         async with self._tx() as conn:
@@ -336,6 +434,74 @@ class ItemsMixin(StorageBase):
 
 def _clean_keys(keys: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(k for k in keys if k))
+
+
+class _Pending(NamedTuple):
+    """An item on its way in: its keys, its plain title and summary when the parser
+    worker already computed them, and its default matches (stored with it)."""
+
+    item: Item
+    keys: list[str]
+    plain: tuple[str, str] | None = None
+    matches: tuple[Match, ...] = ()
+
+
+def _is_utc(value: datetime | None) -> bool:
+    return value is None or value.tzinfo is UTC
+
+
+async def _plain_forms(batch: Sequence[_Pending]) -> list[tuple[str, str]]:
+    """Each item's plain title and summary: as given, else computed here (CPU work on
+    the loop thread, ~0.1 ms a long item: other tasks run now and then)."""
+    out: list[tuple[str, str]] = []
+    computed = 0
+    for p in batch:
+        if p.plain is not None:
+            out.append(p.plain)
+            continue
+        out.append((plain(p.item.title), plain(p.item.summary)))
+        computed += 1
+        if computed % _PLAIN_YIELD == 0:
+            await asyncio.sleep(0)
+    return out
+
+
+def _match_rows(batch: Sequence[tuple[int, Sequence[Match]]], scope: int) -> list[dict[str, Any]]:
+    """The rows of ``matches`` for (item id, matches): the first match per entry wins."""
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for item_id, found in batch:
+        for m in found:
+            rows.setdefault(
+                (item_id, m.entry_id),
+                {
+                    "item_id": item_id,
+                    "scope": scope,
+                    "entry_id": m.entry_id,
+                    "alias": m.alias,
+                    "field": str(m.field),
+                },
+            )
+    return list(rows.values())
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """An aware datetime as :class:`~bot.storage.tables.UTCDateTime` stores it on SQLite
+    (naive UTC, the text form of SQLAlchemy's SQLite DATETIME)."""
+    d = value.astimezone(UTC)
+    return (
+        f"{d.year:04d}-{d.month:02d}-{d.day:02d} "
+        f"{d.hour:02d}:{d.minute:02d}:{d.second:02d}.{d.microsecond:06d}"
+    )
+
+
+_ITEM_COLUMNS = (
+    "id, feed_id, guid, link, canonical_link, title, summary, title_plain, summary_plain, "
+    "published_at, fetched_at, source, lang"
+)
+_SQLITE_INSERT_ITEMS = f"INSERT INTO items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 13)})"
+_SQLITE_INSERT_KEYS = (
+    "INSERT INTO item_keys (key, item_id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+)
 
 
 class _KnownKey(NamedTuple):

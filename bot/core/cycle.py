@@ -1,0 +1,62 @@
+"""What a poll cycle hands storage in bulk: new items with everything the parser
+workers computed for them, and the fetch records of many feeds at once.
+
+Pure records and the storage port that takes them (implemented by
+:class:`~bot.storage.sql.SqlStorage`); the poller (``bot.feeds.poll``) fills them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.core.models import Item, Match
+from bot.core.ports import MatchedItem, Storage
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """One parsed item as the parser worker prepared it: its dedupe keys, its plain-text
+    title and summary (for search), and its default-watchlist matches (None: not
+    matched yet; the poller matches it before storing)."""
+
+    item: Item
+    keys: Sequence[str]
+    title_plain: str
+    summary_plain: str
+    matches: tuple[Match, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSuccess:
+    """A successful fetch of one feed (what ``record_fetch_success`` takes)."""
+
+    feed_id: int
+    at: datetime
+    next_poll_at: datetime
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    title: str | None = None
+
+
+class CycleStore(Protocol):
+    async def store_items(
+        self, feed_id: int, rows: Sequence[ItemRow], *, fetched_at: datetime
+    ) -> list[MatchedItem]:
+        """:meth:`~bot.core.ports.ItemStore.insert_items` and
+        :meth:`~bot.core.ports.ItemStore.add_matches_bulk` (default scope) in ONE
+        transaction: the new items (in order) with their matches. Every row must be
+        matched (``matches`` not None)."""
+
+    async def record_fetch_successes(self, records: Sequence[FetchSuccess]) -> None:
+        """:meth:`~bot.core.ports.FeedStore.record_fetch_success` for many feeds in one
+        transaction (a feed deleted meanwhile is skipped)."""
+
+
+class CycleStorage(Storage, CycleStore, Protocol):
+    """The storage a poll cycle needs."""
+
+
+__all__ = ["CycleStorage", "CycleStore", "FetchSuccess", "ItemRow"]
