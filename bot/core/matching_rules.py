@@ -6,7 +6,7 @@ parties, implied entries), and the :class:`Explanation` of every candidate consi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import KeysView, Sequence
 from dataclasses import dataclass, field
 
 from bot.core.matching_scan import CompiledWatchlist
@@ -80,6 +80,11 @@ class Explanation:
         if not out:
             out.append("No watchlist entry is mentioned.")
         return out
+
+
+def _may_hold(r: _RuleC, hit_terms: KeysView[int]) -> bool:
+    """Whether every group of the rule has a term hit (before any check)."""
+    return all(not hit_terms.isdisjoint(g) for g in r.group_terms)
 
 
 def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
@@ -399,6 +404,14 @@ class _Evaluation:
         )
 
     def _entry(self, e: _EntryC) -> _Found | None:
+        if not self.explain:
+            # the common case: the entry was touched by a word of a rule that cannot
+            # hold (another group has no hit) and none of its aliases is hit
+            hit_terms = self.hits.keys()
+            if hit_terms.isdisjoint(e.alias_terms) and not any(
+                _may_hold(r, hit_terms) for r in e.rules
+            ):
+                return None
         found: list[_Found] = []
         context_why = self._groups_ok(e.context) if e.context else None
         for a in e.aliases:
@@ -427,7 +440,7 @@ class _Evaluation:
                 break
             hits = self.hits
             if not self.explain:
-                if not all(any(a.term.id in hits for a in g) for g in r.groups):
+                if not _may_hold(r, hits.keys()):
                     continue
             else:
                 present = sum(1 for g in r.groups if any(self.ok(a) for a in g))

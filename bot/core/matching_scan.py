@@ -137,12 +137,15 @@ class CompiledWatchlist:
             aliases=tuple(aliases),
             context=tuple(tuple(self._alias(x) for x in g) for g in e.context),
             rules=tuple(rules),
+            alias_terms=frozenset(a.term.id for a in aliases),
         )
 
     def _compile_rule(self, index: int, r: Rule) -> _RuleC:
+        groups = tuple(tuple(self._alias(a) for a in g) for g in r.all)
         return _RuleC(
             index=index,
-            groups=tuple(tuple(self._alias(a) for a in g) for g in r.all),
+            groups=groups,
+            group_terms=tuple(frozenset(a.term.id for a in g) for g in groups),
             scope=r.scope,
             window=r.window,
             last_follows=r.last_follows,

@@ -220,6 +220,8 @@ class _RuleC:
     last_follows: bool
     context: tuple[tuple[_AliasC, ...], ...]
     exclusive: bool = False
+    # the term ids of each group: the rule can only hold when each group has a hit
+    group_terms: tuple[frozenset[int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -230,6 +232,7 @@ class _EntryC:
     aliases: tuple[_AliasC, ...]
     context: tuple[tuple[_AliasC, ...], ...]
     rules: tuple[_RuleC, ...]
+    alias_terms: frozenset[int] = frozenset()  # the term ids of its aliases
 
 
 @dataclass(slots=True)
