@@ -107,13 +107,21 @@ class _Evaluation:
     """The state of matching one item."""
 
     def __init__(
-        self, matcher: CompiledWatchlist, title: str, summary: str, *, explain: bool
+        self,
+        matcher: CompiledWatchlist,
+        title: str,
+        summary: str,
+        *,
+        explain: bool,
+        is_plain: bool = False,
     ) -> None:
         self.m = matcher
         self.explain = explain
+        if not is_plain:
+            title, summary = plain(title or ""), plain(summary or "")
         self.segments = [
-            _Segment(0, Field.TITLE, match_form(plain(title or ""))),
-            _Segment(1, Field.SUMMARY, match_form(plain(summary or ""))),
+            _Segment(0, Field.TITLE, match_form(title or "")),
+            _Segment(1, Field.SUMMARY, match_form(summary or "")),
         ]
         self.case_misses: list[_Hit] | None = [] if explain else None
         self.hits = matcher._scan(self.segments, self.case_misses)
@@ -121,6 +129,7 @@ class _Evaluation:
         self.candidates: list[Candidate] = []
         self.implied: list[tuple[str, _Found]] = []
         self._actor_spans: list[list[tuple[int, int]]] | None = None
+        self._present: dict[int, list[_AliasC]] = {}
 
     # an alias's hits that count, with the reasons others do not
     def _check(self, a: _AliasC, hit: _Hit) -> str | None:
@@ -137,9 +146,7 @@ class _Evaluation:
         return None
 
     def _context_near(self, group: Sequence[_AliasC], hit: _Hit, window: int | None) -> bool:
-        for c in group:
-            if c.term.id not in self.hits:
-                continue
+        for c in self.present(group):
             for ch in self.ok(c):
                 if window is None:
                     return True
@@ -157,6 +164,19 @@ class _Evaluation:
                     return True
         return False
 
+    def present(self, group: Sequence[_AliasC]) -> list[_AliasC]:
+        """The aliases of ``group`` whose term is hit, in the group's order: found from
+        the (few) hits, not by walking the (possibly long) group."""
+        key = id(group)
+        got = self._present.get(key)
+        if got is None:
+            index = self.m._positions(group)
+            positions = [p for tid in self.hits if tid in index for p in index[tid]]
+            positions.sort()
+            got = [group[p] for p in positions]
+            self._present[key] = got
+        return got
+
     def ok(self, a: _AliasC) -> list[_Hit]:
         done = self.accepted.get(a.id)
         if done is not None:
@@ -167,13 +187,13 @@ class _Evaluation:
         return out
 
     def _group_hits(self, group: Sequence[_AliasC]) -> list[tuple[_Hit, _AliasC]]:
-        out = [(h, a) for a in group if a.term.id in self.hits for h in self.ok(a)]
+        out = [(h, a) for a in self.present(group) for h in self.ok(a)]
         out.sort(key=lambda x: (x[0].seg, x[0].start))
         return out
 
     def _groups_ok(self, groups: Sequence[Sequence[_AliasC]]) -> str | None:
         for g in groups:
-            if not any(self.ok(a) for a in g if a.term.id in self.hits):
+            if not any(self.ok(a) for a in self.present(g)):
                 return f"no {_describe(g)} in the item" if self.explain else "no context"
         return None
 
@@ -182,10 +202,9 @@ class _Evaluation:
         """(start, end) of every accepted hit of a tracked person in a field."""
         if self._actor_spans is None:
             spans: list[list[tuple[int, int]]] = [[], []]
-            for a in self.m._actor_aliases:
-                if a.term.id in self.hits:
-                    for h in self.ok(a):
-                        spans[h.seg].append((h.start, h.end))
+            for a in self.present(self.m._actor_aliases):
+                for h in self.ok(a):
+                    spans[h.seg].append((h.start, h.end))
             self._actor_spans = spans
         return self._actor_spans[seg]
 

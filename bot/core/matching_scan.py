@@ -49,12 +49,27 @@ class CompiledWatchlist:
         for t in self._terms:
             self._by_key.setdefault(t.key, []).append(t)
         self._automaton = self._build_automaton()
+        self._group_positions: dict[int, dict[int, tuple[int, ...]]] = {}
         self._index_by_id = {e.id: e.index for e in self._entries}
         # the people the watchlist tracks: a meeting with one of them is a meeting with
         # a third party for a rule about others
         self._actor_aliases = tuple(
             a for e in self._entries if e.kind is EntryKind.ACTOR for a in e.aliases
         )
+
+    def _positions(self, group: Sequence[_AliasC]) -> dict[int, tuple[int, ...]]:
+        """Term id -> the positions of the group's aliases with that term. ``group`` is
+        one of the compiled structures' (immutable) tuples, so it is cached by identity;
+        built on first use (concurrent first uses build equal values)."""
+        key = id(group)
+        got = self._group_positions.get(key)
+        if got is None:
+            index: dict[int, list[int]] = {}
+            for i, a in enumerate(group):
+                index.setdefault(a.term.id, []).append(i)
+            got = {tid: tuple(ps) for tid, ps in index.items()}
+            self._group_positions[key] = got
+        return got
 
     # -- compilation --------------------------------------------------------------------
     def _term(self, text: str, case: Case) -> _Term:
