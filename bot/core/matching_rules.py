@@ -84,7 +84,10 @@ class Explanation:
 
 def _may_hold(r: _RuleC, hit_terms: KeysView[int]) -> bool:
     """Whether every group of the rule has a term hit (before any check)."""
-    return all(not hit_terms.isdisjoint(g) for g in r.group_terms)
+    for g in r.group_terms:  # noqa: SIM110 (a loop: faster than all() over a generator)
+        if hit_terms.isdisjoint(g):
+            return False
+    return True
 
 
 def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
@@ -423,18 +426,12 @@ class _Evaluation:
         )
 
     def _entry(self, e: _EntryC) -> _Found | None:
-        if not self.explain:
-            # the common case: the entry was touched by a word of a rule that cannot
-            # hold (another group has no hit) and none of its aliases is hit
-            hit_terms = self.hits.keys()
-            if hit_terms.isdisjoint(e.alias_terms) and not any(
-                _may_hold(r, hit_terms) for r in e.rules
-            ):
-                return None
         found: list[_Found] = []
         context_why = self._groups_ok(e.context) if e.context else None
-        for a in e.aliases:
-            for h in self.hits.get(a.term.id, ()):
+        if context_why and not self.explain:
+            return None  # without its context, no hit of the entry counts
+        for a in self.present(e.aliases):
+            for h in self.hits[a.term.id]:
                 why = self._check(a, h)
                 if why is None and context_why:
                     why = f"entry context: {context_why}"
@@ -487,11 +484,24 @@ class _Evaluation:
 
     def run(self) -> Explanation:
         touched: set[int] = set()
+        triggers = self.m._triggers if self.explain else self.m._match_triggers
         for term_id in self.hits:
-            touched |= self.m._triggers.get(term_id, set())
+            entries = triggers.get(term_id)
+            if entries:
+                touched |= entries
         matches = []
+        entries = self.m._entries
+        hit_terms = self.hits.keys()
         for index in sorted(touched):
-            e = self.m._entries[index]
+            e = entries[index]
+            if (
+                not self.explain
+                and hit_terms.isdisjoint(e.alias_terms)
+                and not any(_may_hold(r, hit_terms) for r in e.rules)
+            ):
+                # the common case: touched by a word of a rule that cannot hold (another
+                # group has no hit), none of its aliases hit
+                continue
             f = self._entry(e)
             if f is not None:
                 matches.append(Match(entry_id=e.id, alias=f.alias, field=f.field))

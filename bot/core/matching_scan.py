@@ -41,8 +41,12 @@ class CompiledWatchlist:
         self._aliases: dict[Alias, _AliasC] = {}
         self._alias_list: list[_AliasC] = []
         self._entries: list[_EntryC] = []
-        # term id -> entries to evaluate when the term is hit
+        # term id -> entries to evaluate when the term is hit (explaining: every entry
+        # that mentions the term)
         self._triggers: dict[int, set[int]] = {}
+        # ... when matching: the entries the term is an alias of, or a term of the group
+        # that decides when a rule is looked at
+        self._match_triggers: dict[int, set[int]] = {}
         for e in watchlist.entries:
             self._entries.append(self._compile_entry(e))
         self._by_key: dict[str, list[_Term]] = {}
@@ -138,6 +142,7 @@ class CompiledWatchlist:
                 self._alias_list.append(ac)
             aliases.append(ac)
             self._triggers.setdefault(ac.term.id, set()).add(index)
+            self._match_triggers.setdefault(ac.term.id, set()).add(index)
         rules = []
         for ri, r in enumerate(e.rules):
             rc = self._compile_rule(ri, r)
@@ -145,6 +150,11 @@ class CompiledWatchlist:
             for g in rc.groups:
                 for ac in g:
                     self._triggers.setdefault(ac.term.id, set()).add(index)
+            # a rule holds only with a hit in every group: one group's terms suffice to
+            # tell when to look at it, the group with the fewest
+            if rc.group_terms:
+                for term_id in min(rc.group_terms, key=len):
+                    self._match_triggers.setdefault(term_id, set()).add(index)
         return _EntryC(
             index=index,
             id=e.id,
@@ -187,54 +197,47 @@ class CompiledWatchlist:
         self, segments: Sequence[_Segment], case_misses: list[_Hit] | None = None
     ) -> dict[int, list[_Hit]]:
         """Every term hit in ``segments`` at word boundaries (Latin script) whose case
-        rule holds, by term id, in text order; a hit failing its case rule goes to
-        ``case_misses`` (when given)."""
-        found: list[_Hit] = []
+        rule holds, by term id, each term's hits in text order; a hit failing its case
+        rule goes to ``case_misses`` (when given), in text order."""
+        hits: dict[int, list[_Hit]] = {}
         if not self._by_key:
-            return {}
+            return hits
         iterate = self._automaton.iter
-        is_word = _WORD_CHARS.get
+        word = _WORD_CHARS
         for seg in segments:
             text = seg.text
             if not text:
                 continue
             n = len(text)
             seg_index = seg.index
+            # the automaton reports a hit at its end: one key's hits (of one length) come
+            # in the order of their starts
             for last, (length, bound_start, bound_end, terms) in iterate(_lower(text)):
                 end = last + 1
                 start = end - length
-                if bound_end and end < n:
-                    ch = text[end]
-                    w = is_word(ch)
-                    if w is None:
-                        w = _is_word_char(ch)
-                    if w:
-                        continue
-                if bound_start and start > 0:
-                    ch = text[start - 1]
-                    w = is_word(ch)
-                    if w is None:
-                        w = _is_word_char(ch)
-                    if w:
-                        continue
+                if bound_end and end < n and word[text[end]]:
+                    continue
+                if bound_start and start > 0 and word[text[start - 1]]:
+                    continue
                 for term in terms:
                     exact = term.exact
                     if exact:
                         form = term.form
-                        if any(text[start + k] != form[k] for k in exact) and not (
-                            seg.caps and not _numeral_after_name(text, start, end)
+                        if (
+                            text[start:end] != form
+                            and any(text[start + k] != form[k] for k in exact)
+                            and not (seg.caps and not _numeral_after_name(text, start, end))
                         ):
                             if case_misses is not None:
                                 case_misses.append(_Hit(term, seg_index, start, end))
                             continue
-                    found.append(_Hit(term, seg_index, start, end))
+                    got = hits.get(term.id)
+                    if got is None:
+                        hits[term.id] = [_Hit(term, seg_index, start, end)]
+                    else:
+                        got.append(_Hit(term, seg_index, start, end))
         if case_misses:
             case_misses.sort(key=_hit_order)
-        hits: dict[int, list[_Hit]] = {}
-        if len(found) > 1:
-            found.sort(key=_hit_order)
-        for h in found:
-            hits.setdefault(h.term.id, []).append(h)
         return hits
 
 
@@ -244,5 +247,16 @@ def _hit_order(h: _Hit) -> tuple[int, int, int]:
     return (h.seg, h.start, h.end)
 
 
-#: ``_is_word_char`` of the ASCII characters, precomputed (the common case).
-_WORD_CHARS: dict[str, bool] = {chr(c): _is_word_char(chr(c)) for c in range(128)}
+class _WordChars(dict[str, bool]):
+    """Character -> :func:`_is_word_char`, filled on first sight (a bounded number)."""
+
+    _LIMIT = 1 << 16
+
+    def __missing__(self, ch: str) -> bool:
+        got = _is_word_char(ch)
+        if len(self) < self._LIMIT:
+            self[ch] = got
+        return got
+
+
+_WORD_CHARS = _WordChars()
