@@ -56,7 +56,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from xml.sax.saxutils import escape
 
-from bench_match import make_items, phrases
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from match import make_items, phrases  # benchmarks/match.py
 
 from bot.config import HttpSettings, PollSettings
 from bot.core.clock import SystemClock
