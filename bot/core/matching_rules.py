@@ -483,6 +483,8 @@ class _Evaluation:
         return min(found, key=lambda f: (f.field is not Field.TITLE, f.pos))
 
     def run(self) -> Explanation:
+        if not self.hits and not self.case_misses:
+            return Explanation(matches=())  # the common case: no term in the item
         touched: set[int] = set()
         triggers = self.m._triggers if self.explain else self.m._match_triggers
         for term_id in self.hits:
