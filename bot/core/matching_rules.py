@@ -488,9 +488,9 @@ class _Evaluation:
         touched: set[int] = set()
         triggers = self.m._triggers if self.explain else self.m._match_triggers
         for term_id in self.hits:
-            entries = triggers.get(term_id)
-            if entries:
-                touched |= entries
+            triggered = triggers.get(term_id)
+            if triggered:
+                touched |= triggered
         matches = []
         entries = self.m._entries
         hit_terms = self.hits.keys()
