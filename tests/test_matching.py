@@ -675,7 +675,7 @@ def test_scripts_without_word_boundaries() -> None:
 
 
 def test_matching_cost_grows_linearly_with_the_text(matcher: Matcher) -> None:
-    # Speed itself is measured by scripts/bench_match.py (figures, not a timed test);
+    # Speed itself is measured by benchmarks/match.py (figures, not a timed test);
     # this guards the shape: a long summary must not cost super-linearly (a quadratic
     # scan would make 8x the text cost 64x). Both runs are timed back to back, best of 3.
     items = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]

@@ -3,15 +3,13 @@
 How it works
 ------------
 Every phrase the watchlist mentions (aliases, exclusions, context phrases, rule words)
-becomes a *term*. All terms go into one character trie (an automaton built once per
-watchlist). One regular expression finds the places a term can begin (a word start
-whose letter begins some term, or any character that begins a CJK term: CJK has no
-word boundaries); from each, the trie is walked once and yields *every* term that
-begins there, so overlaps such as "Hunter Biden" / "Biden" are all seen. Each candidate
-is checked for its word boundaries (Latin script only) and its case rule. Then each
-entry touched by a hit is decided: alias hits minus those overlapped by an exclusion or
-lacking their context, rules whose groups co-occur in the required scope, and the
-entry's own context. Matching one item costs about 0.1 ms.
+becomes a *term*. All terms go into one Aho-Corasick automaton (pyahocorasick, built once
+per watchlist), which finds in one pass over a field *every* occurrence of every term, so
+overlaps such as "Hunter Biden" / "Biden" are all seen. Each hit is checked for its word
+boundaries (Latin script only: CJK has no word boundaries, a name is found inside a run)
+and its case rule. Then only the entries touched by a hit are decided: alias hits minus
+those overlapped by an exclusion or lacking their context, rules whose groups co-occur in
+the required scope, and the entry's own context.
 
 Reading as a reader does:
 
@@ -26,7 +24,7 @@ Reading as a reader does:
 - An alias may *imply* other entries (习拜会 credits Xi and Biden).
 
 Modules: :mod:`bot.core.matching_text` (the word and sentence model, the compiled
-structures), :mod:`bot.core.matching_scan` (compiling, the trie and the scanner),
+structures), :mod:`bot.core.matching_scan` (compiling, the automaton and the scan),
 :mod:`bot.core.matching_rules` (deciding matches, explanations); this module is the
 public face: :class:`Matcher`, :func:`compile_watchlist`, :class:`Explanation`,
 :class:`Candidate`.
@@ -54,6 +52,11 @@ class Matcher(CompiledWatchlist):
         """The entries the item matches, sorted by entry id, one Match per entry (a
         title hit preferred over a summary hit)."""
         return list(_Evaluation(self, title, summary, explain=False).run().matches)
+
+    def match_plain(self, title: str, summary: str) -> list[Match]:
+        """:meth:`match` for text already through :func:`bot.core.text.plain` (as
+        stored and displayed): the same result, without normalising again."""
+        return list(_Evaluation(self, title, summary, explain=False, is_plain=True).run().matches)
 
     def explain(self, title: str, summary: str) -> Explanation:
         """Matches plus every candidate hit considered, accepted or rejected, with why."""

@@ -6,7 +6,7 @@ parties, implied entries), and the :class:`Explanation` of every candidate consi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import KeysView, Sequence
 from dataclasses import dataclass, field
 
 from bot.core.matching_scan import CompiledWatchlist
@@ -82,6 +82,14 @@ class Explanation:
         return out
 
 
+def _may_hold(r: _RuleC, hit_terms: KeysView[int]) -> bool:
+    """Whether every group of the rule has a term hit (before any check)."""
+    for g in r.group_terms:  # noqa: SIM110 (a loop: faster than all() over a generator)
+        if hit_terms.isdisjoint(g):
+            return False
+    return True
+
+
 def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
     texts: list[str] = []
     for a in group:
@@ -102,13 +110,21 @@ class _Evaluation:
     """The state of matching one item."""
 
     def __init__(
-        self, matcher: CompiledWatchlist, title: str, summary: str, *, explain: bool
+        self,
+        matcher: CompiledWatchlist,
+        title: str,
+        summary: str,
+        *,
+        explain: bool,
+        is_plain: bool = False,
     ) -> None:
         self.m = matcher
         self.explain = explain
+        if not is_plain:
+            title, summary = plain(title or ""), plain(summary or "")
         self.segments = [
-            _Segment(0, Field.TITLE, match_form(plain(title or ""))),
-            _Segment(1, Field.SUMMARY, match_form(plain(summary or ""))),
+            _Segment(0, Field.TITLE, match_form(title or "")),
+            _Segment(1, Field.SUMMARY, match_form(summary or "")),
         ]
         self.case_misses: list[_Hit] | None = [] if explain else None
         self.hits = matcher._scan(self.segments, self.case_misses)
@@ -116,6 +132,7 @@ class _Evaluation:
         self.candidates: list[Candidate] = []
         self.implied: list[tuple[str, _Found]] = []
         self._actor_spans: list[list[tuple[int, int]]] | None = None
+        self._present: dict[int, list[_AliasC]] = {}
 
     # an alias's hits that count, with the reasons others do not
     def _check(self, a: _AliasC, hit: _Hit) -> str | None:
@@ -132,9 +149,7 @@ class _Evaluation:
         return None
 
     def _context_near(self, group: Sequence[_AliasC], hit: _Hit, window: int | None) -> bool:
-        for c in group:
-            if c.term.id not in self.hits:
-                continue
+        for c in self.present(group):
             for ch in self.ok(c):
                 if window is None:
                     return True
@@ -152,6 +167,19 @@ class _Evaluation:
                     return True
         return False
 
+    def present(self, group: Sequence[_AliasC]) -> list[_AliasC]:
+        """The aliases of ``group`` whose term is hit, in the group's order: found from
+        the (few) hits, not by walking the (possibly long) group."""
+        key = id(group)
+        got = self._present.get(key)
+        if got is None:
+            index = self.m._positions(group)
+            positions = [p for tid in self.hits if tid in index for p in index[tid]]
+            positions.sort()
+            got = [group[p] for p in positions]
+            self._present[key] = got
+        return got
+
     def ok(self, a: _AliasC) -> list[_Hit]:
         done = self.accepted.get(a.id)
         if done is not None:
@@ -162,13 +190,13 @@ class _Evaluation:
         return out
 
     def _group_hits(self, group: Sequence[_AliasC]) -> list[tuple[_Hit, _AliasC]]:
-        out = [(h, a) for a in group if a.term.id in self.hits for h in self.ok(a)]
+        out = [(h, a) for a in self.present(group) for h in self.ok(a)]
         out.sort(key=lambda x: (x[0].seg, x[0].start))
         return out
 
     def _groups_ok(self, groups: Sequence[Sequence[_AliasC]]) -> str | None:
         for g in groups:
-            if not any(self.ok(a) for a in g if a.term.id in self.hits):
+            if not any(self.ok(a) for a in self.present(g)):
                 return f"no {_describe(g)} in the item" if self.explain else "no context"
         return None
 
@@ -177,10 +205,9 @@ class _Evaluation:
         """(start, end) of every accepted hit of a tracked person in a field."""
         if self._actor_spans is None:
             spans: list[list[tuple[int, int]]] = [[], []]
-            for a in self.m._actor_aliases:
-                if a.term.id in self.hits:
-                    for h in self.ok(a):
-                        spans[h.seg].append((h.start, h.end))
+            for a in self.present(self.m._actor_aliases):
+                for h in self.ok(a):
+                    spans[h.seg].append((h.start, h.end))
             self._actor_spans = spans
         return self._actor_spans[seg]
 
@@ -401,8 +428,10 @@ class _Evaluation:
     def _entry(self, e: _EntryC) -> _Found | None:
         found: list[_Found] = []
         context_why = self._groups_ok(e.context) if e.context else None
-        for a in e.aliases:
-            for h in self.hits.get(a.term.id, ()):
+        if context_why and not self.explain:
+            return None  # without its context, no hit of the entry counts
+        for a in self.present(e.aliases):
+            for h in self.hits[a.term.id]:
                 why = self._check(a, h)
                 if why is None and context_why:
                     why = f"entry context: {context_why}"
@@ -427,7 +456,7 @@ class _Evaluation:
                 break
             hits = self.hits
             if not self.explain:
-                if not all(any(a.term.id in hits for a in g) for g in r.groups):
+                if not _may_hold(r, hits.keys()):
                     continue
             else:
                 present = sum(1 for g in r.groups if any(self.ok(a) for a in g))
@@ -454,12 +483,27 @@ class _Evaluation:
         return min(found, key=lambda f: (f.field is not Field.TITLE, f.pos))
 
     def run(self) -> Explanation:
+        if not self.hits and not self.case_misses:
+            return Explanation(matches=())  # the common case: no term in the item
         touched: set[int] = set()
+        triggers = self.m._triggers if self.explain else self.m._match_triggers
         for term_id in self.hits:
-            touched |= self.m._triggers.get(term_id, set())
+            triggered = triggers.get(term_id)
+            if triggered:
+                touched |= triggered
         matches = []
+        entries = self.m._entries
+        hit_terms = self.hits.keys()
         for index in sorted(touched):
-            e = self.m._entries[index]
+            e = entries[index]
+            if (
+                not self.explain
+                and hit_terms.isdisjoint(e.alias_terms)
+                and not any(_may_hold(r, hit_terms) for r in e.rules)
+            ):
+                # the common case: touched by a word of a rule that cannot hold (another
+                # group has no hit), none of its aliases hit
+                continue
             f = self._entry(e)
             if f is not None:
                 matches.append(Match(entry_id=e.id, alias=f.alias, field=f.field))

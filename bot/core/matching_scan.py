@@ -1,16 +1,18 @@
 """Compiling a watchlist and scanning text for its terms (see :mod:`bot.core.matching`).
 
 Every phrase the watchlist mentions becomes a :class:`~bot.core.matching_text._Term`; all
-terms go into one character trie, and one regular expression finds the places a term can
-begin. :class:`CompiledWatchlist` holds the result; :class:`bot.core.matching.Matcher`
-adds matching and explanations on top.
+terms go into one Aho-Corasick automaton (pyahocorasick), which finds every occurrence of
+every term in one pass over a field; each hit is then checked for its word boundaries
+(Latin script only) and its case rule. :class:`CompiledWatchlist` holds the result;
+:class:`bot.core.matching.Matcher` adds matching and explanations on top.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+import ahocorasick
 
 from bot.core.matching_text import (
     _SHORT_WORD,
@@ -28,12 +30,9 @@ from bot.core.matching_text import (
 from bot.core.models import EntryKind
 from bot.core.watchlist import Alias, Case, Entry, Rule, Watchlist
 
-#: Not right after an ASCII letter or digit (see ``_build_scanner``).
-_AFTER_NO_LATIN_WORD = r"(?<![A-Za-z0-9])"
-
 
 class CompiledWatchlist:
-    """A watchlist compiled to terms, a trie and a scanner. Immutable once built."""
+    """A watchlist compiled to terms and an automaton. Immutable once built."""
 
     def __init__(self, watchlist: Watchlist) -> None:
         self.watchlist = watchlist
@@ -42,26 +41,39 @@ class CompiledWatchlist:
         self._aliases: dict[Alias, _AliasC] = {}
         self._alias_list: list[_AliasC] = []
         self._entries: list[_EntryC] = []
-        # term id -> entries to evaluate when the term is hit
+        # term id -> entries to evaluate when the term is hit (explaining: every entry
+        # that mentions the term)
         self._triggers: dict[int, set[int]] = {}
+        # ... when matching: the entries the term is an alias of, or a term of the group
+        # that decides when a rule is looked at
+        self._match_triggers: dict[int, set[int]] = {}
         for e in watchlist.entries:
             self._entries.append(self._compile_entry(e))
         self._by_key: dict[str, list[_Term]] = {}
         for t in self._terms:
             self._by_key.setdefault(t.key, []).append(t)
-        self._trie: dict[str, Any] = {}
-        for key in self._by_key:
-            node = self._trie
-            for ch in key:
-                node = node.setdefault(ch, {})
-            node[""] = {}
-        self._scanner = self._build_scanner()
+        self._automaton = self._build_automaton()
+        self._group_positions: dict[int, dict[int, tuple[int, ...]]] = {}
         self._index_by_id = {e.id: e.index for e in self._entries}
         # the people the watchlist tracks: a meeting with one of them is a meeting with
         # a third party for a rule about others
         self._actor_aliases = tuple(
             a for e in self._entries if e.kind is EntryKind.ACTOR for a in e.aliases
         )
+
+    def _positions(self, group: Sequence[_AliasC]) -> dict[int, tuple[int, ...]]:
+        """Term id -> the positions of the group's aliases with that term. ``group`` is
+        one of the compiled structures' (immutable) tuples, so it is cached by identity;
+        built on first use (concurrent first uses build equal values)."""
+        key = id(group)
+        got = self._group_positions.get(key)
+        if got is None:
+            index: dict[int, list[int]] = {}
+            for i, a in enumerate(group):
+                index.setdefault(a.term.id, []).append(i)
+            got = {tid: tuple(ps) for tid, ps in index.items()}
+            self._group_positions[key] = got
+        return got
 
     # -- compilation --------------------------------------------------------------------
     def _term(self, text: str, case: Case) -> _Term:
@@ -130,6 +142,7 @@ class CompiledWatchlist:
                 self._alias_list.append(ac)
             aliases.append(ac)
             self._triggers.setdefault(ac.term.id, set()).add(index)
+            self._match_triggers.setdefault(ac.term.id, set()).add(index)
         rules = []
         for ri, r in enumerate(e.rules):
             rc = self._compile_rule(ri, r)
@@ -137,6 +150,11 @@ class CompiledWatchlist:
             for g in rc.groups:
                 for ac in g:
                     self._triggers.setdefault(ac.term.id, set()).add(index)
+            # a rule holds only with a hit in every group: one group's terms suffice to
+            # tell when to look at it, the group with the fewest
+            if rc.group_terms:
+                for term_id in min(rc.group_terms, key=len):
+                    self._match_triggers.setdefault(term_id, set()).add(index)
         return _EntryC(
             index=index,
             id=e.id,
@@ -144,12 +162,15 @@ class CompiledWatchlist:
             aliases=tuple(aliases),
             context=tuple(tuple(self._alias(x) for x in g) for g in e.context),
             rules=tuple(rules),
+            alias_terms=frozenset(a.term.id for a in aliases),
         )
 
     def _compile_rule(self, index: int, r: Rule) -> _RuleC:
+        groups = tuple(tuple(self._alias(a) for a in g) for g in r.all)
         return _RuleC(
             index=index,
-            groups=tuple(tuple(self._alias(a) for a in g) for g in r.all),
+            groups=groups,
+            group_terms=tuple(frozenset(a.term.id for a in g) for g in groups),
             scope=r.scope,
             window=r.window,
             last_follows=r.last_follows,
@@ -157,63 +178,85 @@ class CompiledWatchlist:
             exclusive=r.exclusive,
         )
 
-    def _build_scanner(self) -> re.Pattern[str]:
-        """One regex for the places a term can begin: a word start whose letter begins
-        some term, or any character that begins a non-Latin term (CJK has no word
-        boundaries). The trie walk from each such place is the automaton proper.
-
-        The word-start look-behind is only a fast pre-filter (``re``, no script
-        classes): it rules out a place right after an ASCII letter or digit; the scan
-        then checks every hit's boundaries with :func:`_is_word_char`."""
-
-        def charset(chars: Iterable[str]) -> str:
-            return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
-
-        latin = [ch for ch in self._trie if _is_word_char(ch)]
-        other = [ch for ch in self._trie if not _is_word_char(ch)]
-        parts = []
-        if latin:
-            parts.append(f"{_AFTER_NO_LATIN_WORD}{charset(latin)}")
-        if other:
-            parts.append(charset(other))
-        if not parts:
-            return re.compile(r"(?!)")
-        return re.compile("|".join(parts), re.IGNORECASE)
+    def _build_automaton(self) -> Any:
+        """One Aho-Corasick automaton (pyahocorasick) over every term's lower-cased key:
+        a single pass over a field finds every occurrence of every term, overlaps
+        included ("Hunter Biden" / "Biden"). The value of a key: its length, whether
+        its first / last character is a word character (Latin script: a hit must not
+        continue a word there; CJK has no word boundaries), and its terms."""
+        automaton = ahocorasick.Automaton()
+        for key, terms in self._by_key.items():
+            first = terms[0]
+            automaton.add_word(key, (len(key), first.bound_start, first.bound_end, tuple(terms)))
+        if self._by_key:
+            automaton.make_automaton()
+        return automaton
 
     # -- scanning -----------------------------------------------------------------------
     def _scan(
         self, segments: Sequence[_Segment], case_misses: list[_Hit] | None = None
     ) -> dict[int, list[_Hit]]:
+        """Every term hit in ``segments`` at word boundaries (Latin script) whose case
+        rule holds, by term id, each term's hits in text order; a hit failing its case
+        rule goes to ``case_misses`` (when given), in text order."""
         hits: dict[int, list[_Hit]] = {}
-        trie = self._trie
-        by_key = self._by_key
+        if not self._by_key:
+            return hits
+        iterate = self._automaton.iter
+        word = _WORD_CHARS
         for seg in segments:
             text = seg.text
             if not text:
                 continue
-            low = _lower(text)
             n = len(text)
-            for m in self._scanner.finditer(text):
-                p = m.start()
-                node = trie
-                i = p
-                while i < n:
-                    node = node.get(low[i])  # type: ignore[assignment]
-                    if node is None:
-                        break
-                    i += 1
-                    if "" in node:
-                        for term in by_key[low[p:i]]:
-                            if term.bound_end and i < n and _is_word_char(text[i]):
-                                continue
-                            if term.bound_start and p > 0 and _is_word_char(text[p - 1]):
-                                continue
-                            form = term.form
-                            if any(text[p + k] != form[k] for k in term.exact) and not (
-                                seg.caps and not _numeral_after_name(text, p, i)
-                            ):
-                                if case_misses is not None:
-                                    case_misses.append(_Hit(term, seg.index, p, i))
-                                continue
-                            hits.setdefault(term.id, []).append(_Hit(term, seg.index, p, i))
+            seg_index = seg.index
+            # the automaton reports a hit at its end: one key's hits (of one length) come
+            # in the order of their starts
+            for last, (length, bound_start, bound_end, terms) in iterate(_lower(text)):
+                end = last + 1
+                start = end - length
+                if bound_end and end < n and word[text[end]]:
+                    continue
+                if bound_start and start > 0 and word[text[start - 1]]:
+                    continue
+                for term in terms:
+                    exact = term.exact
+                    if exact:
+                        form = term.form
+                        if (
+                            text[start:end] != form
+                            and any(text[start + k] != form[k] for k in exact)
+                            and not (seg.caps and not _numeral_after_name(text, start, end))
+                        ):
+                            if case_misses is not None:
+                                case_misses.append(_Hit(term, seg_index, start, end))
+                            continue
+                    got = hits.get(term.id)
+                    if got is None:
+                        hits[term.id] = [_Hit(term, seg_index, start, end)]
+                    else:
+                        got.append(_Hit(term, seg_index, start, end))
+        if case_misses:
+            case_misses.sort(key=_hit_order)
         return hits
+
+
+def _hit_order(h: _Hit) -> tuple[int, int, int]:
+    """Text order, shorter first (the order of the former trie walk), stable for the
+    terms that share a key."""
+    return (h.seg, h.start, h.end)
+
+
+class _WordChars(dict[str, bool]):
+    """Character -> :func:`_is_word_char`, filled on first sight (a bounded number)."""
+
+    _LIMIT = 1 << 16
+
+    def __missing__(self, ch: str) -> bool:
+        got = _is_word_char(ch)
+        if len(self) < self._LIMIT:
+            self[ch] = got
+        return got
+
+
+_WORD_CHARS = _WordChars()
