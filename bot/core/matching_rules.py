@@ -6,6 +6,8 @@ parties, implied entries), and the :class:`Explanation` of every candidate consi
 from __future__ import annotations
 
 import itertools
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -27,8 +29,9 @@ from bot.core.matching_text import (
     _RuleC,
     _Segment,
 )
-from bot.core.models import Field, Match
+from bot.core.models import EntryKind, Field, Match
 from bot.core.text import match_form, plain
+from bot.core.watchlist import Entry, Watchlist
 
 # -- results -----------------------------------------------------------------------------
 
@@ -91,6 +94,48 @@ def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
     return shown + (", …" if len(texts) > limit else "")
 
 
+# -- unless: veto phrases anywhere in the title and lead --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Unless:
+    """The ``unless`` phrases of a watchlist, compiled on their own (a second, small
+    scanner, so the main one needs no knowledge of them): entry index -> phrases."""
+
+    compiled: CompiledWatchlist | None
+    by_entry: dict[int, tuple[_AliasC, ...]]
+
+
+_UNLESS: weakref.WeakKeyDictionary[CompiledWatchlist, _Unless] = weakref.WeakKeyDictionary()
+_UNLESS_LOCK = threading.Lock()
+
+
+def _unless_of(m: CompiledWatchlist) -> _Unless:
+    with _UNLESS_LOCK:
+        done = _UNLESS.get(m)
+    if done is not None:
+        return done
+    vetoing = [(i, e) for i, e in enumerate(m.watchlist.entries) if e.unless]
+    if not vetoing:
+        result = _Unless(None, {})
+    else:
+        aux = CompiledWatchlist(
+            Watchlist(
+                entries=tuple(
+                    Entry(
+                        id=f"unless-{i}", kind=EntryKind.TOPIC, name="unless",
+                        aliases=e.unless, match_name=False,
+                    )
+                    for i, e in vetoing
+                )
+            )
+        )
+        result = _Unless(aux, {i: aux._entries[k].aliases for k, (i, _) in enumerate(vetoing)})
+    with _UNLESS_LOCK:
+        _UNLESS[m] = result
+    return result
+
+
 @dataclass(slots=True)
 class _Found:
     field: Field
@@ -116,6 +161,22 @@ class _Evaluation:
         self.candidates: list[Candidate] = []
         self.implied: list[tuple[str, _Found]] = []
         self._actor_spans: list[list[tuple[int, int]]] | None = None
+        self._unless_hits: dict[int, list[_Hit]] | None = None
+
+    def _veto(self, e: _EntryC) -> str | None:
+        """The entry's ``unless`` phrase found in the title or the lead, if any."""
+        unless = _unless_of(self.m)
+        phrases = unless.by_entry.get(e.index)
+        if not phrases or unless.compiled is None:
+            return None
+        if self._unless_hits is None:
+            self._unless_hits = unless.compiled._scan(self.segments)
+        for a in phrases:
+            for h in self._unless_hits.get(a.term.id, ()):
+                if h.seg == 0 or self.segments[1].in_lead(h.start):
+                    where = "title" if h.seg == 0 else "lead"
+                    return f"vetoed: unless {a.text!r} (in the {where})"
+        return None
 
     # an alias's hits that count, with the reasons others do not
     def _check(self, a: _AliasC, hit: _Hit) -> str | None:
@@ -292,7 +353,7 @@ class _Evaluation:
                 spans[h.seg].append((h.start, h.end))
         return spans
 
-    def _rule(self, r: _RuleC) -> tuple[_Found | None, str]:
+    def _rule(self, r: _RuleC, ordered: bool = False) -> tuple[_Found | None, str]:
         per_group = [self._group_hits(g) for g in r.groups]
         if r.exclusive and all(per_group):
             partners = self._partners(per_group)
@@ -312,7 +373,7 @@ class _Evaluation:
             why = self._groups_ok(r.context)
             if why:
                 return None, f"rule context: {why}"
-        if r.window is None and r.scope == "item":
+        if r.window is None and r.scope == "item" and not ordered:
             for seg in (0, 1):
                 picked = [next((x for x in g if x[0].seg == seg), None) for g in per_group]
                 chosen = [x for x in picked if x is not None]
@@ -339,18 +400,23 @@ class _Evaluation:
                     last = combo[-1][0].start
                     if not any(h.start < last for h, _ in combo[:-1]):
                         continue
+                if ordered and not _in_order(combo):
+                    continue
                 return self._found(seg, list(combo)), ""
         if r.scope == "lead":
-            found = self._lead_spread(r, per_group)
+            found = self._lead_spread(r, per_group, ordered)
             if found is not None:
                 return found, ""
         if not self.explain:
             return None, ""
         if r.window is not None:
-            return None, f"not within {r.window} words: " + " + ".join(
+            in_order = " in this order" if ordered else ""
+            return None, f"not within {r.window} words{in_order}: " + " + ".join(
                 _describe(g, 2) for g in r.groups
             )
         order = ", with the last after another" if r.last_follows else ""
+        if ordered:
+            order = ", in this order"
         where = "one sentence" if r.scope == "sentence" else "one sentence or title + lead"
         return None, f"not in {where}" + order + ": " + " + ".join(
             _describe(g, 2) for g in r.groups
@@ -360,6 +426,7 @@ class _Evaluation:
         self,
         r: _RuleC,
         per_group: list[list[tuple[_Hit, _AliasC]]],
+        ordered: bool = False,
     ) -> _Found | None:
         """A rule's hits spread over the title and the summary's first sentence. For an
         exclusive rule the relation word must be tied to one of the others where it
@@ -388,6 +455,8 @@ class _Evaluation:
                 continue
             if r.exclusive and not self._named_partner(last, combo):
                 continue
+            if ordered and not _in_order(combo):
+                continue
             return self._found(1, list(combo))
         return None
 
@@ -398,7 +467,23 @@ class _Evaluation:
             alias=" + ".join(a.text for _, a in chosen),
         )
 
+    def _vetoed(self, e: _EntryC, why: str) -> None:
+        if not self.explain:
+            return
+        for a in e.aliases:
+            for h in self.hits.get(a.term.id, ()):
+                seg = self.segments[h.seg]
+                snippet = seg.snippet(h.start, h.end)
+                self.candidates.append(Candidate(e.id, a.text, seg.field, False, why, snippet))
+        if not any(c.entry_id == e.id for c in self.candidates):
+            self.candidates.append(Candidate(e.id, "rules", Field.SUMMARY, False, why))
+
     def _entry(self, e: _EntryC) -> _Found | None:
+        veto = self._veto(e)
+        if veto is not None:
+            self._vetoed(e, veto)
+            return None
+        source = self.m.watchlist.entries[e.index]
         found: list[_Found] = []
         context_why = self._groups_ok(e.context) if e.context else None
         for a in e.aliases:
@@ -433,7 +518,7 @@ class _Evaluation:
                 present = sum(1 for g in r.groups if any(self.ok(a) for a in g))
                 if present < min(2, len(r.groups)):
                     continue
-            f, why = self._rule(r)
+            f, why = self._rule(r, source.rules[r.index].ordered)
             if f is not None and context_why:
                 f, why = None, f"entry context: {context_why}"
             if f is not None:
@@ -493,3 +578,11 @@ class _Evaluation:
                             break
         matches.sort(key=lambda m: m.entry_id)
         return Explanation(matches=tuple(matches), candidates=tuple(self.candidates))
+
+
+def _in_order(combo: Sequence[tuple[_Hit, _AliasC]]) -> bool:
+    """Each group's hit after the previous group's (title before summary)."""
+    return all(
+        (a.seg, a.end) <= (b.seg, b.start)
+        for (a, _), (b, _) in itertools.pairwise(combo)
+    )
