@@ -232,7 +232,7 @@ LABELLED = [
 
 def test_eval_human_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_jsonl(tmp_path / "gold.jsonl", LABELLED)
-    code, out, err = run(["eval", "--items", str(path)], capsys)
+    code, out, err = run(["eval", "--items", str(path), "--ignore-unknown-labels"], capsys)
     assert code == 0, err
     assert "items: 4" in out
     assert "precision 1.000   recall 0.800" in out
@@ -244,7 +244,10 @@ def test_eval_human_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_eval_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_jsonl(tmp_path / "gold.jsonl", LABELLED)
-    code, out, _ = run(["eval", "--items", str(path), "--json", "--worst", "0"], capsys)
+    code, out, _ = run(
+        ["eval", "--items", str(path), "--json", "--worst", "0", "--ignore-unknown-labels"],
+        capsys,
+    )
     assert code == 0
     data = json.loads(out)
     assert (data["tp"], data["fp"], data["fn"]) == (4, 0, 1)
