@@ -13,8 +13,8 @@ import pytest
 from bot.core.matching import compile_watchlist
 from bot.core.models import EntryKind
 from bot.core.watchlist import Alias, Entry, Watchlist, slugify
-from bot.core.watchlist_user import make_user_entry
 from bot.core.watchlist_resolve import merge_watchlists
+from bot.core.watchlist_user import make_user_entry
 from bot.errors import ConfigError, InputError
 from bot.watchlist_files import default_terms, default_watchlist, load_watchlist, loads_watchlist
 

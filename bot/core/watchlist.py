@@ -3,11 +3,11 @@
 A watchlist is an ordered list of :class:`Entry`. The shipped default lives in
 ``bot/defaults/watchlist.toml`` (31 entries with fixed ids); a user's
 ``watchlist.toml`` is merged over it (:func:`~bot.core.watchlist_resolve.merge_watchlists`):
-its ``[[entry]]`` tables add or replace entries by id, and a top-level ``disable =
-["id", ...]`` removes default entries. The edge reads those files
-(:mod:`bot.watchlist_files`); :mod:`bot.core.watchlist_resolve` validates and merges
-what they hold. A channel's own entries (``/track``) are stored as JSON definitions
-(:meth:`Entry.to_definition`).
+its ``[[entry]]`` tables add or replace entries by id, a top-level ``disable =
+["id", ...]`` removes default entries, and ``replace_defaults = true`` drops them all.
+The edge reads those files (:mod:`bot.watchlist_files`);
+:mod:`bot.core.watchlist_resolve` validates and merges what they hold. A channel's own
+entries (``/track``) are stored as JSON definitions (:meth:`Entry.to_definition`).
 
 What an entry can say (see ``bot/defaults/watchlist.toml`` for worked examples):
 
@@ -38,8 +38,19 @@ What an entry can say (see ``bot/defaults/watchlist.toml`` for worked examples):
     field written (mostly) in capitals ("BIDEN, XI TO MEET"), case rules relax, except
     that a hit that reads as a roman numeral after the name it numbers ("PIUS XI",
     "SUPER BOWL XI") is still rejected.
+    - ``inflect``: also the plural and verb forms of a Latin-script phrase's last
+      word ("sanction": sanctions, sanctioned, sanctioning), see
+      :mod:`bot.core.watchlist_inflect`; None (unset): as the entry's ``inflect``.
 ``exclude`` / ``context`` at the entry level
     Apply to every alias and rule of the entry.
+``name``
+    Counts as an alias (a file's entry gets it added when it resolves; ``match_name =
+    false`` opts out).
+``unless``
+    Phrases that veto the entry for an item whose title or lead has one of them,
+    wherever it stands (``exclude`` vetoes only the hits it overlaps).
+``inflect`` at the entry level
+    Inflect every phrase of the entry that does not set its own ``inflect``.
 ``[[entry.rules]]``
     Co-occurrence: the entry matches when the item has a hit of *every* group in
     ``all`` (each group: any of its phrases), optionally within one ``scope =
@@ -50,7 +61,13 @@ What an entry can say (see ``bot/defaults/watchlist.toml`` for worked examples):
     (the last group is a relation between the others, such as a meeting: a hit of it
     tied to a third name, "talks with Putin", "Xi-Putin talks", does not count, and in
     a spread over title and lead it must name one of the others where it stands: "... a
-    meeting with Biden") and ``context`` (as above).
+    meeting with Biden"), ``ordered = true`` (the groups' hits in the order of
+    ``all``) and ``context`` (as above).
+
+    Who does what to whom: ``actor``, ``action`` and (optional) ``target`` instead of
+    ``all`` are ``all = [actor, action, target]`` with ``ordered = true`` and ``window``
+    (default :data:`SVO_WINDOW` words): "China restricts ... U.S." but not "the U.S.
+    restricts China".
 
 References, expanded when the file is loaded (so every entry stands alone):
 ``"@entry-id"`` stands for that entry's aliases (with its exclusions and context), and
@@ -254,7 +271,8 @@ class Rule(BaseModel):
     def _svo(cls, data: Any) -> Any:
         """``actor = [...], action = [...], target = [...]`` (``target`` optional) is
         ``all = [actor, action, target], ordered = true``, within ``window`` words
-        (default :data:`SVO_WINDOW`)."""
+        (default :data:`SVO_WINDOW`), ``scope = "lead"`` unless given (one field, or
+        from the title on into the summary's first sentence)."""
         if not isinstance(data, dict) or not {"actor", "action", "target"} & data.keys():
             return data
         data = dict(data)
@@ -272,6 +290,7 @@ class Rule(BaseModel):
         data["all"] = parts
         data["ordered"] = True
         data.setdefault("window", SVO_WINDOW)
+        data.setdefault("scope", "lead")  # or from the title on into the lead
         return data
 
     @field_validator("all", mode="before")
@@ -361,7 +380,8 @@ class Entry(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Entry:
-        if not self.aliases and not self.rules:
+        if not self.aliases and not self.rules and not self.match_name:
+            # (with match_name, a watchlist file's entry gets its name as an alias)
             raise ValueError(f"entry {self.id!r} has no aliases and no rules: it can never match")
         return self
 

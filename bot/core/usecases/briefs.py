@@ -19,7 +19,6 @@ from bot.core.usecases.digests import Digests
 from bot.core.usecases.searching import PAGE_SIZE, search_page
 
 
-
 class Briefs:
     def __init__(
         self,

@@ -51,7 +51,9 @@ class Tracking:
         slug = slugify(name)
         own = _own_entry(view, slug, name)
         if own is not None:
-            return await self._edit(channel, view, own, kind, aliases, mode)
+            return await self._edit(
+                channel, view=view, entry=own, kind=kind, aliases=aliases, mode=mode
+            )
         mode = mode or "digest"
         default = self.channels.default_watchlist.get(slug) if slug else None
         if default is not None and slug not in view.own:
@@ -90,6 +92,7 @@ class Tracking:
     async def _edit(
         self,
         channel: ChannelRecord,
+        *,
         view: ChannelWatchlist,
         entry: Entry,
         kind: str,
