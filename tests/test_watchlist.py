@@ -174,7 +174,8 @@ scope = "sentence"
         ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\n'
          'aliases = [{ text = "x", window = 3 }]\n',
          "entry[1].aliases[1]", "window needs a context"),
-        ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\n',
+        # (the name counts as an alias unless match_name = false)
+        ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\nmatch_name = false\n',
          "entry[1]", "can never match"),
         ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\naliases = ["abc"]\n'
          '[[entry]]\nid = "a"\nkind = "topic"\nname = "B"\naliases = ["def"]\n',

@@ -357,7 +357,8 @@ class Entry(BaseModel):
     #: plural and verb forms for every Latin-script alias and rule phrase that does
     #: not say otherwise (its own ``inflect``)
     inflect: bool = False
-    #: the name counts as an alias (files; ``/track`` entries list it as one)
+    #: a watchlist file's entry gets its name as an alias when it is read (a
+    #: ``/track`` entry lists it as one); false: it does not
     match_name: bool = True
 
     @field_validator("name")
@@ -380,8 +381,7 @@ class Entry(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Entry:
-        if not self.aliases and not self.rules and not self.match_name:
-            # (with match_name, a watchlist file's entry gets its name as an alias)
+        if not self.aliases and not self.rules:
             raise ValueError(f"entry {self.id!r} has no aliases and no rules: it can never match")
         return self
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.core.text import normalize
 from bot.core.validation import format_validation_error
 from bot.core.watchlist import ID_PATTERN, Alias, Entry, Watchlist
 from bot.errors import ConfigError
@@ -136,14 +137,9 @@ class _Resolver:
                 self.expand(g, f"{rkey}.context[{gi + 1}]") for gi, g in enumerate(r.context)
             )
             rules.append(r.model_copy(update={"all": groups, "context": context}))
-        aliases = self.expand(e.aliases, f"{key}.aliases")
-        if e.match_name and _name_can_match(e.name):
-            texts = {a.text.casefold() for a in aliases}
-            if e.name.casefold() not in texts:
-                aliases = (*aliases, Alias(text=e.name))
         return e.model_copy(
             update={
-                "aliases": aliases,
+                "aliases": self.expand(e.aliases, f"{key}.aliases"),
                 "exclude": self.expand(e.exclude, f"{key}.exclude"),
                 "unless": self.expand(e.unless, f"{key}.unless"),
                 "context": tuple(
@@ -163,14 +159,18 @@ def _name_can_match(name: str) -> bool:
 _LIST_KEYS = ("aliases", "unless")
 
 
-def _check_lists(data: Mapping[str, Any], source: str) -> None:
-    """``aliases = "Wang Yi"`` reads as one alias but is almost always a list written
-    wrong (or a comma-separated string): refuse it, saying how to write it."""
+def _prepare(data: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+    """The file's data with each entry's name among its aliases (unless ``match_name =
+    false``), after refusing a bare string where a list of phrases belongs:
+    ``aliases = "Wang Yi"`` reads as one alias but is almost always a list written wrong
+    (or a comma-separated string)."""
     entries = data.get("entry")
     if not isinstance(entries, list):
-        return
+        return data
+    out = []
     for i, raw in enumerate(entries):
         if not isinstance(raw, Mapping):
+            out.append(raw)
             continue
         for name in _LIST_KEYS:
             value = raw.get(name)
@@ -181,6 +181,28 @@ def _check_lists(data: Mapping[str, Any], source: str) -> None:
                     source=source,
                     key=f"entry[{i + 1}].{name}",
                 )
+        out.append(_with_name(raw))
+    return {**data, "entry": out}
+
+
+def _with_name(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    name, aliases = raw.get("name"), raw.get("aliases", [])
+    if (
+        raw.get("match_name", True) is not True
+        or not isinstance(name, str)
+        or not isinstance(aliases, list)
+    ):
+        return raw  # (a wrong type is for validation to report)
+    name = normalize(name)
+    if not name or not _name_can_match(name):
+        return raw
+    texts = {
+        (a if isinstance(a, str) else a.get("text") if isinstance(a, Mapping) else None)
+        for a in aliases
+    }
+    if name.casefold() in {t.strip().casefold() for t in texts if isinstance(t, str)}:
+        return raw
+    return {**raw, "aliases": [*aliases, name]}
 
 
 def parse_watchlist(
@@ -193,7 +215,7 @@ def parse_watchlist(
     """The watchlist in ``data`` (a watchlist file's parsed TOML) and its named term
     lists. References resolve against ``data`` itself, then against ``base_entries``
     and ``base_terms`` (the default watchlist's, for a user's file)."""
-    _check_lists(data, source)
+    data = _prepare(data, source)
     try:
         model = _FileModel.model_validate(data)
     except ValidationError as err:
