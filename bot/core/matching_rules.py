@@ -6,11 +6,11 @@ parties, implied entries), and the :class:`Explanation` of every candidate consi
 from __future__ import annotations
 
 import itertools
-import threading
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.core.matching_order import in_order as _in_order
+from bot.core.matching_order import unless_of as _unless_of
 from bot.core.matching_scan import CompiledWatchlist
 from bot.core.matching_text import (
     _CALENDAR,
@@ -29,9 +29,8 @@ from bot.core.matching_text import (
     _RuleC,
     _Segment,
 )
-from bot.core.models import EntryKind, Field, Match
+from bot.core.models import Field, Match
 from bot.core.text import match_form, plain
-from bot.core.watchlist import Entry, Watchlist
 
 # -- results -----------------------------------------------------------------------------
 
@@ -92,48 +91,6 @@ def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
             texts.append(a.text)
     shown = ", ".join(repr(t) for t in texts[:limit])
     return shown + (", …" if len(texts) > limit else "")
-
-
-# -- unless: veto phrases anywhere in the title and lead --------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Unless:
-    """The ``unless`` phrases of a watchlist, compiled on their own (a second, small
-    scanner, so the main one needs no knowledge of them): entry index -> phrases."""
-
-    compiled: CompiledWatchlist | None
-    by_entry: dict[int, tuple[_AliasC, ...]]
-
-
-_UNLESS: weakref.WeakKeyDictionary[CompiledWatchlist, _Unless] = weakref.WeakKeyDictionary()
-_UNLESS_LOCK = threading.Lock()
-
-
-def _unless_of(m: CompiledWatchlist) -> _Unless:
-    with _UNLESS_LOCK:
-        done = _UNLESS.get(m)
-    if done is not None:
-        return done
-    vetoing = [(i, e) for i, e in enumerate(m.watchlist.entries) if e.unless]
-    if not vetoing:
-        result = _Unless(None, {})
-    else:
-        aux = CompiledWatchlist(
-            Watchlist(
-                entries=tuple(
-                    Entry(
-                        id=f"unless-{i}", kind=EntryKind.TOPIC, name="unless",
-                        aliases=e.unless, match_name=False,
-                    )
-                    for i, e in vetoing
-                )
-            )
-        )
-        result = _Unless(aux, {i: aux._entries[k].aliases for k, (i, _) in enumerate(vetoing)})
-    with _UNLESS_LOCK:
-        _UNLESS[m] = result
-    return result
 
 
 @dataclass(slots=True)
@@ -579,10 +536,3 @@ class _Evaluation:
         matches.sort(key=lambda m: m.entry_id)
         return Explanation(matches=tuple(matches), candidates=tuple(self.candidates))
 
-
-def _in_order(combo: Sequence[tuple[_Hit, _AliasC]]) -> bool:
-    """Each group's hit after the previous group's (title before summary)."""
-    return all(
-        (a.seg, a.end) <= (b.seg, b.start)
-        for (a, _), (b, _) in itertools.pairwise(combo)
-    )
