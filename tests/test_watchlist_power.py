@@ -298,3 +298,12 @@ def test_new_keys_survive_a_channel_definition_round_trip() -> None:
     assert back.aliases[0].inflect is True
     with pytest.raises(InputError, match="inflect"):
         Entry.from_definition({**entry.to_definition(), "inflect": "maybe"})
+
+
+def test_watchlist_command_describes_unless_and_order() -> None:
+    from bot.core.usecases.tracking import _describe_rules
+
+    entry = loads_watchlist(SVO.replace('match_name = false', 'unless = ["podcast"]')).entries[0]
+    text = _describe_rules(entry)
+    assert "within 8 words, in this order" in text
+    assert "not when the title or lead says 'podcast'" in text

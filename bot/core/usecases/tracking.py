@@ -347,7 +347,11 @@ def _describe_rules(e: Entry) -> str:
         )
         where = " in one sentence" if r.scope == "sentence" else (
             f" within {r.window} words" if r.window else "")
-        parts.append(f"{groups}{where}")
+        order = ", in this order" if r.ordered else ""
+        parts.append(f"{groups}{where}{order}")
     if len(e.rules) > 3:
         parts.append(f"+{len(e.rules) - 3} more rules")
+    if e.unless:
+        parts.append("not when the title or lead says " + ", ".join(
+            repr(a.text) for a in e.unless[:4]) + (", …" if len(e.unless) > 4 else ""))
     return "; ".join(parts)
