@@ -76,6 +76,9 @@ async def test_search_for_an_entry_finds_its_other_aliases(
     assert not reply.error, reply.text
     assert "(and Wang Yi's aliases: " in reply.lines[0]
     assert "王毅" in reply.lines[0]
+    # "Wang" alone names him only with context: it is not searched on its own
+    assert ", Wang)" not in reply.lines[0]
+    assert ", Wang," not in reply.lines[0]
     assert "2 best" in reply.lines[0]
     assert "Wang Yi meets Blinken" in reply.text
     assert "王毅会见布林肯" in reply.text

@@ -53,11 +53,15 @@ def named_entry(view: ChannelWatchlist, query: str) -> Entry | None:
 
 
 def alias_forms(entry: Entry, query: str) -> list[str]:
-    """The entry's other aliases as phrases to search for (the query's own form first
-    is not included)."""
+    """The entry's other aliases as phrases to search for (not the query's own form).
+    An alias that names the entry only with context ("Wang" near "foreign minister")
+    is left out: alone, it would find every Wang."""
     seen = {_unquoted(query)}
     out: list[str] = []
-    for text in (entry.name, *(a.text for a in entry.aliases if not a.is_ref)):
+    if entry.context:
+        return out
+    texts = [a.text for a in entry.aliases if not a.is_ref and not a.context]
+    for text in (entry.name, *texts):
         key = text.casefold()
         if key in seen or not any(ch.isalnum() for ch in text):
             continue
