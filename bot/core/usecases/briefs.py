@@ -70,7 +70,7 @@ class Briefs:
         also = ""
         if found.entry is not None:
             shown = ", ".join(found.forms[:4]) + (", …" if len(found.forms) > 4 else "")
-            also = f" (and {found.entry.name}'s aliases: {inert(shown)})"
+            also = f" (and {found.entry.name}'s aliases: {inert(shown, markdown=False)})"
         if not hits:
             if page > 1:
                 return Reply(lines=(f"No more stories match {query!r}{span} (page {page}).",),
