@@ -33,7 +33,7 @@ from bot.storage.sql import SqlStorage
 DB_NAME = "demo.db"
 
 
-def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
     parser.add_argument(
         "--data-dir",
         metavar="DIR",
