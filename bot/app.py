@@ -108,6 +108,7 @@ def service_options(settings: Settings) -> ServiceOptions:
     """What the core's use cases need of the settings."""
     return ServiceOptions(
         default_timezone=settings.digest.default_timezone,
+        default_time=settings.digest.default_time,
         group_by=settings.digest.group_by,
         max_stories=settings.digest.max_stories,
         brief_hours=settings.digest.brief_hours,

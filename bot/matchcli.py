@@ -65,6 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
             help="how many false negatives and false positives to list (default 10)",
         )
         parser.add_argument("--json", action="store_true", help="machine-readable output")
+        parser.add_argument(
+            "--ignore-unknown-labels",
+            action="store_true",
+            help="score labels the watchlist has no entry for as absent (default: refuse them)",
+        )
     parser.add_argument(
         "--watchlist",
         metavar="FILE",
@@ -402,12 +407,35 @@ def _print_report(result: EvalResult, worst: int, out: TextIO) -> None:
         out.write(f"\nLabels not in the watchlist (ignored): {names}\n")
 
 
+def refuse_unknown_labels(items: list[InputItem], ids: set[str]) -> None:
+    """An :class:`InputError` (one line) naming the labels the watchlist has no entry
+    for: a typo or a disabled entry would otherwise score as silently missing."""
+    unknown: dict[str, list[str]] = {}
+    for item in items:
+        for label in item.labels or ():
+            if label not in ids:
+                unknown.setdefault(label, []).append(str(item.id))
+    if not unknown:
+        return
+    parts = []
+    for label, where in sorted(unknown.items()):
+        n = len(where)
+        parts.append(f"{label!r} ({n} item{'s' if n != 1 else ''}, first {where[0]!r})")
+    shown = "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
+    raise InputError(
+        f"labels not in the watchlist: {shown}. Fix the labels, or pass "
+        "--ignore-unknown-labels to score them as absent"
+    )
+
+
 def eval_main(args: argparse.Namespace) -> int:
     """``briefbot eval``."""
     if args.worst < 0:
         raise InputError("--worst must be 0 or more")
     matcher = compile_watchlist(effective_watchlist(args))
     items = read_items(args.items, labelled=True)
+    if not getattr(args, "ignore_unknown_labels", False):
+        refuse_unknown_labels(items, set(matcher.watchlist.ids))
     result = evaluate(matcher, items)
     if args.json:
         sys.stdout.write(

@@ -232,7 +232,7 @@ LABELLED = [
 
 def test_eval_human_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_jsonl(tmp_path / "gold.jsonl", LABELLED)
-    code, out, err = run(["eval", "--items", str(path)], capsys)
+    code, out, err = run(["eval", "--items", str(path), "--ignore-unknown-labels"], capsys)
     assert code == 0, err
     assert "items: 4" in out
     assert "precision 1.000   recall 0.800" in out
@@ -244,7 +244,10 @@ def test_eval_human_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_eval_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_jsonl(tmp_path / "gold.jsonl", LABELLED)
-    code, out, _ = run(["eval", "--items", str(path), "--json", "--worst", "0"], capsys)
+    code, out, _ = run(
+        ["eval", "--items", str(path), "--json", "--worst", "0", "--ignore-unknown-labels"],
+        capsys,
+    )
     assert code == 0
     data = json.loads(out)
     assert (data["tp"], data["fp"], data["fn"]) == (4, 0, 1)
@@ -346,3 +349,25 @@ def test_console_script_exit_status(tmp_path: Path) -> None:
     assert proc.stderr.strip() == f"briefbot: {bad}, line 1: invalid JSON: " + (
         "Expecting property name enclosed in double quotes (column 2)"
     )
+
+
+def test_eval_refuses_labels_the_watchlist_does_not_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [*LABELLED, {"id": "5", "title": "Taiwan again", "summary": "",
+                        "labels": ["not-an-entry"]}]
+    path = write_jsonl(tmp_path / "gold.jsonl", rows)
+    code, out, err = run(["eval", "--items", str(path)], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("briefbot: labels not in the watchlist: 'not-an-entry' (2 items, "
+                          "first '4')"), err
+    assert "--ignore-unknown-labels" in err
+    assert len(err.strip().splitlines()) == 1
+    # a label of an entry the user's watchlist disables is unknown too
+    wl = tmp_path / "wl.toml"
+    wl.write_text('disable = ["climate"]\n', encoding="utf-8")
+    ok = write_jsonl(tmp_path / "ok.jsonl", LABELLED[:3])
+    code, _, err = run(["eval", "--items", str(ok), "--watchlist", str(wl)], capsys)
+    assert code == 2
+    assert "'climate' (1 item, first '3')" in err

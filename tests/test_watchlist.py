@@ -12,8 +12,9 @@ import pytest
 
 from bot.core.matching import compile_watchlist
 from bot.core.models import EntryKind
-from bot.core.watchlist import Alias, Entry, Watchlist, make_user_entry, slugify
+from bot.core.watchlist import Alias, Entry, Watchlist, slugify
 from bot.core.watchlist_resolve import merge_watchlists
+from bot.core.watchlist_user import make_user_entry
 from bot.errors import ConfigError, InputError
 from bot.watchlist_files import default_terms, default_watchlist, load_watchlist, loads_watchlist
 
@@ -173,7 +174,8 @@ scope = "sentence"
         ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\n'
          'aliases = [{ text = "x", window = 3 }]\n',
          "entry[1].aliases[1]", "window needs a context"),
-        ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\n',
+        # (the name counts as an alias unless match_name = false)
+        ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\nmatch_name = false\n',
          "entry[1]", "can never match"),
         ('[[entry]]\nid = "a"\nkind = "topic"\nname = "A"\naliases = ["abc"]\n'
          '[[entry]]\nid = "a"\nkind = "topic"\nname = "B"\naliases = ["def"]\n',
@@ -278,6 +280,7 @@ disable = ["climate", "covid-origins"]
 id = "iran"
 kind = "topic"
 name = "Iran (narrow)"
+match_name = false
 aliases = ["Tehran"]
 
 [[entry]]

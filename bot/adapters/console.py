@@ -23,8 +23,10 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -153,12 +155,55 @@ def _read_file(value: bytes) -> bytes:
         raise InputError(f"cannot read {path}: {err.strerror or err}") from None
 
 
+HISTORY_LENGTH = 1000
+
+
+def history_path() -> Path:
+    """Where the console keeps its command history: ``$BRIEFBOT_HISTORY`` if set, else
+    ``$XDG_STATE_HOME/briefbot/console_history`` (``~/.local/state/...``)."""
+    explicit = os.environ.get("BRIEFBOT_HISTORY")
+    if explicit:
+        return Path(explicit).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state).expanduser() / "briefbot" / "console_history"
+
+
+def enable_line_editing(history: Path | None) -> Callable[[str], None] | None:
+    """Line editing for ``input()`` (arrows, Ctrl-R, ...) through readline, with the
+    history of earlier sessions loaded from ``history``. Returns a function that
+    records one typed line in the history file, or None where readline is missing."""
+    try:
+        import readline
+    except ImportError:  # e.g. Windows without pyreadline
+        return None
+    readline.set_history_length(HISTORY_LENGTH)
+    if history is not None:
+        with contextlib.suppress(OSError):
+            readline.read_history_file(history)
+
+    def remember(line: str) -> None:
+        if not line.strip():
+            return
+        # input() has added it to the in-memory history already (readline does)
+        if history is None:
+            return
+        try:
+            history.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(history)
+        except OSError as err:
+            log.debug("cannot write the console history %s: %s", history, err)
+
+    return remember
+
+
 def _line_reader(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None],
                  interactive: bool, ready: threading.Event) -> None:
     """A daemon thread: stdin lines into the queue, None at end of input. Interactive,
-    it prompts again only once the previous answer is printed (``ready``)."""
+    it prompts again only once the previous answer is printed (``ready``), with line
+    editing and a history kept across sessions (readline)."""
     try:
         if interactive:
+            remember = enable_line_editing(history_path())
             while True:
                 ready.wait()
                 ready.clear()
@@ -166,6 +211,8 @@ def _line_reader(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | Non
                     line = input(PROMPT)
                 except EOFError:
                     break
+                if remember is not None:
+                    remember(line)
                 loop.call_soon_threadsafe(queue.put_nowait, line)
         else:
             for line in sys.stdin:

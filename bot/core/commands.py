@@ -42,6 +42,7 @@ class Autocomplete(StrEnum):
 
 
 MAX_HOURS = 24 * 30
+MAX_SEARCH_PAGE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,8 @@ class OptionSpec:
     rest: bool = False
     #: console only: quotes typed in the value are kept (a search phrase: "a b")
     keep_quotes: bool = False
+    #: console only: a bare value may fill it by position (else only ``name:value``)
+    positional: bool = True
 
     @property
     def placeholder(self) -> str:
@@ -172,7 +175,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "digest", "schedule", "post a digest every day (or on some days) at a set time",
         (
-            OptionSpec("time", "local time, HH:MM (24-hour)", required=True, max_length=5),
+            OptionSpec("time", "local time, HH:MM (24-hour; default: the configured "
+                       "digest.default_time)", max_length=5),
             OptionSpec("tz", "time zone, e.g. Asia/Shanghai (default: the channel's)",
                        autocomplete=Autocomplete.TIMEZONE, max_length=64),
             OptionSpec("days", "days, e.g. mon-fri, weekends, mon,wed,fri (default: every day)",
@@ -240,7 +244,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
                    max_length=200, keep_quotes=True),
         OptionSpec("hours", "how many hours back (default: all stored)", OptionType.INTEGER,
                    min_value=1, max_value=MAX_HOURS),
-    ), visible=True),
+        OptionSpec("page", "which page of results (10 a page; default: 1)", OptionType.INTEGER,
+                   min_value=1, max_value=MAX_SEARCH_PAGE, positional=False),
+    ), visible=True, details=(
+        "A query that names a watchlist entry (its name, id or an alias) also finds the "
+        "entry's other aliases: Wang Yi finds 王毅 too.",
+    )),
     CommandSpec(
         "test", None, "which entries a text would match and why, or what an entry matched",
         (
@@ -318,26 +327,54 @@ class Token:
     raw: str = ""
 
 
+#: single quotes, straight and typographic: they group words like double quotes, but only
+#: where a quote can open (a token's start, or right after ``name:``) and close (before a
+#: space or the end), so an apostrophe (``Xi's``, ``'90s``) stays a character
+_SINGLE_QUOTES = {"'": "'", "\u2018": "\u2019"}
+_OPTION_PREFIX = re.compile(r"^[A-Za-z][A-Za-z_]*:$")
+
+
+def _single_quote_end(line: str, i: int, closer: str) -> int:
+    """Where the single quote opened at ``i`` closes: the first ``closer`` followed by
+    a space or the end of the line; -1 if none (then it is an apostrophe)."""
+    j = i + 1
+    while (j := line.find(closer, j)) >= 0:
+        if j + 1 == len(line) or line[j + 1].isspace():
+            return j
+        j += 1
+    return -1
+
+
 def tokenize(line: str) -> list[Token]:
-    """Split on whitespace; double quotes (straight or typographic) group words.
-    A quote may also open after ``name:`` (``name:"Li Qiang"``). Single quotes are
-    ordinary characters (``Xi's``)."""
+    """Split on whitespace; double quotes (straight or typographic) group words, and so
+    do single quotes around words (``'Li Qiang'``). A quote may also open after
+    ``name:`` (``name:"Li Qiang"``, ``name:'Li Qiang'``). An apostrophe inside a word
+    (``Xi's``) is an ordinary character. The raw text of a single-quoted value reads
+    as double-quoted (a ``/search`` phrase)."""
     tokens: list[Token] = []
     buf: list[str] = []
+    raw: list[str] = []
     quoted = False
     in_token = False
-    start = 0
     i = 0
     while i < len(line):
         ch = line[i]
         if ch.isspace():
             if in_token:
-                tokens.append(Token("".join(buf), quoted, line[start:i]))
-                buf, quoted, in_token = [], False, False
+                tokens.append(Token("".join(buf), quoted, "".join(raw)))
+                buf, raw, quoted, in_token = [], [], False, False
             i += 1
             continue
-        if not in_token:
-            start = i
+        if ch in _SINGLE_QUOTES and (not in_token or _OPTION_PREFIX.match("".join(buf))):
+            end = _single_quote_end(line, i, _SINGLE_QUOTES[ch])
+            if end > i:
+                if not in_token:
+                    quoted = True
+                in_token = True
+                buf.append(line[i + 1 : end])
+                raw.append('"' + line[i + 1 : end] + '"')
+                i = end + 1
+                continue
         if ch in _OPEN_QUOTES:
             closer = _OPEN_QUOTES[ch]
             end = line.find(closer, i + 1)
@@ -349,13 +386,15 @@ def tokenize(line: str) -> list[Token]:
                 quoted = True
             in_token = True
             buf.append(line[i + 1 : end])
+            raw.append(line[i : end + 1])
             i = end + 1
             continue
         in_token = True
         buf.append(ch)
+        raw.append(ch)
         i += 1
     if in_token:
-        tokens.append(Token("".join(buf), quoted, line[start:]))
+        tokens.append(Token("".join(buf), quoted, "".join(raw)))
     return tokens
 
 
@@ -453,7 +492,7 @@ def _assign(spec: CommandSpec, tokens: Sequence[Token]) -> dict[str, Any]:
         bare.append(tok.raw if tok.quoted and _keeps_quotes(spec, named) else tok.text)
     if not bare:
         return dict(named)
-    free = [o for o in spec.options if o.name not in named]
+    free = [o for o in spec.options if o.name not in named and o.positional]
     if not free:
         raise InputError(f"unexpected {' '.join(bare)!r}. Usage: {spec.usage()}")
     first_late = len(bare) if leading is None else leading

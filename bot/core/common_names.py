@@ -1,4 +1,4 @@
-"""Word lists behind ``/track``'s checks (:func:`bot.core.watchlist.make_user_entry`):
+"""Word lists behind ``/track``'s checks (:func:`bot.core.watchlist_user.make_user_entry`):
 words too common to track alone, common surnames, and pinyin family names."""
 
 from __future__ import annotations

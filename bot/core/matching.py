@@ -43,10 +43,16 @@ from bot.core.matching_rules import Candidate, Explanation, _Evaluation
 from bot.core.matching_scan import CompiledWatchlist
 from bot.core.models import Match
 from bot.core.watchlist import Watchlist
+from bot.core.watchlist_inflect import inflected
 
 
 class Matcher(CompiledWatchlist):
     """A compiled watchlist. Thread-safe; build with :func:`compile_watchlist`."""
+
+    def __init__(self, watchlist: Watchlist) -> None:
+        # phrases with ``inflect`` compile with their plural and verb forms (so
+        # ``self.watchlist`` is the expanded watchlist: same entries, same ids)
+        super().__init__(inflected(watchlist))
 
     def match(self, title: str, summary: str) -> list[Match]:
         """The entries the item matches, sorted by entry id, one Match per entry (a

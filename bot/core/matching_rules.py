@@ -9,6 +9,8 @@ import itertools
 from collections.abc import KeysView, Sequence
 from dataclasses import dataclass, field
 
+from bot.core.matching_order import in_order as _in_order
+from bot.core.matching_order import unless_of as _unless_of
 from bot.core.matching_scan import CompiledWatchlist
 from bot.core.matching_text import (
     _CALENDAR,
@@ -133,6 +135,22 @@ class _Evaluation:
         self.implied: list[tuple[str, _Found]] = []
         self._actor_spans: list[list[tuple[int, int]]] | None = None
         self._present: dict[int, list[_AliasC]] = {}
+        self._unless_hits: dict[int, list[_Hit]] | None = None
+
+    def _veto(self, e: _EntryC) -> str | None:
+        """The entry's ``unless`` phrase found in the title or the lead, if any."""
+        unless = _unless_of(self.m)
+        phrases = unless.by_entry.get(e.index)
+        if not phrases or unless.compiled is None:
+            return None
+        if self._unless_hits is None:
+            self._unless_hits = unless.compiled._scan(self.segments)
+        for a in phrases:
+            for h in self._unless_hits.get(a.term.id, ()):
+                if h.seg == 0 or self.segments[1].in_lead(h.start):
+                    where = "title" if h.seg == 0 else "lead"
+                    return f"vetoed: unless {a.text!r} (in the {where})"
+        return None
 
     # an alias's hits that count, with the reasons others do not
     def _check(self, a: _AliasC, hit: _Hit) -> str | None:
@@ -319,7 +337,7 @@ class _Evaluation:
                 spans[h.seg].append((h.start, h.end))
         return spans
 
-    def _rule(self, r: _RuleC) -> tuple[_Found | None, str]:
+    def _rule(self, r: _RuleC, ordered: bool = False) -> tuple[_Found | None, str]:
         per_group = [self._group_hits(g) for g in r.groups]
         if r.exclusive and all(per_group):
             partners = self._partners(per_group)
@@ -339,7 +357,7 @@ class _Evaluation:
             why = self._groups_ok(r.context)
             if why:
                 return None, f"rule context: {why}"
-        if r.window is None and r.scope == "item":
+        if r.window is None and r.scope == "item" and not ordered:
             for seg in (0, 1):
                 picked = [next((x for x in g if x[0].seg == seg), None) for g in per_group]
                 chosen = [x for x in picked if x is not None]
@@ -366,18 +384,23 @@ class _Evaluation:
                     last = combo[-1][0].start
                     if not any(h.start < last for h, _ in combo[:-1]):
                         continue
+                if ordered and not _in_order(combo):
+                    continue
                 return self._found(seg, list(combo)), ""
         if r.scope == "lead":
-            found = self._lead_spread(r, per_group)
+            found = self._lead_spread(r, per_group, ordered)
             if found is not None:
                 return found, ""
         if not self.explain:
             return None, ""
         if r.window is not None:
-            return None, f"not within {r.window} words: " + " + ".join(
+            in_order = " in this order" if ordered else ""
+            return None, f"not within {r.window} words{in_order}: " + " + ".join(
                 _describe(g, 2) for g in r.groups
             )
         order = ", with the last after another" if r.last_follows else ""
+        if ordered:
+            order = ", in this order"
         where = "one sentence" if r.scope == "sentence" else "one sentence or title + lead"
         return None, f"not in {where}" + order + ": " + " + ".join(
             _describe(g, 2) for g in r.groups
@@ -387,6 +410,7 @@ class _Evaluation:
         self,
         r: _RuleC,
         per_group: list[list[tuple[_Hit, _AliasC]]],
+        ordered: bool = False,
     ) -> _Found | None:
         """A rule's hits spread over the title and the summary's first sentence. For an
         exclusive rule the relation word must be tied to one of the others where it
@@ -415,6 +439,8 @@ class _Evaluation:
                 continue
             if r.exclusive and not self._named_partner(last, combo):
                 continue
+            if ordered and not _in_order(combo):
+                continue
             return self._found(1, list(combo))
         return None
 
@@ -425,7 +451,23 @@ class _Evaluation:
             alias=" + ".join(a.text for _, a in chosen),
         )
 
+    def _vetoed(self, e: _EntryC, why: str) -> None:
+        if not self.explain:
+            return
+        for a in e.aliases:
+            for h in self.hits.get(a.term.id, ()):
+                seg = self.segments[h.seg]
+                snippet = seg.snippet(h.start, h.end)
+                self.candidates.append(Candidate(e.id, a.text, seg.field, False, why, snippet))
+        if not any(c.entry_id == e.id for c in self.candidates):
+            self.candidates.append(Candidate(e.id, "rules", Field.SUMMARY, False, why))
+
     def _entry(self, e: _EntryC) -> _Found | None:
+        veto = self._veto(e)
+        if veto is not None:
+            self._vetoed(e, veto)
+            return None
+        source = self.m.watchlist.entries[e.index]
         found: list[_Found] = []
         context_why = self._groups_ok(e.context) if e.context else None
         if context_why and not self.explain:
@@ -462,7 +504,7 @@ class _Evaluation:
                 present = sum(1 for g in r.groups if any(self.ok(a) for a in g))
                 if present < min(2, len(r.groups)):
                     continue
-            f, why = self._rule(r)
+            f, why = self._rule(r, source.rules[r.index].ordered)
             if f is not None and context_why:
                 f, why = None, f"entry context: {context_why}"
             if f is not None:
@@ -537,3 +579,4 @@ class _Evaluation:
                             break
         matches.sort(key=lambda m: m.entry_id)
         return Explanation(matches=tuple(matches), candidates=tuple(self.candidates))
+

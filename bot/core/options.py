@@ -13,6 +13,8 @@ from dataclasses import dataclass
 class ServiceOptions:
     #: the time zone a new channel starts with
     default_timezone: str = "UTC"
+    #: the time /digest schedule uses when none is given (HH:MM)
+    default_time: str = "08:00"
     #: how a new channel's digests are grouped: "entry" or "story"
     group_by: str = "entry"
     #: the most stories a digest or brief lists

@@ -3,11 +3,11 @@
 A watchlist is an ordered list of :class:`Entry`. The shipped default lives in
 ``bot/defaults/watchlist.toml`` (31 entries with fixed ids); a user's
 ``watchlist.toml`` is merged over it (:func:`~bot.core.watchlist_resolve.merge_watchlists`):
-its ``[[entry]]`` tables add or replace entries by id, and a top-level ``disable =
-["id", ...]`` removes default entries. The edge reads those files
-(:mod:`bot.watchlist_files`); :mod:`bot.core.watchlist_resolve` validates and merges
-what they hold. A channel's own entries (``/track``) are stored as JSON definitions
-(:meth:`Entry.to_definition`).
+its ``[[entry]]`` tables add or replace entries by id, a top-level ``disable =
+["id", ...]`` removes default entries, and ``replace_defaults = true`` drops them all.
+The edge reads those files (:mod:`bot.watchlist_files`);
+:mod:`bot.core.watchlist_resolve` validates and merges what they hold. A channel's own
+entries (``/track``) are stored as JSON definitions (:meth:`Entry.to_definition`).
 
 What an entry can say (see ``bot/defaults/watchlist.toml`` for worked examples):
 
@@ -38,8 +38,19 @@ What an entry can say (see ``bot/defaults/watchlist.toml`` for worked examples):
     field written (mostly) in capitals ("BIDEN, XI TO MEET"), case rules relax, except
     that a hit that reads as a roman numeral after the name it numbers ("PIUS XI",
     "SUPER BOWL XI") is still rejected.
+    - ``inflect``: also the plural and verb forms of a Latin-script phrase's last
+      word ("sanction": sanctions, sanctioned, sanctioning), see
+      :mod:`bot.core.watchlist_inflect`; None (unset): as the entry's ``inflect``.
 ``exclude`` / ``context`` at the entry level
     Apply to every alias and rule of the entry.
+``name``
+    Counts as an alias (a file's entry gets it added when it resolves; ``match_name =
+    false`` opts out).
+``unless``
+    Phrases that veto the entry for an item whose title or lead has one of them,
+    wherever it stands (``exclude`` vetoes only the hits it overlaps).
+``inflect`` at the entry level
+    Inflect every phrase of the entry that does not set its own ``inflect``.
 ``[[entry.rules]]``
     Co-occurrence: the entry matches when the item has a hit of *every* group in
     ``all`` (each group: any of its phrases), optionally within one ``scope =
@@ -50,7 +61,13 @@ What an entry can say (see ``bot/defaults/watchlist.toml`` for worked examples):
     (the last group is a relation between the others, such as a meeting: a hit of it
     tied to a third name, "talks with Putin", "Xi-Putin talks", does not count, and in
     a spread over title and lead it must name one of the others where it stands: "... a
-    meeting with Biden") and ``context`` (as above).
+    meeting with Biden"), ``ordered = true`` (the groups' hits in the order of
+    ``all``) and ``context`` (as above).
+
+    Who does what to whom: ``actor``, ``action`` and (optional) ``target`` instead of
+    ``all`` are ``all = [actor, action, target]`` with ``ordered = true`` and ``window``
+    (default :data:`SVO_WINDOW` words): "China restricts ... U.S." but not "the U.S.
+    restricts China".
 
 References, expanded when the file is loaded (so every entry stands alone):
 ``"@entry-id"`` stands for that entry's aliases (with its exclusions and context), and
@@ -64,7 +81,7 @@ import json
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import (
@@ -76,11 +93,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.core.common_names import COMMON_SURNAMES as _COMMON_SURNAMES
-from bot.core.common_names import COMMON_WORDS as _COMMON_WORDS
-from bot.core.common_names import PINYIN_SURNAMES as _PINYIN_SURNAMES
 from bot.core.models import EntryKind
-from bot.core.text import is_cjk as _is_cjk
 from bot.core.text import normalize
 from bot.core.validation import error_location
 from bot.errors import InputError
@@ -136,6 +149,9 @@ class Alias(BaseModel):
     context: tuple[tuple[Alias, ...], ...] = ()
     window: int | None = Field(default=None, ge=1, le=MAX_WINDOW)
     implies: tuple[str, ...] = Field(default=(), max_length=8)
+    #: also match plural and verb forms ("sanction": sanctions, sanctioned ...); None:
+    #: as the entry says (its ``inflect``)
+    inflect: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -190,7 +206,12 @@ class Alias(BaseModel):
         if self.window is not None and not self.context:
             raise ValueError("window needs a context")
         if self.is_ref and (
-            self.case != "auto" or self.exclude or self.context or self.window or self.implies
+            self.case != "auto"
+            or self.exclude
+            or self.context
+            or self.window
+            or self.implies
+            or self.inflect is not None
         ):
             raise ValueError(f"{self.text!r} is a reference: it takes no options")
         return self
@@ -207,6 +228,7 @@ class Alias(BaseModel):
             and not self.context
             and self.window is None
             and not self.implies
+            and self.inflect is None
         ):
             return self.text
         out: dict[str, Any] = {"text": self.text}
@@ -220,7 +242,13 @@ class Alias(BaseModel):
             out["window"] = self.window
         if self.implies:
             out["implies"] = list(self.implies)
+        if self.inflect is not None:
+            out["inflect"] = self.inflect
         return out
+
+
+#: the words an ``actor``/``action``/``target`` rule spans when it gives no ``window``
+SVO_WINDOW = 8
 
 
 class Rule(BaseModel):
@@ -233,7 +261,37 @@ class Rule(BaseModel):
     window: int | None = Field(default=None, ge=1, le=MAX_WINDOW)
     last_follows: bool = False
     exclusive: bool = False
+    #: the groups' hits must come in the order of ``all`` (an ``actor``/``action``/
+    #: ``target`` rule: who does what to whom)
+    ordered: bool = False
     context: tuple[tuple[Alias, ...], ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _svo(cls, data: Any) -> Any:
+        """``actor = [...], action = [...], target = [...]`` (``target`` optional) is
+        ``all = [actor, action, target], ordered = true``, within ``window`` words
+        (default :data:`SVO_WINDOW`), ``scope = "lead"`` unless given (one field, or
+        from the title on into the summary's first sentence)."""
+        if not isinstance(data, dict) or not {"actor", "action", "target"} & data.keys():
+            return data
+        data = dict(data)
+        if "all" in data:
+            raise ValueError("give either all = [...] or actor/action/target, not both")
+        missing = [k for k in ("actor", "action") if k not in data]
+        if missing:
+            raise ValueError(
+                f"an actor/action/target rule needs {' and '.join(missing)} "
+                "(target is optional)"
+            )
+        parts = [data.pop("actor"), data.pop("action")]
+        if "target" in data:
+            parts.append(data.pop("target"))
+        data["all"] = parts
+        data["ordered"] = True
+        data.setdefault("window", SVO_WINDOW)
+        data.setdefault("scope", "lead")  # or from the title on into the lead
+        return data
 
     @field_validator("all", mode="before")
     @classmethod
@@ -260,6 +318,8 @@ class Rule(BaseModel):
             raise ValueError("last_follows needs at least two groups in 'all'")
         if self.exclusive and len(self.all) < 2:
             raise ValueError("exclusive needs at least two groups in 'all'")
+        if self.ordered and len(self.all) < 2:
+            raise ValueError("ordered needs at least two groups in 'all'")
         return self
 
     def compact(self) -> dict[str, Any]:
@@ -272,6 +332,8 @@ class Rule(BaseModel):
             out["last_follows"] = True
         if self.exclusive:
             out["exclusive"] = True
+        if self.ordered:
+            out["ordered"] = True
         if self.context:
             out["context"] = [[a.compact() for a in g] for g in self.context]
         return out
@@ -290,6 +352,14 @@ class Entry(BaseModel):
     exclude: tuple[Alias, ...] = ()
     context: tuple[tuple[Alias, ...], ...] = ()
     rules: tuple[Rule, ...] = Field(default=(), max_length=50)
+    #: phrases that veto the entry when the item's title or lead has one of them
+    unless: tuple[Alias, ...] = Field(default=(), max_length=100)
+    #: plural and verb forms for every Latin-script alias and rule phrase that does
+    #: not say otherwise (its own ``inflect``)
+    inflect: bool = False
+    #: a watchlist file's entry gets its name as an alias when it is read (a
+    #: ``/track`` entry lists it as one); false: it does not
+    match_name: bool = True
 
     @field_validator("name")
     @classmethod
@@ -299,7 +369,7 @@ class Entry(BaseModel):
             raise ValueError("empty name")
         return value
 
-    @field_validator("aliases", "exclude", mode="before")
+    @field_validator("aliases", "exclude", "unless", mode="before")
     @classmethod
     def _alias_list(cls, value: Any) -> Any:
         return _alias_list(value)
@@ -329,6 +399,12 @@ class Entry(BaseModel):
             out["context"] = [[a.compact() for a in g] for g in self.context]
         if self.rules:
             out["rules"] = [r.compact() for r in self.rules]
+        if self.unless:
+            out["unless"] = [a.compact() for a in self.unless]
+        if self.inflect:
+            out["inflect"] = True
+        if not self.match_name:
+            out["match_name"] = False
         return out
 
     @classmethod
@@ -364,6 +440,7 @@ def _refs_in_aliases(aliases: Iterable[Alias]) -> Iterable[str]:
 def _refs_in_entry(entry: Entry) -> Iterable[str]:
     yield from _refs_in_aliases(entry.aliases)
     yield from _refs_in_aliases(entry.exclude)
+    yield from _refs_in_aliases(entry.unless)
     for g in entry.context:
         yield from _refs_in_aliases(g)
     for r in entry.rules:
@@ -381,6 +458,9 @@ class Watchlist(BaseModel):
 
     entries: tuple[Entry, ...] = ()
     disabled: tuple[str, ...] = ()
+    #: merged over a base, this watchlist replaces it entirely (a user file's
+    #: ``replace_defaults = true``)
+    replace_defaults: bool = False
     source: str = ""
 
     @model_validator(mode="after")
@@ -435,15 +515,6 @@ _HASH_LOCK = threading.Lock()
 _loc = error_location
 
 
-# -- /track ---------------------------------------------------------------------------
-
-MAX_USER_ALIASES = 20
-MIN_SURNAME = 5
-
-_SPLIT_ALIASES = re.compile(r"[,\n;，、；]")
-_LATIN_LETTER = re.compile(r"[^\W\d_]")
-
-
 def slugify(name: str) -> str:
     """An entry id from a display name: ASCII lower-case words joined by '-'."""
     text = unicodedata.normalize("NFKD", normalize(name))
@@ -452,128 +523,11 @@ def slugify(name: str) -> str:
     return slug[:MAX_ID].strip("-")
 
 
-def _check_user_alias(alias: str, what: str) -> str:
-    text = normalize(alias)
-    if not text:
-        raise InputError(f"{what} is empty.")
-    if len(text) > 80:
-        raise InputError(f"{what} {text[:40]!r}… is too long (80 characters at most).")
-    if text[0] in "@$":
-        raise InputError(f"{what} {text!r} cannot start with @ or $.")
-    cjk = sum(1 for ch in text if _is_cjk(ch))
-    letters = [ch for ch in text if ch.isalnum() and not _is_cjk(ch)]
-    if cjk == 0 and not letters:
-        raise InputError(f"{what} {text!r} has no letters: it would match nothing useful.")
-    if cjk == 1 and not letters:
-        raise InputError(
-            f"{what} {text!r} is a single character: it would match far too much; "
-            "give a longer name."
-        )
-    if cjk == 0 and len(letters) < 2:
-        raise InputError(f"{what} {text!r} is too short: a single letter would match far too much.")
-    if text.lower() in _COMMON_WORDS:
-        raise InputError(f"{what} {text!r} is too common a word to track on its own.")
-    return text
-
-
-def _surname_alias(name: str) -> Alias | None:
-    """The surname alone, for an actor, only when that is safe (see make_user_entry)."""
-    words = name.split()
-    if len(words) < 2 or any(_is_cjk(ch) for ch in name):
-        return None
-    if words[0].lower().strip(".,") in _PINYIN_SURNAMES:
-        return None  # Chinese order: the last word is a given name
-    surname = words[-1].strip(".,")
-    if surname.lower() in {"jr", "sr", "ii", "iii", "iv"} and len(words) > 2:
-        surname = words[-2].strip(".,")
-    if (
-        len(surname) < MIN_SURNAME
-        or not surname.isalpha()
-        or not surname[0].isupper()
-        or surname.isupper()
-        or surname.lower() in _COMMON_SURNAMES
-        or surname.lower() in _COMMON_WORDS
-    ):
-        return None
-    return Alias(text=surname, case="sensitive")
-
-
-def make_user_entry(
-    kind: str,
-    name: str,
-    aliases: Sequence[str] | str,
-    *,
-    existing_ids: Iterable[str],
-) -> Entry:
-    """A channel's own entry from ``/track`` input.
-
-    The id is a slug of the name (``"Li Qiang"`` -> ``li-qiang``; a name with no Latin
-    letters gets ``entry-<hash>``). The name itself is always an alias. Aliases may be a
-    list or one comma-separated string (Chinese commas too).
-
-    For an actor with a multi-word Latin name, the surname alone is added, matched with
-    its exact case, only when it is safe: at least five letters, not a common surname
-    (Smith, Brown, Sullivan, Lee ...) or common word, and the name not in Chinese order
-    (family name first, e.g. "Li Qiang", "Wang Wentao": there the last word is a given
-    name). So "Jerome Powell" and "Ted Cruz" get only the full name; "Rishi Sunak" also
-    gets "Sunak" (but not "sunak").
-
-    Raises :class:`InputError` with a message fit for the user."""
-    kind_text = (kind or "").strip().lower()
-    try:
-        entry_kind = EntryKind(kind_text)
-    except ValueError:
-        raise InputError(f"Kind must be 'actor' (a person) or 'topic', not {kind!r}.") from None
-    clean_name = normalize(name or "")
-    if not clean_name:
-        raise InputError("Give a name for what to track.")
-    if len(clean_name) > MAX_NAME:
-        raise InputError(f"The name is too long ({MAX_NAME} characters at most).")
-    _check_user_alias(clean_name, "The name")
-
-    raw = [aliases] if isinstance(aliases, str) else list(aliases)
-    parts: list[str] = []
-    for chunk in raw:
-        parts.extend(p for p in _SPLIT_ALIASES.split(chunk or "") if p.strip())
-    if len(parts) > MAX_USER_ALIASES:
-        raise InputError(f"Too many aliases ({len(parts)}): {MAX_USER_ALIASES} at most.")
-    texts = [clean_name] + [_check_user_alias(p, "Alias") for p in parts]
-
-    alias_list: list[Alias] = []
-    seen: set[str] = set()
-    for t in texts:
-        if t.casefold() not in seen:
-            seen.add(t.casefold())
-            alias_list.append(Alias(text=t))
-    if entry_kind is EntryKind.ACTOR:
-        surname = _surname_alias(clean_name)
-        if surname is not None and surname.text.casefold() not in seen:
-            alias_list.append(surname)
-
-    entry_id = slugify(clean_name)
-    if not entry_id or not re.match(ID_PATTERN, entry_id):
-        digest = hashlib.sha1(clean_name.encode("utf-8")).hexdigest()[:8]  # noqa: S324
-        entry_id = f"entry-{digest}"
-    taken = set(existing_ids)
-    if entry_id in taken:
-        raise InputError(
-            f"An entry with id {entry_id!r} is already tracked here. Remove it first "
-            f"(/untrack {entry_id}) or choose another name."
-        )
-    try:
-        return Entry(id=entry_id, kind=entry_kind, name=clean_name, aliases=tuple(alias_list))
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise InputError(
-            f"Cannot track this: {first['msg'].removeprefix('Value error, ')}"
-        ) from None
-
 
 __all__ = [
     "Alias",
     "Entry",
     "Rule",
     "Watchlist",
-    "make_user_entry",
     "slugify",
 ]

@@ -10,12 +10,14 @@ naming the source, the key (``entry[3].aliases``, 1-based) and the problem.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.core.text import normalize
 from bot.core.validation import format_validation_error
 from bot.core.watchlist import ID_PATTERN, Alias, Entry, Watchlist
 from bot.errors import ConfigError
@@ -27,6 +29,7 @@ class _FileModel(BaseModel):
     entry: list[Entry] = Field(default_factory=list)
     terms: dict[str, tuple[Alias, ...]] = Field(default_factory=dict)
     disable: list[str] = Field(default_factory=list)
+    replace_defaults: bool = False
 
     @field_validator("terms")
     @classmethod
@@ -138,12 +141,68 @@ class _Resolver:
             update={
                 "aliases": self.expand(e.aliases, f"{key}.aliases"),
                 "exclude": self.expand(e.exclude, f"{key}.exclude"),
+                "unless": self.expand(e.unless, f"{key}.unless"),
                 "context": tuple(
                     self.expand(g, f"{key}.context[{gi + 1}]") for gi, g in enumerate(e.context)
                 ),
                 "rules": tuple(rules),
             }
         )
+
+
+def _name_can_match(name: str) -> bool:
+    """A name that reads as a phrase (not a reference, some letters or digits)."""
+    return name[0] not in "@$" and any(ch.isalnum() for ch in name)
+
+
+#: keys of an entry that take a list of phrases: a bare string there is a mistake
+_LIST_KEYS = ("aliases", "unless")
+
+
+def _prepare(data: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+    """The file's data with each entry's name among its aliases (unless ``match_name =
+    false``), after refusing a bare string where a list of phrases belongs:
+    ``aliases = "Wang Yi"`` reads as one alias but is almost always a list written wrong
+    (or a comma-separated string)."""
+    entries = data.get("entry")
+    if not isinstance(entries, list):
+        return data
+    out = []
+    for i, raw in enumerate(entries):
+        if not isinstance(raw, Mapping):
+            out.append(raw)
+            continue
+        for name in _LIST_KEYS:
+            value = raw.get(name)
+            if isinstance(value, str):
+                raise ConfigError(
+                    f"{name} must be a list: {name} = [{json.dumps(value, ensure_ascii=False)}]"
+                    " (one phrase per string)",
+                    source=source,
+                    key=f"entry[{i + 1}].{name}",
+                )
+        out.append(_with_name(raw))
+    return {**data, "entry": out}
+
+
+def _with_name(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    name, aliases = raw.get("name"), raw.get("aliases", [])
+    if (
+        raw.get("match_name", True) is not True
+        or not isinstance(name, str)
+        or not isinstance(aliases, list)
+    ):
+        return raw  # (a wrong type is for validation to report)
+    name = normalize(name)
+    if not name or not _name_can_match(name):
+        return raw
+    texts = {
+        (a if isinstance(a, str) else a.get("text") if isinstance(a, Mapping) else None)
+        for a in aliases
+    }
+    if name.casefold() in {t.strip().casefold() for t in texts if isinstance(t, str)}:
+        return raw
+    return {**raw, "aliases": [*aliases, name]}
 
 
 def parse_watchlist(
@@ -156,6 +215,7 @@ def parse_watchlist(
     """The watchlist in ``data`` (a watchlist file's parsed TOML) and its named term
     lists. References resolve against ``data`` itself, then against ``base_entries``
     and ``base_terms`` (the default watchlist's, for a user's file)."""
+    data = _prepare(data, source)
     try:
         model = _FileModel.model_validate(data)
     except ValidationError as err:
@@ -185,7 +245,12 @@ def parse_watchlist(
         if not re.match(ID_PATTERN, d):
             raise ConfigError(f"{d!r} is not an entry id", source=source, key=f"disable[{i + 1}]")
     try:
-        wl = Watchlist(entries=tuple(entries), disabled=tuple(model.disable), source=source)
+        wl = Watchlist(
+            entries=tuple(entries),
+            disabled=tuple(model.disable),
+            replace_defaults=model.replace_defaults,
+            source=source,
+        )
     except ValidationError as err:
         raise _validation_error(err, source) from None
     return wl, dict(model.terms)
@@ -197,7 +262,25 @@ def merge_watchlists(base: Watchlist, user: Watchlist, *, strict: bool = True) -
 
     An unknown id in ``user.disabled`` is a :class:`ConfigError` (a typo in a file);
     with ``strict=False`` it is ignored (a channel's stored choices may name an entry a
-    newer default watchlist no longer has)."""
+    newer default watchlist no longer has).
+
+    With ``user.replace_defaults`` the result is ``user``'s entries alone (a beat of
+    one's own: the default entries are not wanted at all)."""
+    if user.replace_defaults:
+        if not user.entries:
+            raise ConfigError(
+                "replace_defaults = true but the file has no [[entry]]: nothing would be "
+                "tracked",
+                source=user.source or None,
+                key="replace_defaults",
+            )
+        if user.disabled:
+            raise ConfigError(
+                "disable = [...] has no effect with replace_defaults = true: remove it",
+                source=user.source or None,
+                key="disable",
+            )
+        return Watchlist(entries=user.entries, source=user.source or base.source)
     known = set(base.ids) | {e.id for e in user.entries}
     for i, d in enumerate(user.disabled):
         if strict and d not in known:

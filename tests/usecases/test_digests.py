@@ -53,7 +53,7 @@ async def test_digest_schedule_and_off(
         ({"time": "08:00", "tz": "Mars/Olympus"}, "Unknown timezone"),
         ({"time": "08:00", "days": "someday"}, "is not a day"),
         ({"time": "08:00", "days": "mon-fri-sun"}, "not a day or a range"),
-        ({}, "needs time"),
+        ({"tz": "Mars/Olympus"}, "Unknown timezone"),  # no time: the default, checked
     ],
 )
 async def test_digest_schedule_bad_input_changes_nothing(

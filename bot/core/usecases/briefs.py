@@ -6,16 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.clock import Clock
+from bot.core.commands import MAX_SEARCH_PAGE
 from bot.core.digest import format_day_time
 from bot.core.format import item_title
 from bot.core.models import StoredItem
 from bot.core.options import ServiceOptions
 from bot.core.ports import Storage
 from bot.core.replies import ChannelContext, Reply
+from bot.core.safety import inert
 from bot.core.usecases.channels import Channels, resolve_entry
 from bot.core.usecases.digests import Digests
-
-SEARCH_LIMIT = 10
+from bot.core.usecases.searching import PAGE_SIZE, search_page
 
 
 class Briefs:
@@ -51,20 +52,40 @@ class Briefs:
         )
         return Reply(digest=digest, ephemeral=False)
 
-    async def search(self, ctx: ChannelContext, query: str, hours: int | None = None) -> Reply:
+    async def search(
+        self, ctx: ChannelContext, query: str, hours: int | None = None, page: int | None = None
+    ) -> Reply:
         channel = await self.channels.channel(ctx)
         now = self.clock.now()
         # the same time basis as /brief: when the item was fetched (stored)
         since = now - timedelta(hours=hours) if hours else None
-        hits = await self.storage.search(
-            query, since=None, fetched_since=since, limit=SEARCH_LIMIT, channel_id=channel.id
+        view = await self.channels.watchlist(channel.id)
+        page = page or 1
+        found = await search_page(
+            self.storage, view, query, channel_id=channel.id, since=None, fetched_since=since,
+            page=page,
         )
+        hits = found.hits
         span = f" in the last {hours} h" if hours else ""
+        also = ""
+        if found.entry is not None:
+            shown = ", ".join(found.forms[:4]) + (", …" if len(found.forms) > 4 else "")
+            also = f" (and {found.entry.name}'s aliases: {inert(shown, markdown=False)})"
         if not hits:
-            return Reply(lines=(f"No stored story matches {query!r}{span}.",), ephemeral=False)
-        lines = [f"Search {query!r}{span}: {len(hits)} best"]
-        for i, hit in enumerate(hits, 1):
+            if page > 1:
+                return Reply(lines=(f"No more stories match {query!r}{span} (page {page}).",),
+                             ephemeral=False)
+            return Reply(lines=(f"No stored story matches {query!r}{also}{span}.",),
+                         ephemeral=False)
+        if page == 1:
+            lines = [f"Search {query!r}{also}{span}: {len(hits)} best"]
+        else:
+            lines = [f"Search {query!r}{also}{span}, page {page}: {len(hits)} more"]
+        first = (page - 1) * PAGE_SIZE
+        for i, hit in enumerate(hits, first + 1):
             lines.extend(_item_lines(i, hit.stored, channel.timezone))
+        if found.more and page < MAX_SEARCH_PAGE:
+            lines.append(f"More: the same /search with page:{page + 1}")
         return Reply(lines=tuple(lines), ephemeral=False)
 
 

@@ -186,9 +186,13 @@ class DigestCommands:
         )
 
     async def schedule_digest(
-        self, ctx: ChannelContext, time: str, tz: str | None = None, days: str | None = None
+        self,
+        ctx: ChannelContext,
+        time: str | None = None,
+        tz: str | None = None,
+        days: str | None = None,
     ) -> Reply:
-        hhmm = check_time_of_day(time)
+        hhmm = check_time_of_day(time or self.digests.options.default_time)
         channel = await self.channels.channel(ctx)
         timezone = tz.strip() if tz else channel.timezone
         zone(timezone)  # InputError for an unknown zone

@@ -16,12 +16,14 @@ from datetime import datetime
 
 from bot.core.clock import Clock
 from bot.core.format import ago
+from bot.core.links import canonical_link
 from bot.core.models import FeedHealth, FeedSource
 from bot.core.opml import export_opml, parse_opml
 from bot.core.options import ServiceOptions
 from bot.core.ports import Storage
 from bot.core.probe import FeedProber, refuse_credentials, with_scheme
 from bot.core.replies import Attachment, ChannelContext, Reply
+from bot.core.safety import inert
 from bot.core.usecases.channels import Channels
 from bot.errors import InputError, NotFoundError
 
@@ -60,14 +62,17 @@ class FeedCommands:
         refuse_credentials(url)
         channel = await self.channels.channel(ctx)
         existing = await self.storage.channel_feeds(channel.id)
-        if any(f.url == url for f in existing):
-            raise InputError(f"This channel already follows {url}.")
+        key = feed_key(url)
+        same = next((f for f in existing if f.url == url or feed_key(f.url) == key), None)
+        if same is not None:
+            also = "" if same.url == url else f" (as {same.url})"
+            raise InputError(f"This channel already follows {url}{also}: {_name(same.name)}.")
         minutes = self.options.poll_interval_minutes
         known = await self._known_feed(url)
         if known is not None:  # polled already (config, or another channel's): no fetch
             await self.storage.add_feed(FeedSource(known.url, known.name), channel_id=channel.id)
             return Reply.message(
-                f"Added {known.name} ({_health_text(known, self.clock.now())})."
+                f"Added {_name(known.name)} ({_health_text(known, self.clock.now())})."
             )
         probed = await self.prober.probe(url, name)
         source, count = probed.source, probed.items
@@ -79,12 +84,18 @@ class FeedCommands:
                 log.exception("first poll of %s failed", source.url)
         moved = f" (it moved to {source.url})" if source.url != url else ""
         return Reply.message(
-            f"Added {source.name}{moved}: {count} {'item' if count == 1 else 'items'} in "
+            f"Added {_name(source.name)}{moved}: {count} {'item' if count == 1 else 'items'} in "
             f"the feed now. New stories are checked every {minutes:g} min."
         )
 
     async def _known_feed(self, url: str) -> FeedHealth | None:
-        return await self.storage.feed_by_url(url)
+        """A feed polled already under this URL, or another form of it (tracking
+        parameters, trailing slash, http/https)."""
+        found = await self.storage.feed_by_url(url)
+        if found is not None:
+            return found
+        key = feed_key(url)
+        return next((f for f in await self.storage.all_feeds() if feed_key(f.url) == key), None)
 
     async def _resolve_feed(self, channel_id: int, text: str) -> FeedHealth:
         feeds = await self.storage.channel_feeds(channel_id)
@@ -94,6 +105,11 @@ class FeedCommands:
         for f in feeds:
             if f.url == query or f.url == with_scheme(query):
                 return f
+        if "." in query and " " not in query:  # another form of a followed feed's URL
+            key = feed_key(query)
+            same = [f for f in feeds if feed_key(f.url) == key]
+            if len(same) == 1:
+                return same[0]
         folded = query.casefold()
         named = [f for f in feeds if f.name.casefold() == folded]
         if len(named) == 1:
@@ -111,7 +127,7 @@ class FeedCommands:
         channel = await self.channels.channel(ctx)
         found = await self._resolve_feed(channel.id, feed)
         await self.storage.remove_feed(channel.id, found.id)
-        return Reply.message(f"Removed {found.name} ({found.url}) from this channel.")
+        return Reply.message(f"Removed {_name(found.name)} ({found.url}) from this channel.")
 
     async def feeds_list(self, ctx: ChannelContext) -> Reply:
         channel = await self.channels.channel(ctx)
@@ -122,30 +138,37 @@ class FeedCommands:
         failing = sum(1 for f in feeds if f.failing)
         lines = [f"{len(feeds)} feeds ({failing} failing):"]
         for i, f in enumerate(feeds, 1):
-            lines.append(f"{i}. {f.name} — {f.url}")
+            lines.append(f"{i}. {_name(f.name)} — {f.url}")
             lines.append("    " + _health_text(f, now))
         return Reply(lines=tuple(lines))
 
     async def feeds_import(self, ctx: ChannelContext, file: bytes) -> Reply:
         sources = parse_opml(file)
         channel = await self.channels.channel(ctx)
-        have = {f.url for f in await self.storage.channel_feeds(channel.id)}
-        new = [s for s in sources if s.url not in have]
+        have = {feed_key(f.url) for f in await self.storage.channel_feeds(channel.id)}
+        new = []
+        for src in sources:  # each feed once, and none the channel follows (in any form)
+            if feed_key(src.url) not in have:
+                have.add(feed_key(src.url))
+                new.append(src)
         if len(new) > MAX_IMPORT:
             raise InputError(
                 f"The file lists {len(new)} new feeds; import at most {MAX_IMPORT} at a time."
             )
         sem = asyncio.Semaphore(IMPORT_CONCURRENCY)
 
-        known = {f.url: f for f in await self.storage.all_feeds()}
+        all_feeds = await self.storage.all_feeds()
+        known = {f.url: f for f in all_feeds}
+        known.update({feed_key(f.url): f for f in all_feeds if feed_key(f.url) not in known})
 
         async def check(src: FeedSource) -> tuple[FeedSource, FeedSource | None, str]:
             try:
                 refuse_credentials(src.url)
             except InputError as err:
                 return src, None, str(err).removeprefix("Not added: ")
-            if src.url in known:  # polled already: no need to fetch it to trust it
-                return src, FeedSource(src.url, known[src.url].name, src.lang), ""
+            polled = known.get(src.url) or known.get(feed_key(src.url))
+            if polled is not None:  # polled already: no need to fetch it to trust it
+                return src, FeedSource(polled.url, polled.name, src.lang), ""
             async with sem:
                 try:
                     ok = (await self.prober.probe(with_scheme(src.url), src.name)).source
@@ -158,12 +181,12 @@ class FeedCommands:
         refused: list[str] = []
         for src, ok, why in results:
             if ok is None:
-                refused.append(f"  ✗ {src.name}: {why}")
+                refused.append(f"  ✗ {_name(src.name)}: {why}")
                 continue
             try:
                 await self.storage.add_feed(ok, channel_id=channel.id)
             except InputError as err:  # the same feed twice under two URLs
-                refused.append(f"  ✗ {src.name}: {err}")
+                refused.append(f"  ✗ {_name(src.name)}: {err}")
                 continue
             added.append(ok)
         lines = [
@@ -188,6 +211,24 @@ class FeedCommands:
                    "/feeds import elsewhere).",),
             attachment=Attachment("briefbot-feeds.opml", data, "text/x-opml"),
         )
+
+
+def feed_key(url: str) -> str:
+    """A feed URL for comparison: :func:`~bot.core.links.canonical_link` (tracking
+    parameters, fragment and trailing slash dropped, host lower-cased), without its
+    scheme (one feed on http and https). A URL with credentials stays itself (it is
+    refused as such, never taken for the feed without them)."""
+    url = url.strip()
+    if "@" in url.partition("://")[2].partition("/")[0]:
+        return url
+    canon = canonical_link(with_scheme(url)) or url
+    return canon.partition("://")[2] or canon
+
+
+def _name(name: str) -> str:
+    """A feed's name (from the feed itself: untrusted) made inert for a reply line: no
+    mention, no link, no bidi control."""
+    return inert(name, markdown=False)
 
 
 def _health_text(f: FeedHealth, now: datetime) -> str:

@@ -12,6 +12,7 @@ from bot.core.digest import format_day_time
 from bot.core.format import ago
 from bot.core.ports import Storage
 from bot.core.replies import ChannelContext, Reply
+from bot.core.safety import inert
 from bot.core.text import truncate
 from bot.core.timeparse import zone
 from bot.core.usecases.channels import Channels
@@ -47,7 +48,7 @@ class StatusCommands:
                      f"{len(never)} not polled yet)")
         for f in failing[:10]:
             since = ago(f.last_error_at, now)
-            lines.append(f"  ✗ {f.name}: {f.last_error or 'failing'} "
+            lines.append(f"  ✗ {inert(f.name, markdown=False)}: {f.last_error or 'failing'} "
                          f"({f.consecutive_failures}× in a row, last {since})")
         if len(failing) > 10:
             lines.append(f"  …and {len(failing) - 10} more failing (see /feeds list)")

@@ -19,7 +19,8 @@ from bot.core.ports import ChannelRecord, Storage
 from bot.core.replies import ChannelContext, Reply
 from bot.core.text import truncate
 from bot.core.usecases.channels import Channels, ChannelWatchlist, resolve_entry
-from bot.core.watchlist import Alias, Entry, Watchlist, make_user_entry, slugify
+from bot.core.watchlist import Alias, Entry, Watchlist, slugify
+from bot.core.watchlist_user import add_user_aliases, make_user_entry
 from bot.errors import InputError
 
 #: how far back /track re-matches stored items with a new entry
@@ -47,8 +48,13 @@ class Tracking:
     ) -> Reply:
         channel = await self.channels.channel(ctx)
         view = await self.channels.watchlist(channel.id)
-        mode = mode or "digest"
         slug = slugify(name)
+        own = _own_entry(view, slug, name)
+        if own is not None:
+            return await self._edit(
+                channel, view=view, entry=own, kind=kind, aliases=aliases, mode=mode
+            )
+        mode = mode or "digest"
         default = self.channels.default_watchlist.get(slug) if slug else None
         if default is not None and slug not in view.own:
             entry, note = _adapt_default(default, kind, aliases, mode, view)
@@ -73,16 +79,56 @@ class Tracking:
             await self.storage.enable_default_entry(channel.id, default.id)
         self.channels.invalidate(channel.id)
         found = await self._rematch(channel, entry)
-        shown = ", ".join(a.text for a in entry.aliases[:8])
-        more = f" (+{len(entry.aliases) - 8} more)" if len(entry.aliases) > 8 else ""
         when = "posted at once and in the digest" if mode == "instant" else "in the digest"
         lines = [
             f"Tracking {entry.name} ({entry.kind.value}, id {entry.id}): {when}.",
-            f"Matches: {shown}{more}.",
+            f"Matches: {_shown_aliases(entry)}.",
         ]
         if note:
             lines.append(note)
         lines.append(found)
+        return Reply(lines=tuple(lines))
+
+    async def _edit(
+        self,
+        channel: ChannelRecord,
+        *,
+        view: ChannelWatchlist,
+        entry: Entry,
+        kind: str,
+        aliases: str | None,
+        mode: str | None,
+    ) -> Reply:
+        """/track of an entry the channel has already (its own, or its copy of a
+        default): add the aliases given and/or change the mode."""
+        if entry.kind.value != (kind or "").strip().lower():
+            raise InputError(
+                f"{entry.name} ({entry.id}) is tracked here as a {entry.kind.value}; "
+                f"/track kind:{entry.kind.value} name:\"{entry.name}\" aliases:... adds "
+                "aliases to it."
+            )
+        old_mode = view.own[entry.id].mode
+        new_mode = mode or old_mode
+        updated, added = add_user_aliases(entry, aliases or "") if aliases else (entry, [])
+        if not added and new_mode == old_mode:
+            shown = ", ".join(a.text for a in entry.aliases[:8])
+            raise InputError(
+                f"{entry.name} ({entry.id}) is already tracked here with these aliases "
+                f"({shown}): give aliases:... to add some, or mode:... to change how it is "
+                f"posted. /untrack {entry.id} first to start it over."
+            )
+        await self.storage.put_channel_entry(
+            channel.id, updated.id, updated.to_definition(), new_mode
+        )
+        self.channels.invalidate(channel.id)
+        lines = [f"Updated {updated.name} ({updated.id}):"]
+        if added:
+            lines.append(f"Added aliases: {', '.join(added)}.")
+            lines.append(f"Matches: {_shown_aliases(updated)}.")
+        if new_mode != old_mode:
+            when = "posted at once and in the digest" if new_mode == "instant" else "in the digest"
+            lines.append(f"Now {when}.")
+        lines.append(await self._rematch(channel, updated))
         return Reply(lines=tuple(lines))
 
     async def _rematch(self, channel: ChannelRecord, entry: Entry) -> str:
@@ -196,6 +242,19 @@ class Tracking:
         return lines
 
 
+def _own_entry(view: ChannelWatchlist, slug: str, name: str) -> Entry | None:
+    """The channel's own entry (or copy of a default) that /track name:... names."""
+    if slug and slug in view.own_entries:
+        return view.own_entries[slug]
+    folded = name.strip().casefold()
+    return next((e for e in view.own_entries.values() if e.name.casefold() == folded), None)
+
+
+def _shown_aliases(entry: Entry) -> str:
+    more = f" (+{len(entry.aliases) - 8} more)" if len(entry.aliases) > 8 else ""
+    return ", ".join(a.text for a in entry.aliases[:8]) + more
+
+
 def _adapt_default(
     default: Entry, kind: str, aliases: str | None, mode: str, view: ChannelWatchlist
 ) -> tuple[Entry | None, str]:
@@ -288,7 +347,11 @@ def _describe_rules(e: Entry) -> str:
         )
         where = " in one sentence" if r.scope == "sentence" else (
             f" within {r.window} words" if r.window else "")
-        parts.append(f"{groups}{where}")
+        order = ", in this order" if r.ordered else ""
+        parts.append(f"{groups}{where}{order}")
     if len(e.rules) > 3:
         parts.append(f"+{len(e.rules) - 3} more rules")
+    if e.unless:
+        parts.append("not when the title or lead says " + ", ".join(
+            repr(a.text) for a in e.unless[:4]) + (", …" if len(e.unless) > 4 else ""))
     return "; ".join(parts)
