@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -161,9 +162,26 @@ class DigestCommands:
         self.on_schedule_changed = on_schedule_changed
 
     async def digest_now(self, ctx: ChannelContext) -> Reply:
+        """Post the digest since the last one (which moves the next digest's start).
+
+        A member without Manage Server gets a preview instead: the same digest as a
+        reply in the channel, which moves nothing. Nothing new is said as such (nothing
+        is posted and the period stays open)."""
         channel = await self.channels.channel(ctx)
         end = self.clock.now()
         digest = await self.digests.build_channel_digest(channel, end)
+        if not ctx.can_manage:
+            preview = replace(digest, title=f"{digest.title} preview")
+            return Reply(
+                lines=("A preview of the next digest (it stays due: posting it needs "
+                       "the Manage Server permission).",),
+                digest=preview, ephemeral=False,
+            )
+        if digest.is_empty:
+            return Reply.message(
+                f"Nothing new to post: {digest.empty_text()} The next digest covers "
+                "the same period."
+            )
         stories = f"{digest.story_count} {'story' if digest.story_count == 1 else 'stories'}"
         if channel.paused_reason:
             return Reply(
