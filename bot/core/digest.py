@@ -155,8 +155,9 @@ class Digest:
         return f"No new matching stories since {since} ({self.timezone})."
 
     def line_time(self, when: datetime) -> str:
-        """A story's time as shown in this digest (see :func:`format_line_time`)."""
-        return format_line_time(when, self.timezone, ref=self.period_end, abbr=self.offset_changes)
+        """A story's time as shown in this digest (see :func:`format_line_time`), with
+        its zone ("09:15 CST")."""
+        return format_line_time(when, self.timezone, ref=self.period_end, abbr=True)
 
     # -- JSON round trip -------------------------------------------------------------
 
@@ -285,8 +286,24 @@ def format_day_time(dt: datetime, tz: str, *, year: bool = False, abbr: bool = F
         text += f" {loc.year}"
     text += f" {loc:%H:%M}"
     if abbr:
-        text += f" {loc.tzname()}"
+        text += f" {zone_label(dt, tz)}"
     return text
+
+
+def zone_label(dt: datetime, tz: str) -> str:
+    """The zone as shown next to a time: its abbreviation at ``dt`` ("CST", "EDT",
+    "UTC"), or "UTC+08" where the zone has no letters for it."""
+    name = dt.astimezone(zone(tz)).tzname() or tz
+    return f"UTC{name}" if name[:1] in "+-" else name
+
+
+def format_time(dt: datetime, tz: str, *, now: datetime) -> str:
+    """The one way a moment is written outside a digest's story lines (/status, /feeds
+    list, search hits, schedule replies): "Tue 14 Nov 08:00 CST" in ``tz``, with the
+    year when it is not ``now``'s ("Tue 14 Nov 2023 08:00 CST")."""
+    z = zone(tz)
+    year = dt.astimezone(z).year != now.astimezone(z).year
+    return f"{format_day_time(dt, tz, year=year)} {zone_label(dt, tz)}"
 
 
 def format_period(start: datetime, end: datetime, tz: str) -> str:
@@ -317,7 +334,7 @@ def format_line_time(dt: datetime, tz: str, *, ref: datetime, abbr: bool = False
             text += f" {loc.year}"
         text += f" {loc:%H:%M}"
     if abbr:
-        text += f" {loc.tzname()}"
+        text += f" {zone_label(dt, tz)}"
     return text
 
 

@@ -326,6 +326,10 @@ class DeliveryStore(Protocol):
 
     async def pending_deliveries(self, channel_id: int | None = None) -> list[Delivery]: ...
 
+    async def last_sent_at(self, channel_id: int, kind: str) -> datetime | None:
+        """When the channel's latest delivery of ``kind`` was sent; None if never."""
+        ...
+
     async def alerted(self, channel_id: int, item_ids: Sequence[int]) -> set[int]:
         """Which of these items already produced an instant alert in the channel: items
         passed as ``item_ids`` to a ``create_delivery`` of kind ``alert``."""

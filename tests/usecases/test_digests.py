@@ -109,7 +109,7 @@ async def test_wrapped_day_range_is_scheduled_not_a_crash(app: App) -> None:
     assert app.scheduler._aps.get_job(f"digest:{channel.id}") is not None
     status = await app.service.dispatch(READER, "status", {})
     assert not status.error
-    assert "Next digest: Fri 17 Nov 08:00 (08:00 UTC, fri,sat,sun,mon)" in status.text
+    assert "Next digest: Fri 17 Nov 08:00 UTC (08:00 UTC, fri,sat,sun,mon)" in status.text
 
 
 async def test_first_scheduled_digest_is_caught_up_after_downtime(

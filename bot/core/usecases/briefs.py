@@ -3,10 +3,10 @@ words). Both answer from what is stored and are visible to the channel."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.core.clock import Clock
-from bot.core.digest import format_day_time
+from bot.core.digest import format_time
 from bot.core.format import item_title
 from bot.core.models import StoredItem
 from bot.core.options import ServiceOptions
@@ -64,12 +64,12 @@ class Briefs:
             return Reply(lines=(f"No stored story matches {query!r}{span}.",), ephemeral=False)
         lines = [f"Search {query!r}{span}: {len(hits)} best"]
         for i, hit in enumerate(hits, 1):
-            lines.extend(_item_lines(i, hit.stored, channel.timezone))
+            lines.extend(_item_lines(i, hit.stored, channel.timezone, now))
         return Reply(lines=tuple(lines), ephemeral=False)
 
 
-def _item_lines(i: int, stored: StoredItem, tz: str) -> list[str]:
-    when = format_day_time(stored.when, tz)
+def _item_lines(i: int, stored: StoredItem, tz: str, now: datetime) -> list[str]:
+    when = format_time(stored.when, tz, now=now)
     lines = [f"{i}. {item_title(stored)} — {stored.item.source} · {when}"]
     link = stored.item.canonical_link or stored.item.link
     if link:

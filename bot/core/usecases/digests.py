@@ -18,7 +18,7 @@ from typing import Protocol
 
 from bot.core.clock import Clock
 from bot.core.delivery import Outbox
-from bot.core.digest import Digest, build_digest, format_day_time
+from bot.core.digest import Digest, build_digest, format_time
 from bot.core.options import ServiceOptions
 from bot.core.ports import ChannelRecord, MatchedItem, Storage
 from bot.core.replies import ChannelContext, Reply
@@ -232,7 +232,8 @@ class DigestCommands:
         await self._schedule_changed(updated)
         nxt = self.schedule_info.next_digest(updated) if self.schedule_info else None
         if nxt is not None:
-            lines.append(f"Next digest: {format_day_time(nxt, timezone)} ({timezone}).")
+            lines.append(f"Next digest: {format_time(nxt, timezone, now=self.clock.now())} "
+                         f"({timezone}).")
         return Reply(lines=tuple(lines))
 
     async def digest_off(self, ctx: ChannelContext) -> Reply:
