@@ -378,6 +378,27 @@ def test_rank_outlets_then_entries_then_newer_then_id():
     assert same_outlet_twice.outlets == ("A",)
 
 
+def test_the_event_outranks_its_bigger_preview_a_month_earlier():
+    xi = ("xi", "Xi", "title")
+    biden = ("biden", "Biden", "title")
+    preview = cluster([
+        mi(1 + k, "Xi to meet Biden at APEC next month", source=src, hits=[xi, biden],
+           at=timedelta(minutes=k))
+        for k, src in enumerate(["Reuters", "AP", "SCMP", "BBC"])
+    ])
+    summit = cluster([
+        mi(100 + k, "Biden and Xi meet in Woodside", source=src, hits=[xi, biden],
+           at=timedelta(days=30, minutes=k))
+        for k, src in enumerate(["Reuters", "AP"])
+    ])
+    assert len(preview) == 1 and len(summit) == 1
+    ranked = rank([*preview, *summit])
+    assert [len(s.outlets) for s in ranked] == [2, 4]
+    # on the same day, more outlets still rank first
+    same_day = rank([*preview, *summit], now=preview[0].last)
+    assert [len(s.outlets) for s in same_day] == [4, 2]
+
+
 # -- scale -------------------------------------------------------------------------------
 
 

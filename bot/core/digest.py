@@ -406,12 +406,15 @@ def build_digest(
     kind: str = "digest",
     now: datetime,
     title: str | None = None,
+    focus: str | None = None,
 ) -> Digest:
     """Cluster, rank, cap and lay out a channel's matched items (module docstring).
 
     Matches whose entry id is not in ``entries`` are ignored; an item left without a
     match is left out. ``failed_feeds``: feeds that failed in the period, as FeedHealth
-    rows or (name, error) pairs."""
+    rows or (name, error) pairs. ``focus``: an entry id; only the stories that matched
+    it are kept (clustered with every item, so a story shows the same outlets as in
+    the full digest), filed under it."""
     for name, dt in (("period_start", period_start), ("period_end", period_end), ("now", now)):
         if dt.tzinfo is None:
             raise ValueError(f"{name} must be timezone-aware")
@@ -429,18 +432,26 @@ def build_digest(
         if matches:
             kept.append(mi if len(matches) == len(mi.matches) else replace(mi, matches=matches))
     kinds = {e: info.kind for e, info in entries.items()}
-    stories = rank(cluster(kept, entry_kinds=kinds))
+    stories = rank(cluster(kept, entry_kinds=kinds), now=period_end)
+    if focus is not None:
+        stories = [s for s in stories if focus in s.matches]
     shown = stories[:max_stories]
 
     groups: list[DigestGroup] = []
     if group_by == "story":
-        lines = tuple(_line(s, entries, s.entries_by_strength(kinds), None) for s in shown)
+        def story_order(s: Story) -> list[str]:
+            order = s.entries_by_strength(kinds)
+            return order if focus is None else [focus, *(e for e in order if e != focus)]
+
+        lines = tuple(_line(s, entries, story_order(s), None) for s in shown)
         if lines:
             groups.append(DigestGroup(None, None, None, lines))
     else:
         placed: dict[str, list[tuple[int, StoryLine]]] = {}
         for pos, s in enumerate(shown):
             order = s.entries_by_strength(kinds)
+            if focus is not None:
+                order = [focus, *(e for e in order if e != focus)]
             home = order[0]
             placed.setdefault(home, []).append((pos, _line(s, entries, order, home)))
         kind_rank = {EntryKind.ACTOR: 0, EntryKind.TOPIC: 1}

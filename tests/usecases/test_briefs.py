@@ -113,3 +113,43 @@ async def test_search_finds_the_channels_hits_behind_many_better_ones_elsewhere(
     reply = await service.dispatch(READER, "search", {"query": "export controls"})
     assert "2 best" in reply.lines[0]
     assert not any("Export controls 1" in line for line in reply.lines)
+
+
+SUMMIT = (
+    "The two leaders agreed at the estate south of San Francisco to restore "
+    "military-to-military communication and to keep talking about trade."
+)
+
+
+async def test_brief_for_one_entry_credits_the_same_outlets_as_the_full_brief(
+    service: BriefingService, storage: SqlStorage
+) -> None:
+    await seed(
+        storage,
+        ["Biden and Xi Jinping hold summit in Woodside, agree to resume military talks"],
+        ago=timedelta(hours=3),
+        summary=SUMMIT,
+    )
+    # the same story from another outlet that names no tracked entry but Biden
+    await seed(
+        storage,
+        ["Biden and China's president hold summit in Woodside, agree to resume military talks"],
+        feed=OTHER,
+        ago=timedelta(hours=2),
+        summary=SUMMIT,
+    )
+    full = await service.dispatch(ADMIN, "brief", {})
+    assert full.digest is not None
+    (line,) = list(full.digest.lines())
+    assert set(line.outlets) == {"Wire", "Other Times"}
+    one = await service.dispatch(ADMIN, "brief", {"entry": "xi-jinping"})
+    assert one.digest is not None
+    (focused,) = list(one.digest.lines())
+    assert focused.story_id == line.story_id
+    assert focused.outlets == line.outlets
+    assert one.digest.groups[0].entry_id == "xi-jinping"
+    assert focused.why[0].entry_id == "xi-jinping"
+    # an entry the story did not match gets nothing
+    none = await service.dispatch(ADMIN, "brief", {"entry": "wang-yi"})
+    assert none.digest is not None
+    assert none.digest.is_empty

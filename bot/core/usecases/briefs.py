@@ -42,12 +42,13 @@ class Briefs:
         hours = hours or self.options.brief_hours
         end = self.clock.now()
         start = end - timedelta(hours=hours)
-        items = await self.storage.matched_items(
-            channel.id, start, end, entry_id=chosen.id if chosen else None
-        )
+        # every matched item of the window, even for one entry: a story is clustered
+        # (and credits its outlets) the same as in the full brief, then filtered
+        items = await self.storage.matched_items(channel.id, start, end)
         digest = await self.digests.make(
             channel, view, items, start, end, kind="brief",
             title=f"Brief: {chosen.name}" if chosen else "Brief",
+            focus=chosen.id if chosen else None,
         )
         return Reply(digest=digest, ephemeral=False)
 

@@ -73,9 +73,10 @@ class Digests:
         *,
         kind: str,
         title: str | None = None,
+        focus: str | None = None,
     ) -> Digest:
         """The digest of ``items`` for the channel, with the feeds that failed in the
-        period."""
+        period (``focus``: only the stories of that entry, see ``build_digest``)."""
         feed_ids = await self.channels.feed_ids(channel.id)
         failed = [f for f in await self.storage.failures_between(start, end) if f.id in feed_ids]
         return build_digest(
@@ -90,6 +91,7 @@ class Digests:
             kind=kind,
             now=self.clock.now(),
             title=title,
+            focus=focus,
         )
 
     async def period_start(self, channel: ChannelRecord, end: datetime) -> datetime:
