@@ -407,6 +407,7 @@ def build_digest(
     now: datetime,
     title: str | None = None,
     focus: str | None = None,
+    language: str | None = None,
 ) -> Digest:
     """Cluster, rank, cap and lay out a channel's matched items (module docstring).
 
@@ -414,7 +415,8 @@ def build_digest(
     match is left out. ``failed_feeds``: feeds that failed in the period, as FeedHealth
     rows or (name, error) pairs. ``focus``: an entry id; only the stories that matched
     it are kept (clustered with every item, so a story shows the same outlets as in
-    the full digest), filed under it."""
+    the full digest), filed under it. ``language``: a story is headed by an item in
+    that language when it has one."""
     for name, dt in (("period_start", period_start), ("period_end", period_end), ("now", now)):
         if dt.tzinfo is None:
             raise ValueError(f"{name} must be timezone-aware")
@@ -432,7 +434,7 @@ def build_digest(
         if matches:
             kept.append(mi if len(matches) == len(mi.matches) else replace(mi, matches=matches))
     kinds = {e: info.kind for e, info in entries.items()}
-    stories = rank(cluster(kept, entry_kinds=kinds), now=period_end)
+    stories = rank(cluster(kept, entry_kinds=kinds, language=language), now=period_end)
     if focus is not None:
         stories = [s for s in stories if focus in s.matches]
     shown = stories[:max_stories]

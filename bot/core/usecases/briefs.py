@@ -44,7 +44,9 @@ class Briefs:
         start = end - timedelta(hours=hours)
         # every matched item of the window, even for one entry: a story is clustered
         # (and credits its outlets) the same as in the full brief, then filtered
-        items = await self.storage.matched_items(channel.id, start, end)
+        items = await self.storage.matched_items(
+            channel.id, start, end, max_age=self.options.max_item_age
+        )
         digest = await self.digests.make(
             channel, view, items, start, end, kind="brief",
             title=f"Brief: {chosen.name}" if chosen else "Brief",
@@ -55,10 +57,11 @@ class Briefs:
     async def search(self, ctx: ChannelContext, query: str, hours: int | None = None) -> Reply:
         channel = await self.channels.channel(ctx)
         now = self.clock.now()
-        # the same time basis as /brief: when the item was fetched (stored)
+        # the same time basis as /brief: when the item was published (else fetched);
+        # backlog is searchable, it is just old
         since = now - timedelta(hours=hours) if hours else None
         hits = await self.storage.search(
-            query, since=None, fetched_since=since, limit=SEARCH_LIMIT, channel_id=channel.id
+            query, since=since, limit=SEARCH_LIMIT, channel_id=channel.id
         )
         span = f" in the last {hours} h" if hours else ""
         if not hits:

@@ -92,6 +92,7 @@ class Digests:
             now=self.clock.now(),
             title=title,
             focus=focus,
+            language=self.options.language,
         )
 
     async def period_start(self, channel: ChannelRecord, end: datetime) -> datetime:
@@ -122,7 +123,9 @@ class Digests:
         up to ``end``."""
         start = await self.period_start(channel, end)
         view = await self.channels.watchlist(channel.id)
-        items = await self.storage.matched_items(channel.id, start, end)
+        items = await self.storage.matched_items(
+            channel.id, start, end, max_age=self.options.max_item_age
+        )
         return await self.make(channel, view, items, start, end, kind="digest")
 
     async def send_scheduled_digest(self, channel_id: int, slot: datetime) -> None:
