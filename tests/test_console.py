@@ -56,7 +56,8 @@ def test_demo_session_piped(tmp_path: Path, run_console: Console) -> None:
     assert out.startswith("Polled 7 sample feeds:")
     # each command is echoed, then answered, in order
     order = [out.index(f"> {cmd}") for cmd in (
-        "/brief entry:wang-yi hours:720", "/track kind:actor", "/watchlist", "/test text:", "/bogus",
+        "/brief entry:wang-yi hours:720", "/track kind:actor", "/watchlist", "/test text:",
+        "/bogus",
         "/brief hours:abc", "/feeds import file:", "/digest now", "/status")]
     assert order == sorted(order)
     assert "> # a comment" not in out

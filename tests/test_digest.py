@@ -12,8 +12,8 @@ from bot.core.digest import (
     FailedFeed,
     Why,
     format_line_time,
-    format_time,
     format_period,
+    format_time,
 )
 from bot.core.models import EntryKind, FeedHealth, Field
 from bot.errors import InputError, StorageError

@@ -391,7 +391,8 @@ def test_the_event_outranks_its_bigger_preview_a_month_earlier():
            at=timedelta(days=30, minutes=k))
         for k, src in enumerate(["Reuters", "AP"])
     ])
-    assert len(preview) == 1 and len(summit) == 1
+    assert len(preview) == 1
+    assert len(summit) == 1
     ranked = rank([*preview, *summit])
     assert [len(s.outlets) for s in ranked] == [2, 4]
     # on the same day, more outlets still rank first
@@ -528,6 +529,10 @@ ACTORS = {
 }
 
 
+BIDEN = ("biden", "拜登", "title")
+XI_BIDEN = [("xi", "习近平", "title"), BIDEN]
+
+
 def zh_item(id, title, summary="", *, at, hits):
     from dataclasses import replace
 
@@ -549,7 +554,7 @@ SUMMIT_ZH = zh_item(
     "习近平同拜登在旧金山举行中美元首会晤",
     "国家主席习近平在美国旧金山斐洛里庄园同美国总统拜登举行会晤。",
     at=timedelta(hours=10, minutes=20),
-    hits=[("xi", "习近平", "title"), ("biden", "拜登", "title")],
+    hits=XI_BIDEN,
 )
 EXPO_EN = mi(
     3,
@@ -590,7 +595,7 @@ def test_a_story_is_headed_in_the_channels_language():
     zh_more = zh_item(
         2, "习近平同拜登在旧金山举行中美元首会晤 出席亚太经合组织会议",
         "国家主席习近平在美国旧金山同美国总统拜登举行会晤。", at=timedelta(hours=9),
-        hits=[("xi", "习近平", "title"), ("biden", "拜登", "title"), ("apec", "亚太经合组织", "title")],
+        hits=[*XI_BIDEN, ("apec", "亚太经合组织", "title")],
     )
     (en,) = cluster([SUMMIT_EN, zh_more], entry_kinds=ACTORS, language="en")
     assert en.title.startswith("Biden and Xi meet")
@@ -604,16 +609,16 @@ def test_a_story_is_headed_in_the_channels_language():
     ("zh", "why"),
     [
         (zh_item(10, "习近平将同拜登在旧金山会晤", "习近平将出席会议并同拜登会晤。",
-                 at=timedelta(hours=10), hits=[("xi", "习近平", "title"), ("biden", "拜登", "title")]),
+                 at=timedelta(hours=10), hits=XI_BIDEN),
          "a preview is not the event"),
         (zh_item(11, "王毅在旧金山会见拜登", "外长王毅同美国总统拜登举行会晤。",
-                 at=timedelta(hours=10), hits=[("wang-yi", "王毅", "title"), ("biden", "拜登", "title")]),
+                 at=timedelta(hours=10), hits=[("wang-yi", "王毅", "title"), BIDEN]),
          "another principal"),
         (zh_item(12, "习近平同拜登在旧金山举行中美元首会晤", "习近平同拜登举行会晤。",
-                 at=timedelta(hours=40), hits=[("xi", "习近平", "title"), ("biden", "拜登", "title")]),
+                 at=timedelta(hours=40), hits=XI_BIDEN),
          "more than a day apart"),
         (zh_item(13, "习近平同拜登通电话", "两国元首通电话。",
-                 at=timedelta(hours=10), hits=[("xi", "习近平", "title"), ("biden", "拜登", "title")]),
+                 at=timedelta(hours=10), hits=XI_BIDEN),
          "no shared wording"),
     ],
 )

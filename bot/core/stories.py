@@ -403,8 +403,8 @@ def _cross_edges(docs: Sequence[_Doc]) -> list[tuple[float, int, int]]:
     by_entry: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
     for i, d in enumerate(docs):
         if d.cjk or d.latin:
-            for e in d.title_entries:
-                by_entry[e][0 if d.cjk else 1].append(i)
+            for entry in d.title_entries:
+                by_entry[entry][0 if d.cjk else 1].append(i)
     pairs = sorted({(z, e) for zh, en in by_entry.values() for z in zh for e in en})
     edges: list[tuple[float, int, int]] = []
     for z, e in pairs:
