@@ -565,8 +565,8 @@ def cluster(
     return sorted(stories, key=lambda s: s.id)
 
 
-#: how fast a story's weight fades with the age of its latest report (halves every day)
-RANK_HALF_LIFE = timedelta(hours=24)
+#: how fast a story's weight fades with the age of its latest report (halves in two days)
+RANK_HALF_LIFE = timedelta(hours=48)
 #: what a tracked entry weighs in a story's rank, against one outlet
 ENTRY_WEIGHT = 0.5
 
