@@ -62,7 +62,9 @@ def test_demo_prints_the_channels_digest_on_every_run(
     assert len(titles) == len(set(titles))  # each story once
     # ranked: the summit (still reported at the end) first, above its preview a month
     # earlier, which had more entries
-    assert titles[0] == "• Biden and Xi meet outside San Francisco, agree to reopen military hotline"
+    assert titles[0] == (
+        "• Biden and Xi meet outside San Francisco, agree to reopen military hotline"
+    )
     preview = titles.index(
         "• Wang Yi expected in Washington as both sides prepare for a Xi-Biden summit"
     )
