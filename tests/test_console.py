@@ -150,10 +150,13 @@ def test_readme_walkthrough_track_then_add_feed_then_brief(
     before, after = out.split(f"> /feeds add {extra}", 1)[0], out.split("> /brief")[2]
     assert "No stored story from the last 7 days matches yet." in before
     assert "Added Lantern Review: 4 items" in out
-    # the second brief lists the three Li Qiang stories (English and Chinese), not the
-    # factory-orders item from the same feed
-    assert after.count("Lantern Review ·") == 3
-    assert "李强出席第六届进博会开幕式" in after
+    # the second brief lists the two Li Qiang stories, not the factory-orders item from
+    # the same feed: the expo was reported in English and Chinese, one story headed in
+    # the channel's language (English)
+    assert after.count("Lantern Review ·") == 2
+    assert "2 stories · 3 items" in after
+    assert "Premier Li Qiang courts foreign investors at Shanghai expo" in after
+    assert "李强出席第六届进博会开幕式" not in after
     assert "Factory orders" not in after
     assert "This channel already follows" in out.split(f"> /feeds add {extra}")[2]
 
