@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.core.matching import compile_watchlist
 from bot.core.models import Item
 from bot.core.service import BriefingService
 from bot.feeds.dedupe import keys_for_batch
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 from usecases.env import (
     ADMIN,
     NOW,
@@ -158,3 +160,33 @@ async def test_brief_for_one_entry_credits_the_same_outlets_as_the_full_brief(
     none = await service.dispatch(ADMIN, "brief", {"entry": "wang-yi"})
     assert none.digest is not None
     assert none.digest.is_empty
+
+
+async def test_backlog_is_searchable_but_never_new(
+    service: BriefingService, storage: SqlStorage
+) -> None:
+    """A feed's archive item (published days before it was fetched) is stored and found
+    by /search, but /brief never lists it; the item published an hour before is news."""
+    fid = await feed_id(storage, WIRE.url)
+    fresh, old = (
+        Item(guid=g, title=t, summary="", link=f"https://wire.example/{g}",
+             canonical_link=f"https://wire.example/{g}", published=NOW - age,
+             feed_url=WIRE.url, source=WIRE.name)
+        for g, t, age in (
+            ("new", "Wang Yi meets Blinken in Washington", timedelta(hours=1)),
+            ("old", "Wang Yi meets Kissinger in Beijing", timedelta(days=5)),
+        )
+    )
+    stored = await storage.insert_items(fid, keys_for_batch([fresh, old]), fetched_at=NOW)
+    matcher = compile_watchlist(default_watchlist())
+    for s in stored:
+        await storage.add_matches(s.id, matcher.match(s.item.title, s.item.summary))
+    brief = await service.dispatch(ADMIN, "brief", {"hours": 720})
+    assert titles_in(brief) == ["Wang Yi meets Blinken in Washington"]
+    found = await service.dispatch(READER, "search", {"query": "Kissinger"})
+    assert "1 best" in found.lines[0]
+    assert "Wang Yi meets Kissinger in Beijing" in found.text
+    assert "Fri 10 Nov 12:00 UTC" in found.text  # its publication time
+    # /search hours: goes by publication time too
+    recent = await service.dispatch(READER, "search", {"query": "Kissinger", "hours": 48})
+    assert "No stored story matches" in recent.text
