@@ -92,9 +92,8 @@ def _prepare(args: argparse.Namespace) -> tuple[Settings, Watchlist, Path]:
         if getattr(args, "data_dir", None)
         else settings.storage.resolved_data_dir()
     )
-    data_dir.mkdir(parents=True, exist_ok=True)
     db_path = data_dir / DB_NAME
-    if not getattr(args, "keep", False):
+    if not getattr(args, "keep", False) and data_dir.is_dir():
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     return settings, watchlist, db_path
