@@ -230,12 +230,15 @@ class ItemStore(Protocol):
         *,
         entry_id: str | None = None,
         max_age: timedelta | None = DEFAULT_MAX_ITEM_AGE,
+        late: bool = False,
     ) -> list[MatchedItem]:
         """Items in the channel's view (its feeds, its effective watchlist) whose time
         (:attr:`StoredItem.when`: published, else fetched) is in [start, end), with
         their matches (scope None minus the channel's disabled ids, plus scope ==
         channel_id) and sightings. Backlog is left out: an item published before its
-        feed was added, or more than ``max_age`` before it was fetched (None: keep)."""
+        feed was added, or more than ``max_age`` before it was fetched (None: keep).
+        ``late``: also items fetched in [start, end) but published before ``start``
+        (a digest after a digest: nothing that arrived late is missed)."""
 
     async def search(
         self,

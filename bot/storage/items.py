@@ -278,9 +278,12 @@ class ItemsMixin(StorageBase):
         *,
         entry_id: str | None = None,
         max_age: timedelta | None = DEFAULT_MAX_ITEM_AGE,
+        late: bool = False,
     ) -> list[MatchedItem]:
         """Items whose time (published, else fetched: :func:`when`) is in [start, end),
-        backlog left out (:meth:`_news`). Newest first; matches sorted by entry id;
+        backlog left out (:meth:`_news`). ``late``: also the items fetched in the
+        period but published before it (consecutive digests then miss nothing that
+        arrived late, and repeat nothing). Newest first; matches sorted by entry id;
         with each item's sightings (other feeds that carried it). Default matches are
         dropped for entries the channel disabled or replaced with its own entry of the
         same id."""
@@ -299,11 +302,12 @@ class ItemsMixin(StorageBase):
         conditions = [
             # an item's time is never after it was fetched: the fetched_at index narrows
             items.c.fetched_at >= as_utc(start),
-            when() >= as_utc(start),
             when() < as_utc(end),
             item_in_channel(channel_id),
             visible,
         ]
+        if not late:
+            conditions.append(when() >= as_utc(start))
         if max_age is not None:
             conditions.append(self._news(max_age))
         if entry_id is not None:

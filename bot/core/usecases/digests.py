@@ -123,8 +123,10 @@ class Digests:
         up to ``end``."""
         start = await self.period_start(channel, end)
         view = await self.channels.watchlist(channel.id)
+        # by publication time, plus what was published before the period but only
+        # fetched in it (it was in no earlier digest); backlog is never news
         items = await self.storage.matched_items(
-            channel.id, start, end, max_age=self.options.max_item_age
+            channel.id, start, end, max_age=self.options.max_item_age, late=True
         )
         return await self.make(channel, view, items, start, end, kind="digest")
 
