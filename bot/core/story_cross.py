@@ -91,7 +91,7 @@ def _segmenter() -> Any:
             if not _jieba:
                 import jieba
 
-                jieba.setLogLevel(logging.WARNING)
+                jieba.setLogLevel(logging.CRITICAL)  # no "Building prefix dict..."
                 tokenizer = jieba.Tokenizer()
                 tokenizer.initialize()
                 for word in _ZH:
