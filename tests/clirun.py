@@ -46,9 +46,7 @@ def fresh_env(monkeypatch: pytest.MonkeyPatch, home: Path, **extra: str) -> None
     monkeypatch.chdir(home)
 
 
-def run_cli(
-    argv: list[str], capsys: pytest.CaptureFixture[str], *, stdin: str = ""
-) -> CliResult:
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], *, stdin: str = "") -> CliResult:
     """``briefbot ARGV`` with ``stdin`` as its input (not a terminal). Logging is set up
     by the command itself (``logging.basicConfig`` onto this stderr), as in a process;
     an argparse error's SystemExit becomes the exit status."""

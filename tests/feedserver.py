@@ -171,13 +171,15 @@ class FeedServer:
         for _ in range(whole):
             crc = zlib.crc32(zeros, crc)
         crc = zlib.crc32(bytes(rest), crc)
-        body = b"".join([
-            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff",  # gzip header, no name or time
-            _deflated_zeros(chunk) * whole,
-            _deflated_zeros(rest) if rest else b"",
-            zlib.compressobj(9, zlib.DEFLATED, -15).flush(),  # the final, empty block
-            struct.pack("<II", crc, decompressed_size & 0xFFFFFFFF),  # CRC-32, size
-        ])
+        body = b"".join(
+            [
+                b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff",  # gzip header, no name or time
+                _deflated_zeros(chunk) * whole,
+                _deflated_zeros(rest) if rest else b"",
+                zlib.compressobj(9, zlib.DEFLATED, -15).flush(),  # the final, empty block
+                struct.pack("<II", crc, decompressed_size & 0xFFFFFFFF),  # CRC-32, size
+            ]
+        )
         return self.reply(
             path,
             Reply(body=body, headers={"Content-Encoding": "gzip"}, content_type="application/xml"),

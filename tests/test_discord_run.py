@@ -174,8 +174,9 @@ async def test_a_bad_token_is_one_line_and_exit_status_2(
     # after the test, as a process would drop them
     monkeypatch.setattr(Route, "BASE", Route.BASE)
     monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
-    fresh_env(monkeypatch, tmp_path, DISCORD_TOKEN="not-the-bot-token",
-              DISCORD_API_BASE=fake.api_base)
+    fresh_env(
+        monkeypatch, tmp_path, DISCORD_TOKEN="not-the-bot-token", DISCORD_API_BASE=fake.api_base
+    )
     result = await asyncio.wait_for(
         asyncio.to_thread(run_cli, ["--config", str(cfg), "run"], capsys), timeout=30
     )  # it stops by itself

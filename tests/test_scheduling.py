@@ -256,9 +256,7 @@ async def test_apscheduler_runs_on_wall_time_whatever_the_fake_clock_says(
     calls: list[datetime | None] = []
     fire_time = IntervalTrigger.get_next_fire_time
 
-    def counted(
-        self: IntervalTrigger, previous: datetime | None, now: datetime
-    ) -> datetime | None:
+    def counted(self: IntervalTrigger, previous: datetime | None, now: datetime) -> datetime | None:
         calls.append(previous)
         return fire_time(self, previous, now)
 
@@ -272,8 +270,9 @@ async def test_apscheduler_runs_on_wall_time_whatever_the_fake_clock_says(
     async def no_digest(channel_id: int, slot: datetime) -> None:
         return None
 
-    sched = Scheduler(settings=Settings(), storage=storage, clock=clock,
-                      run_poll=run_poll, run_digest=no_digest)
+    sched = Scheduler(
+        settings=Settings(), storage=storage, clock=clock, run_poll=run_poll, run_digest=no_digest
+    )
     before = datetime.now(UTC)
     await sched.start(poll_now=True)
     try:
