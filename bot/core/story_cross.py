@@ -37,8 +37,11 @@ CROSS_WINDOW = timedelta(hours=24)
 #: (concept, English tokens as :func:`bot.core.story_text.word_tokens` gives them,
 #: Chinese words)
 GLOSSARY: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("meet", ("meet", "met", "meeting", "summit", "talk", "sit-down"),
-     ("会晤", "会见", "会面", "会谈", "峰会", "元首会晤")),
+    (
+        "meet",
+        ("meet", "met", "meeting", "summit", "talk", "sit-down"),
+        ("会晤", "会见", "会面", "会谈", "峰会", "元首会晤"),
+    ),
     ("san-francisco", ("francisco",), ("旧金山",)),
     ("washington", ("washington",), ("华盛顿",)),
     ("beijing", ("beijing",), ("北京",)),

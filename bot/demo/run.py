@@ -110,9 +110,7 @@ async def main(args: argparse.Namespace) -> int:
         await storage.open()
         async with DemoServer() as server, Fetcher(settings.http, settings.poll) as fetcher:
             await storage.sync_config_feeds(server.sources())
-            poller = Poller(
-                storage, fetcher, lambda: matcher, SystemClock(), settings, parser=pool
-            )
+            poller = Poller(storage, fetcher, lambda: matcher, SystemClock(), settings, parser=pool)
             report = await poller.poll_once(only_due=False)
         # the channel's view: every sample feed, the effective watchlist; the samples
         # are from 2023, so the backlog rule (digest.max_item_age) is off here
@@ -135,5 +133,3 @@ async def main(args: argparse.Namespace) -> int:
     )
     print("\n".join(render(digest, report)))
     return 1 if report.errors else 0
-
-
