@@ -110,7 +110,12 @@ def small_digest(end: datetime = NOW) -> Digest:
 
 
 async def poll(
-    storage: SqlStorage, titles: list[str], *, feed: FeedSource = WIRE, at: datetime = NOW
+    storage: SqlStorage,
+    titles: list[str],
+    *,
+    feed: FeedSource = WIRE,
+    at: datetime = NOW,
+    published: datetime | None = None,
 ) -> list[MatchedItem]:
     """What the poller does with new items: store, match defaults, hand them over."""
     fid = next(f.id for f in await storage.all_feeds() if f.url == feed.url)
@@ -124,7 +129,7 @@ async def poll(
                 summary="",
                 link=link,
                 canonical_link=link,
-                published=at,
+                published=at if published is None else published,
                 feed_url=feed.url,
                 source=feed.name,
             )
@@ -366,6 +371,26 @@ async def test_digest_now_by_a_member_is_a_preview_that_moves_nothing(
 
 
 # -- instant alerts --------------------------------------------------------------------
+
+
+async def test_no_instant_alert_for_backlog(
+    service: BriefingService, sink: RecordingSink, storage: SqlStorage
+) -> None:
+    reply = await service.dispatch(
+        ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "mode": "instant"}
+    )
+    assert not reply.error, reply.text
+    # a feed's archive: published five days before it was fetched
+    old = await poll(storage, ["Li Qiang meets Scholz in Berlin"],
+                     published=NOW - timedelta(days=5))
+    await service.handle_new_items(old)
+    assert sink.sent == []
+    fresh = await poll(storage, ["Li Qiang opens the import expo in Shanghai"],
+                       published=NOW - timedelta(minutes=30))
+    await service.handle_new_items(fresh)
+    assert [[line.title for line in d.lines()] for _, d, _ in sink.sent] == [
+        ["Li Qiang opens the import expo in Shanghai"]
+    ]
 
 
 async def test_instant_alert_once_per_story(
