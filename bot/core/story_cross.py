@@ -9,8 +9,8 @@ a pair on other evidence, all of it required (a wrong merge hides a story):
   and "Li Qiang meets Wang Yi" stay apart);
 - **wording**: the two texts (title and summary) share news concepts from a small
   bilingual glossary (:data:`GLOSSARY`: 会晤 ~ meet, 旧金山 ~ San Francisco, 进博会 ~
-  expo...), Chinese segmented into words with jieba. One shared title entry needs two
-  shared concepts, two or more need one;
+  expo..., simplified and traditional), Chinese segmented into words with jieba. One
+  shared title entry needs two shared concepts, two or more need one;
 - **preview vs. event**: a Chinese title that announces (将, 拟, 即将) is only joined
   to an English one that announces too ("to meet", "will visit"), and the other way
   round.
@@ -40,10 +40,10 @@ GLOSSARY: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     (
         "meet",
         ("meet", "met", "meeting", "summit", "talk", "sit-down"),
-        ("会晤", "会见", "会面", "会谈", "峰会", "元首会晤"),
+        ("会晤", "会见", "会面", "会谈", "峰会", "元首会晤", "會晤", "會見", "會談", "峰會"),
     ),
-    ("san-francisco", ("francisco",), ("旧金山",)),
-    ("washington", ("washington",), ("华盛顿",)),
+    ("san-francisco", ("francisco",), ("旧金山", "舊金山")),
+    ("washington", ("washington",), ("华盛顿", "華盛頓")),
     ("beijing", ("beijing",), ("北京",)),
     ("shanghai", ("shanghai",), ("上海",)),
     ("california", ("california",), ("加州", "加利福尼亚")),
@@ -51,26 +51,26 @@ GLOSSARY: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("import", ("import",), ("进口",)),
     ("export", ("export", "exports"), ("出口",)),
     ("controls", ("control", "curb"), ("管制", "限制")),
-    ("chip", ("chip", "semiconductor"), ("芯片", "半导体")),
-    ("climate", ("climate",), ("气候",)),
+    ("chip", ("chip", "semiconductor"), ("芯片", "半导体", "晶片", "半導體")),
+    ("climate", ("climate",), ("气候", "氣候")),
     ("envoy", ("envoy",), ("特使",)),
     ("premier", ("premier",), ("总理",)),
     ("apec", ("apec",), ("亚太经合组织", "亚太经合", "APEC")),
-    ("military", ("military", "army"), ("军事", "两军", "军队")),
-    ("trade", ("trade",), ("贸易", "经贸")),
-    ("tariff", ("tariff",), ("关税",)),
+    ("military", ("military", "army"), ("军事", "两军", "军队", "軍事", "兩軍")),
+    ("trade", ("trade",), ("贸易", "经贸", "貿易", "經貿")),
+    ("tariff", ("tariff",), ("关税", "關稅")),
     ("sanction", ("sanction", "sanctions"), ("制裁",)),
     ("visit", ("visit", "trip"), ("访问", "访华", "出访", "到访")),
     ("arrive", ("arrive", "arrives", "arrived", "land", "lands", "landed"), ("抵达", "到达")),
     ("open", ("open", "opens", "opened", "opening"), ("开幕", "开幕式", "揭幕")),
-    ("forum", ("forum",), ("论坛",)),
+    ("forum", ("forum",), ("论坛", "論壇")),
     ("belt-road", ("belt",), ("一带一路",)),
-    ("taiwan", ("taiwan",), ("台湾",)),
+    ("taiwan", ("taiwan",), ("台湾", "臺灣", "台灣")),
     ("south-china-sea", ("shoal",), ("南海", "仁爱礁")),
     ("philippines", ("philippine", "philippines", "manila"), ("菲律宾",)),
     ("fentanyl", ("fentanyl",), ("芬太尼",)),
     ("investment", ("investor", "investment", "invest"), ("投资", "外资", "外商")),
-    ("economy", ("economic", "economy"), ("经济",)),
+    ("economy", ("economic", "economy"), ("经济", "經濟")),
     ("fall", ("fell", "fall", "drop", "decline", "slip"), ("下降", "下跌", "下滑")),
     ("hotline", ("hotline",), ("热线",)),
     ("ukraine", ("ukraine",), ("乌克兰",)),
