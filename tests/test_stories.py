@@ -631,3 +631,11 @@ def test_one_shared_entry_needs_two_shared_concepts():
     early = zh_item(4, "李强出席第六届进博会开幕式", "国务院总理李强发表主旨演讲。",
                     at=timedelta(hours=27), hits=[("li-qiang", "李强", "title")])
     assert groups(cluster([ALBANESE_EN, early], entry_kinds=ACTORS)) == [[4], [5]]
+
+
+def test_traditional_characters_join_too():
+    hant = zh_item(
+        20, "習近平與拜登舊金山會談 同意恢復兩軍高層溝通", "兩國元首在舊金山會晤。",
+        at=timedelta(hours=11), hits=[("xi", "習近平", "title"), ("biden", "拜登", "title")],
+    )
+    assert groups(cluster([SUMMIT_EN, hant], entry_kinds=ACTORS)) == [[1, 20]]
