@@ -12,10 +12,10 @@ import argparse
 import asyncio
 import importlib
 import inspect
-import logging
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from types import ModuleType
+from typing import NoReturn
 
 from bot import __version__
 from bot.errors import BriefbotError
@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("bot.matchcli:eval_main", "score a watchlist on labelled items"),
     "check-config": ("bot.runner:check_config_main", "validate the configuration and exit"),
     "discord": ("bot.adapters.discord.cli:main", "Discord tools: sync commands, invite URL"),
+    "slack": ("bot.adapters.slack.manifest:main", "Slack tools: the app manifest"),
 }
 
 
@@ -101,13 +102,14 @@ def find_command(argv: Sequence[str]) -> str | None:
     return command if command in COMMANDS else None
 
 
-def _load_module(name: str) -> Any:
+def _load_module(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
 def _setup_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.ops.logs import setup_logging
+
+    setup_logging(verbosity)  # ``run --log-format json`` switches to JSON lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,12 +53,15 @@ from pydantic_settings import (
     SettingsError,
     TomlConfigSettingsSource,
 )
+from typing_extensions import override
 
 from bot.core.timeparse import check_time_of_day, check_timezone
 from bot.core.validation import error_location, format_errors, format_validation_error
 from bot.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from sqlalchemy.engine import URL
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
@@ -80,7 +83,8 @@ def _setting_check(check: Callable[[str], str]) -> Callable[[Any, str], str]:
     """A field validator from one of the core's checks: its user-facing sentence
     becomes the problem of a ``file: key: problem`` line."""
 
-    def validate(cls: Any, value: str) -> str:
+    # the first parameter must be named ``cls``: pydantic makes such a validator a classmethod
+    def validate(cls: Any, value: str) -> str:  # noqa: ARG001
         try:
             return check(value)
         except InputError as err:
@@ -149,6 +153,9 @@ class StorageSettings(_Section):
     database_url: SecretStr = SecretStr("")
     #: where the SQLite file lives; empty = the per-user data dir (XDG)
     data_dir: str = ""
+    #: items (with their matches, sightings, search rows) and finished deliveries older
+    #: than this many days are pruned daily; 0 keeps everything
+    retention_days: int = Field(90, ge=0, le=36500)
 
     @field_validator("database_url")
     @classmethod
@@ -219,6 +226,32 @@ class DiscordSettings(_Section):
     shard_count: int | None = None
 
 
+class MetricsSettings(_Section):
+    """``briefbot run``'s HTTP endpoint for /healthz and Prometheus /metrics."""
+
+    #: 0 = off (the default outside the Docker image, which sets 9464)
+    port: int = Field(0, ge=0, le=65535)
+    host: str = "127.0.0.1"
+    #: /healthz fails when no poll tick ended for this long
+    poll_stale_seconds: float = Field(300, gt=0)
+    #: /healthz fails when an enabled chat adapter has been disconnected for this long
+    adapter_stale_seconds: float = Field(120, gt=0)
+class SlackSettings(_Section):
+    """``[slack]``: the HTTP listener (Events API, slash command, interactivity and
+    options requests all arrive at ``/slack/events``) and who may change a channel's
+    setup besides workspace admins and owners. Tokens come from the environment only
+    (``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET``, ``SLACK_APP_TOKEN``...)."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - Slack must reach the endpoint
+    port: int = Field(3000, ge=0, le=65535)
+    #: Slack user ids (``U…``) allowed to change any channel's setup, like an admin
+    managers: list[str] = Field(default_factory=list)
+    #: the Web API base; ``SLACK_API_BASE`` overrides it
+    api_base: str = "https://slack.com/api/"
+    #: how long a user's admin/owner flag (``users.info``) is trusted
+    admin_cache_seconds: float = Field(300, ge=0)
+
+
 # -- the layers ----------------------------------------------------------------------
 
 
@@ -236,7 +269,8 @@ class _TomlFile(TomlConfigSettingsSource):
         self.shipped = shipped
         super().__init__(settings_cls, toml_file=path)
 
-    def _read_file(self, file_path: Any) -> dict[str, Any]:
+    @override
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         if self.shipped:
             return copy.deepcopy(_shipped(self.path))
         return read_toml(self.path)
@@ -245,7 +279,8 @@ class _TomlFile(TomlConfigSettingsSource):
     def data(self) -> Mapping[str, Any]:
         return self.toml_data
 
-    def describe(self, loc: Sequence[int | str]) -> str:
+    # a layer's describe(loc) (see _Environment's): a file is named whatever the key
+    def describe(self, loc: Sequence[int | str]) -> str:  # noqa: ARG002
         return str(self.path)
 
 
@@ -370,7 +405,10 @@ class Settings(BaseSettings):
     digest: DigestSettings = DigestSettings()
     security: SecuritySettings = SecuritySettings()
     discord: DiscordSettings = DiscordSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    slack: SlackSettings = SlackSettings()
 
+    @override
     @classmethod
     def settings_customise_sources(
         cls,
@@ -502,6 +540,7 @@ class Secrets(BaseSettings):
             return None
         return value.strip() if isinstance(value, str) else value
 
+    @override
     @classmethod
     def settings_customise_sources(
         cls,
@@ -542,6 +581,7 @@ __all__ = [
     "Secrets",
     "SecuritySettings",
     "Settings",
+    "SlackSettings",
     "StorageSettings",
     "check_database_url",
     "config_dir",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ pytest_plugins = ["fakediscord.pytest_plugin"]
 NOW = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)
 
 
+# replaces discord.py's AutoShardedClient.before_identify_hook, which passes initial by keyword
 async def _no_identify_pause(self: Any, shard_id: int | None, *, initial: bool = False) -> None:
     return None
 
@@ -208,8 +209,26 @@ DEAD_API = "http://127.0.0.1:9/api/v10"
 DEAD_GATEWAY = "ws://127.0.0.1:9/gateway"
 
 
+@pytest.fixture(scope="session")
+def _data_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-data")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_home(_data_home: Path) -> Iterator[None]:
+    """The default data directory (check-config creates it and opens the database in
+    it) is a temporary one, never the real per-user directory. (Its own MonkeyPatch:
+    the shared ``monkeypatch`` fixture set up first would be undone last, after
+    ``fake_discord`` restored discord.py's defaults.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(_data_home))
+        yield
+
+
+# fake_discord before monkeypatch: set up first, torn down last, so discord.py's defaults
+# end as they were even when a test names only this fixture (usefixtures)
 @pytest.fixture
-def fast_shards(monkeypatch: pytest.MonkeyPatch, fake_discord: Any) -> None:
+def fast_shards(fake_discord: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """discord.py pauses 5 s before each shard's IDENTIFY (max_concurrency 1 on Discord):
     not against the fake. And the adapter must find the fake through DISCORD_API_BASE
     alone: the ``fake_discord`` fixture pointed discord.py's own defaults (``Route.BASE``,
@@ -234,7 +253,10 @@ async def feed_site() -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def discord_env(
-    fake_discord: Any, fast_shards: None, tmp_path: Path, feed_site: Any
+    fake_discord: Any,
+    fast_shards: None,
+    tmp_path: Path,
+    feed_site: Any,
 ) -> AsyncIterator[DiscordEnv]:
     env = await start_discord_env(fake_discord, tmp_path, feed_site)
     try:

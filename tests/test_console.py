@@ -127,9 +127,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_readme_walkthrough_track_then_add_feed_then_brief(
-    tmp_path: Path, run_console: Console
-) -> None:
+def test_readme_walkthrough_track_then_add_feed_then_brief(run_console: Console) -> None:
     """The README's console walkthrough: a new actor has no stories until a feed that
     covers it is added; /feeds add stores and matches that feed at once."""
     port = _free_port()
@@ -161,9 +159,7 @@ def test_readme_walkthrough_track_then_add_feed_then_brief(
     assert "This channel already follows" in out.split(f"> /feeds add {extra}")[2]
 
 
-def test_grouping_schedules_and_misspelled_options_piped(
-    tmp_path: Path, run_console: Console
-) -> None:
+def test_grouping_schedules_and_misspelled_options_piped(run_console: Console) -> None:
     result = run_console(
         [
             "/digest group by:story",

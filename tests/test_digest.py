@@ -248,7 +248,7 @@ def test_bad_arguments():
     with pytest.raises(InputError):
         build([], max_stories=0)
     with pytest.raises(ValueError, match="aware"):
-        build([], period_start=datetime(2023, 11, 14))
+        build([], period_start=datetime(2023, 11, 14))  # noqa: DTZ001 - naive on purpose
 
 
 def test_headline_link_must_be_web_link_and_title_falls_back():

@@ -495,8 +495,9 @@ async def test_bad_input_is_a_private_clear_answer_and_changes_nothing(
 # -- timing: the 3-second window ----------------------------------------------------
 
 
+@pytest.mark.usefixtures("fast_shards")
 async def test_commands_answer_at_once_while_every_feed_hangs(
-    fake_discord: Any, fast_shards: None, tmp_path: Any, feed_site: Any
+    fake_discord: Any, tmp_path: Any, feed_site: Any
 ) -> None:
     slow = feed_site.slow("/slow.xml", rss([{"title": "late"}]), delay=20)
     sources = [FeedSource(slow, "Slow Wire"), FeedSource("http://127.0.0.1:9/rss", "Dead")]
@@ -559,7 +560,7 @@ async def test_a_bug_is_logged_and_the_user_gets_a_short_apology(
 ) -> None:
     env = discord_env
 
-    async def broken(*args: Any, **kwargs: Any) -> Any:
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("secret internals")
 
     env.app.service._handlers["status"] = broken

@@ -204,8 +204,9 @@ async def test_rate_limit_and_server_error_are_waited_out_and_posted_once(
 # -- failures in the middle of a digest ---------------------------------------------
 
 
+@pytest.mark.usefixtures("fast_shards")
 async def test_transient_failure_mid_digest_then_restart_posts_only_the_rest(
-    fake_discord: Any, fast_shards: None, tmp_path: Path, feed_site: Any
+    fake_discord: Any, tmp_path: Path, feed_site: Any
 ) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'briefbot.db'}"
     env = await start_discord_env(fake_discord, tmp_path, feed_site, storage=SqlStorage(db))

@@ -92,7 +92,7 @@ class Run:
         """Until it says it runs (its SIGINT handler is installed by then)."""
         await self.until("briefbot: running", lambda: "briefbot: running;" in self.stderr)
 
-    async def stop(self, sig: int = signal.SIGINT) -> str:
+    async def stop(self, sig: int = signal.SIGTERM) -> str:
         if self.proc.returncode is None:
             self.proc.send_signal(sig)
         await asyncio.wait_for(self.proc.wait(), timeout=20)

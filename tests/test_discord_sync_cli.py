@@ -28,9 +28,9 @@ def global_puts(fake: Any) -> list[Any]:
     return fake.requests("PUT", rf"/applications/{fake.application_id}/commands")
 
 
+@pytest.mark.usefixtures("fast_shards")
 async def test_commands_are_synced_at_start_only_when_they_changed(
     fake_discord: Any,
-    fast_shards: None,
     tmp_path: Path,
     feed_site: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -64,8 +64,9 @@ async def test_commands_are_synced_at_start_only_when_they_changed(
     assert len(global_puts(fake_discord)) == 2
 
 
+@pytest.mark.usefixtures("fast_shards")
 async def test_a_test_guild_gets_the_commands_instantly(
-    fake_discord: Any, fast_shards: None, tmp_path: Path, feed_site: Any
+    fake_discord: Any, tmp_path: Path, feed_site: Any
 ) -> None:
     guild = fake_discord.guild_list[1]
     env = await start_discord_env(fake_discord, tmp_path, feed_site, test_guild=guild.id)
@@ -81,9 +82,9 @@ async def test_a_test_guild_gets_the_commands_instantly(
         await stop_discord_env(env)
 
 
+@pytest.mark.usefixtures("fast_shards")
 async def test_a_failed_sync_is_logged_and_the_bot_still_runs(
     fake_discord: Any,
-    fast_shards: None,
     tmp_path: Path,
     feed_site: Any,
     caplog: pytest.LogCaptureFixture,
@@ -97,8 +98,9 @@ async def test_a_failed_sync_is_logged_and_the_bot_still_runs(
         await stop_discord_env(env)
 
 
+@pytest.mark.usefixtures("fast_shards")
 async def test_a_fixed_shard_count_takes_the_gateway_from_the_api_base(
-    fake_discord: Any, fast_shards: None, tmp_path: Path, feed_site: Any
+    fake_discord: Any, tmp_path: Path, feed_site: Any
 ) -> None:
     """With ``discord.shard_count`` set, discord.py connects to its *default* gateway
     (Discord's, unless told otherwise): the adapter must take it from
@@ -150,12 +152,12 @@ def test_no_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert "briefbot discord {sync,invite}" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("fast_shards")
 async def test_cli_sync_and_invite_against_discord(
     fake_discord: Any,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    fast_shards: None,
     feed_site: Any,
 ) -> None:
     monkeypatch.setenv("DISCORD_TOKEN", fake_discord.token)

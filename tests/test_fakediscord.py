@@ -57,7 +57,7 @@ def build_bot(**options: Any) -> Bot:
 
     @brief.autocomplete("topic")
     async def topic_choices(
-        interaction: discord.Interaction, current: str
+        _interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return [
             app_commands.Choice(name=t.title(), value=t) for t in TOPICS if t.startswith(current)
@@ -130,12 +130,14 @@ class Pager(discord.ui.View):
 
     @discord.ui.button(label="More", custom_id="more")
     async def more(
-        self, interaction: discord.Interaction, button: discord.ui.Button[Pager]
+        self, interaction: discord.Interaction, _button: discord.ui.Button[Pager]
     ) -> None:
         await interaction.response.edit_message(content="page 2")
 
     @discord.ui.button(label="Ack", custom_id="ack")
-    async def ack(self, interaction: discord.Interaction, button: discord.ui.Button[Pager]) -> None:
+    async def ack(
+        self, interaction: discord.Interaction, _button: discord.ui.Button[Pager]
+    ) -> None:
         await interaction.response.defer()
 
 
@@ -207,7 +209,8 @@ async def test_redirect_is_scoped_to_the_fixture() -> None:
     assert Route.BASE == "https://discord.com/api/v10"
 
 
-async def test_bad_token_is_a_login_failure(fake_discord: FakeDiscord) -> None:
+@pytest.mark.usefixtures("fake_discord")
+async def test_bad_token_is_a_login_failure() -> None:
     client = discord.AutoShardedClient(intents=discord.Intents.default())
     try:
         with pytest.raises(discord.LoginFailure):
@@ -346,9 +349,8 @@ async def test_autocomplete_returns_choices(bot: Bot, fake_discord: FakeDiscord)
     assert "brief" not in bot.seen  # autocomplete does not run the command
 
 
-async def test_interaction_response_with_a_file_is_multipart(
-    bot: Bot, fake_discord: FakeDiscord
-) -> None:
+@pytest.mark.usefixtures("bot")
+async def test_interaction_response_with_a_file_is_multipart(fake_discord: FakeDiscord) -> None:
     inter = await fake_discord.send_interaction("report")
     cb = await inter.wait_response()
     assert cb.content_type.startswith("multipart/form-data")
@@ -406,9 +408,8 @@ async def test_button_clicks_update_the_message_or_defer(
     view.stop()
 
 
-async def test_modal_is_shown_and_its_submission_handled(
-    bot: Bot, fake_discord: FakeDiscord
-) -> None:
+@pytest.mark.usefixtures("bot")
+async def test_modal_is_shown_and_its_submission_handled(fake_discord: FakeDiscord) -> None:
     opened = await fake_discord.send_interaction("feedback")
     cb = await opened.wait_response()
     assert cb.json["type"] == 9
@@ -431,7 +432,8 @@ async def test_command_in_a_dm(bot: Bot, fake_discord: FakeDiscord) -> None:
     assert cb.json["data"]["content"] == "You need Manage Server."  # no guild, no permissions
 
 
-async def test_unregistered_command_cannot_be_sent(bot: Bot, fake_discord: FakeDiscord) -> None:
+@pytest.mark.usefixtures("bot")
+async def test_unregistered_command_cannot_be_sent(fake_discord: FakeDiscord) -> None:
     with pytest.raises(LookupError):
         await fake_discord.send_interaction("nope")
     with pytest.raises(ValueError, match="required"):

@@ -16,6 +16,7 @@ from email.utils import format_datetime
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from feedserver import FeedServer, Reply, rss
+from typing_extensions import override
 
 from bot.config import HttpSettings, PollSettings
 from bot.core.backoff import backoff_delay, next_poll_delay
@@ -363,6 +364,7 @@ class RebindingResolver(AbstractResolver):
         self.public = public
         self.calls: dict[str, int] = {}
 
+    @override
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:

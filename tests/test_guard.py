@@ -6,13 +6,14 @@ import socket
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
+from typing_extensions import override
 
 from bot.errors import FetchError, UnsafeURLError
 from bot.feeds.guard import URLGuard, address_problem
 
 
 def fake_resolver(table: dict[str, list[str]]):
-    async def resolve(host: str, port: int) -> list[str]:
+    async def resolve(host: str, _port: int) -> list[str]:
         if host not in table:
             raise OSError(f"no such host {host}")
         return table[host]
@@ -122,6 +123,7 @@ class TableResolver(AbstractResolver):
         self.table = table
         self.calls: list[tuple[str, int]] = []
 
+    @override
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:

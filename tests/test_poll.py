@@ -378,7 +378,7 @@ async def test_a_failing_hook_is_reported_and_items_stay_stored(
     await add_feeds(storage, (url, "Wire"))
     poller = make_poller(storage, fetcher, clock, pool)
 
-    async def hook(items: Sequence[MatchedItem]) -> None:
+    async def hook(_items: Sequence[MatchedItem]) -> None:
         raise RuntimeError("alerts are down")
 
     poller.on_new_items = hook

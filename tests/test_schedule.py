@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -80,7 +80,7 @@ def test_slot_in_skipped_hour_of_dst_start_still_fires_once() -> None:
     ch = channel("02:30", "America/New_York")
     slot = next_slot(ch, datetime(2024, 3, 10, 5, 0, tzinfo=UTC))  # 00:00 local
     assert slot is not None
-    assert slot.astimezone(NY).date() == datetime(2024, 3, 10).date()
+    assert slot.astimezone(NY).date() == date(2024, 3, 10)
     following = next_slot(ch, slot)
     assert following is not None
     assert following.astimezone(NY).date().day == 11

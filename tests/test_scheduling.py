@@ -12,10 +12,12 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from test_schedule import NY_FIRST, NY_SECOND, SH, channel, finishes_fast, utc
+from typing_extensions import override
 
 from bot.app import App, Config, build_app
 from bot.config import Settings
 from bot.core.clock import FakeClock
+from bot.core.delivery import Sink
 from bot.core.digest import Digest
 from bot.core.ports import ChannelRecord
 from bot.scheduling import Scheduler, digest_trigger
@@ -122,10 +124,11 @@ def test_apscheduler_runs_a_repeated_hour_slot_once() -> None:
     )
 
 
-class RecordingSink:
+class RecordingSink(Sink):
     def __init__(self) -> None:
         self.sent: list[tuple[ChannelRecord, Digest]] = []
 
+    @override
     async def send(self, channel: ChannelRecord, digest: Digest, *, nonce: str) -> list[str]:
         self.sent.append((channel, digest))
         return [f"m{len(self.sent)}"]
@@ -215,7 +218,7 @@ async def test_shutdown_waits_for_a_running_poll_then_cancels_a_stuck_one(
         await release.wait()
         finished.append("poll")
 
-    async def no_digest(channel_id: int, slot: datetime) -> None:
+    async def no_digest(_channel_id: int, _slot: datetime) -> None:
         return None
 
     def make() -> Scheduler:
@@ -267,7 +270,7 @@ async def test_apscheduler_runs_on_wall_time_whatever_the_fake_clock_says(
     async def run_poll() -> None:
         polls.append(datetime.now(UTC))
 
-    async def no_digest(channel_id: int, slot: datetime) -> None:
+    async def no_digest(_channel_id: int, _slot: datetime) -> None:
         return None
 
     sched = Scheduler(

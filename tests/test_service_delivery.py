@@ -52,7 +52,7 @@ class RecordingSink:
 
 
 class NoFetcher:
-    async def fetch(self, url: str, **kw: object) -> object:
+    async def fetch(self, _url: str, **_kw: object) -> object:
         raise AssertionError("no fetch expected")
 
 

@@ -79,10 +79,12 @@ async def test_insert_items_round_trip(storage: SqlStorage) -> None:
 async def test_naive_datetimes_are_refused(storage: SqlStorage) -> None:
     ids = await setup_feeds(storage)
     with pytest.raises(ValueError, match="naive"):
-        await storage.insert_items(ids[A_URL], [(item(1), ["k"])], fetched_at=datetime(2024, 1, 1))
+        await storage.insert_items(ids[A_URL], [(item(1), ["k"])], fetched_at=datetime(2024, 1, 1))  # noqa: DTZ001 - naive on purpose
     with pytest.raises(ValueError, match="naive"):
         await storage.insert_items(
-            ids[A_URL], [(item(1, published=datetime(2024, 1, 1)), ["k"])], fetched_at=T0
+            ids[A_URL],
+            [(item(1, published=datetime(2024, 1, 1)), ["k"])],  # noqa: DTZ001 - naive on purpose
+            fetched_at=T0,
         )
     assert await storage.items_between(T0 - 1000 * DAY, T0 + DAY) == []
 
@@ -477,12 +479,12 @@ async def test_a_batch_costs_a_few_statements_and_one_transaction(storage: SqlSt
     statements: list[str] = []
     begins: list[int] = []
 
-    def on_execute(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+    def on_execute(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
         statements.append(statement)
 
     sync_engine = storage.engine.sync_engine
     event.listen(sync_engine, "before_cursor_execute", on_execute)
-    event.listen(sync_engine, "begin", lambda conn: begins.append(1))
+    event.listen(sync_engine, "begin", lambda _conn: begins.append(1))
     try:
         # 50 stored already (duplicates), 50 new
         copies = [

@@ -62,7 +62,7 @@ async def test_database_path_that_is_a_directory(tmp_path: Path) -> None:
     await storage.close()
 
 
-async def test_unreachable_postgresql_server(tmp_path: Path) -> None:
+async def test_unreachable_postgresql_server() -> None:
     port = _closed_port()
     storage = SqlStorage(f"postgresql+asyncpg://briefbot:s3cret@127.0.0.1:{port}/briefbot")
     with pytest.raises(StorageError) as err:

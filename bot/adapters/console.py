@@ -30,7 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from typing_extensions import override
+
 from bot.core.commands import OptionType, parse_command_line
+from bot.core.delivery import Sink
 from bot.core.digest import Digest
 from bot.core.ports import ChannelRecord
 from bot.core.render import render_text
@@ -47,7 +50,7 @@ BUDGET = 4000
 PROMPT = "briefbot> "
 
 
-def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
     parser.add_argument("--channel", default="console", metavar="NAME",
                         help="the console channel's name (each name has its own setup)")
     parser.add_argument("--demo", action="store_true",
@@ -66,13 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         help="poll the configured feeds once before reading commands")
 
 
-class ConsoleSink:
+class ConsoleSink(Sink):
     """Delivers digests and alerts by printing them."""
 
     def __init__(self, out: IO[str]) -> None:
         self.out = out
         self.sent = 0
 
+    @override
     async def send(self, channel: ChannelRecord, digest: Digest, *, nonce: str) -> list[str]:
         ids = []
         for part in render_text(digest, budget=BUDGET, markdown=False):
@@ -129,7 +133,10 @@ class Console:
         except BriefbotError as err:
             reply = Reply.failure(err)
         except Exception as err:
-            log.error("command %r failed unexpectedly: %s: %s", text, type(err).__name__, err)
+            # one line in the terminal; the traceback goes to the debug log below
+            log.error(  # noqa: TRY400
+                "command %r failed unexpectedly: %s: %s", text, type(err).__name__, err
+            )
             log.debug("traceback", exc_info=True)
             reply = Reply(lines=(f"something went wrong: {type(err).__name__}: {err}",),
                           error=True)
@@ -242,7 +249,8 @@ async def main(args: argparse.Namespace, *, stdout: IO[str] | None = None) -> in
     except BriefbotError:
         raise  # printed as one line by bot.__main__
     except Exception as err:  # never a traceback in the terminal
-        log.error("console failed: %s: %s", type(err).__name__, err)
+        # one line in the terminal; the traceback goes to the debug log below
+        log.error("console failed: %s: %s", type(err).__name__, err)  # noqa: TRY400
         log.debug("traceback", exc_info=True)
         print(f"briefbot: something went wrong: {type(err).__name__}: {err}", file=sys.stderr)
         return 1

@@ -287,18 +287,19 @@ def validate_args(spec: CommandSpec, args: Mapping[str, Any]) -> dict[str, Any]:
     Raises InputError for an unknown option, a bad value or a missing required option;
     the message ends with the usage line."""
     out: dict[str, Any] = {}
+    # the raises inside the try are meant: the except adds the usage line to each
     try:
         for name, value in args.items():
             opt = spec.option(name)
             if opt is None:
                 known = ", ".join(o.name for o in spec.options) or "none"
-                raise InputError(f"/{spec.name} has no option {name!r} (options: {known})")
+                raise InputError(f"/{spec.name} has no option {name!r} (options: {known})")  # noqa: TRY301
             if value is None:
                 continue
             out[name] = opt.convert(value)
         for opt in spec.options:
             if opt.required and opt.name not in out:
-                raise InputError(f"/{spec.name} needs {opt.name}")
+                raise InputError(f"/{spec.name} needs {opt.name}")  # noqa: TRY301
     except InputError as err:
         raise InputError(f"{err}. Usage: {spec.usage()}") from None
     return out

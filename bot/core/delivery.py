@@ -44,6 +44,7 @@ from bot.core.backoff import backoff_delay
 from bot.core.clock import Clock
 from bot.core.digest import Digest
 from bot.core.ports import ChannelRecord, Delivery, Storage
+from bot.core.telemetry import NULL_TELEMETRY, DeliveryOutcome, Telemetry
 from bot.errors import BriefbotError, DeliveryError
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,14 @@ class Outbox:
         self._next_try: dict[int, datetime] = {}
         #: ids of the deliveries being sent right now (see :meth:`_claim`)
         self._in_flight: set[int] = set()
+        #: told how every attempt ended (``briefbot run``: log line, metrics)
+        self.telemetry: Telemetry = NULL_TELEMETRY
+
+    def _report(self, channel_id: int, delivery: Delivery, outcome: str, **more: Any) -> None:
+        self.telemetry.delivery(DeliveryOutcome(
+            kind=delivery.kind, outcome=outcome, channel_id=channel_id,
+            platform=str(more.pop("platform", "")), key=delivery.key, **more,
+        ))  # fmt: skip
 
     def has_sink(self, platform: str) -> bool:
         return platform in self.sinks
@@ -162,7 +171,8 @@ class Outbox:
         try:
             digest = Digest.from_payload(delivery.payload)
         except BriefbotError as err:
-            log.error("delivery %s cannot be read back: %s", delivery.id, err)
+            # the error names the problem; a traceback of the payload check adds nothing
+            log.error("delivery %s cannot be read back: %s", delivery.id, err)  # noqa: TRY400
             await self.storage.mark_failed(delivery.id, error=str(err), permanent=True)
             return None
         return await self._send(channel, delivery, digest)
@@ -230,6 +240,10 @@ class Outbox:
         log.info(
             "delivered %s to channel %s (%d messages)", delivery.key, channel.id, len(message_ids)
         )
+        self._report(
+            channel.id, delivery, "sent", platform=channel.platform, channel_name=channel.name,
+            messages=len(message_ids), stories=digest.story_count, items=digest.item_count,
+        )  # fmt: skip
         return _updated(delivery, status="sent", sent_at=now, message_ids=list(message_ids))
 
     async def _transient(self, delivery: Delivery, error: str) -> Delivery:
@@ -239,11 +253,13 @@ class Outbox:
         if give_up:
             self._next_try.pop(delivery.id, None)
             log.error("giving up delivery %s after %d attempts: %s", delivery.key, attempts, error)
+            self._report(delivery.channel_id, delivery, "failed", error=error)
             return _updated(delivery, status="failed", attempts=attempts, last_error=error)
         self._next_try[delivery.id] = self.clock.now() + backoff(attempts)
         log.warning(
             "delivery %s failed (attempt %d, will retry): %s", delivery.key, attempts, error
         )
+        self._report(delivery.channel_id, delivery, "retry", error=error)
         return _updated(delivery, attempts=attempts, last_error=error)
 
     async def _permanent(self, channel: ChannelRecord, delivery: Delivery, error: str) -> Delivery:
@@ -252,6 +268,7 @@ class Outbox:
         reason = f"delivery refused: {error}"
         await self.storage.set_paused(channel.id, reason)
         log.error("channel %s paused: %s", channel.id, reason)
+        self._report(channel.id, delivery, "refused", platform=channel.platform, error=error)
         return _updated(delivery, status="failed", attempts=delivery.attempts + 1, last_error=error)
 
 

@@ -204,10 +204,11 @@ class Digest:
     def from_payload(cls, data: Mapping[str, Any]) -> Digest:
         """Rebuild a digest stored by :meth:`to_payload`. Raises StorageError if the
         payload is not one."""
+        # the raises inside the try are meant: the except turns each into a StorageError
         try:
             version = data.get("version")
             if version != PAYLOAD_VERSION:
-                raise ValueError(f"unknown payload version {version!r}")
+                raise ValueError(f"unknown payload version {version!r}")  # noqa: TRY301
             groups = tuple(
                 DigestGroup(
                     label=_opt_str(g["label"]),
@@ -234,7 +235,7 @@ class Digest:
             )
             kind = str(data["kind"])
             if kind not in KINDS:
-                raise ValueError(f"unknown kind {kind!r}")
+                raise ValueError(f"unknown kind {kind!r}")  # noqa: TRY301
             zone(str(data["timezone"]))
             max_stories = data["max_stories"]
             return cls(

@@ -95,4 +95,6 @@ def export_opml(
             attrs["language"] = feed.lang
         ET.SubElement(body, "outline", attrs)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    # typeshed types tostring() with a byte encoding as Any; it returns bytes
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"

@@ -577,7 +577,8 @@ def rank_score(story: Story, ref: datetime, half_life: timedelta = RANK_HALF_LIF
     outranks a bigger one that stopped a month ago (the summit over its preview)."""
     age = max((ref - story.last).total_seconds(), 0.0)
     size = len(story.outlets) + ENTRY_WEIGHT * len(story.matches)
-    return size * 0.5 ** (age / half_life.total_seconds())
+    decay: float = 0.5 ** (age / half_life.total_seconds())
+    return size * decay
 
 
 def rank(

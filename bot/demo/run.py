@@ -43,7 +43,7 @@ NEXT = (
 )
 
 
-def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
     parser.add_argument(
         "--data-dir",
         metavar="DIR",

@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.config import PollSettings
+from bot.core.backoff import next_poll_delay
 from bot.core.ports import FeedState
-from bot.feeds.fetch import next_poll_delay
 from bot.feeds.parse import ParsedFeed
 from bot.feeds.probe import ProbeResult
 

@@ -38,7 +38,6 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from bot.config import HttpSettings, PollSettings
-from bot.core.backoff import next_poll_delay  # noqa: F401 - re-exported (bot.feeds.poll)
 from bot.core.models import FetchResult
 from bot.errors import BriefbotError
 from bot.feeds.guard import GuardedResolver, URLGuard

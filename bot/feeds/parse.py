@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import io
 import logging
 import multiprocessing
 import os
 import re
+import signal
+import threading
 import xml.sax
+from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -230,6 +234,29 @@ PoolKind = Literal["process", "thread"]
 PARSE_TIMEOUT = 60.0
 
 
+def ignore_sigint() -> None:
+    """Parser workers ignore Ctrl-C: the terminal sends SIGINT to the whole process
+    group, and only the main process decides how to stop (it shuts the pool down)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _sigint_ignored_while_spawning() -> Iterator[None]:
+    """SIGINT ignored in this process for the moment a submit may start a worker: a
+    spawned worker inherits the ignored disposition from its first instruction, so a
+    Ctrl-C while it is still importing does not print a traceback either (the
+    initializer covers it from then on). Only the main thread can set handlers."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class ParserPool:
     """Runs :func:`parse_feed_bytes` off the event loop.
 
@@ -274,6 +301,7 @@ class ParserPool:
                 return concurrent.futures.ProcessPoolExecutor(
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
+                    initializer=ignore_sigint,
                 )
             except (OSError, ImportError, NotImplementedError) as err:
                 log.warning("cannot start parser processes (%s); parsing in threads", err)
@@ -311,9 +339,12 @@ class ParserPool:
         loop = asyncio.get_running_loop()
         executor = self.executor
         try:
-            parsed = await asyncio.wait_for(loop.run_in_executor(executor, call), self.timeout)
+            with _sigint_ignored_while_spawning():
+                future = loop.run_in_executor(executor, call)
+            parsed = await asyncio.wait_for(future, self.timeout)
         except TimeoutError:
-            log.error(
+            # a timeout's traceback shows only asyncio's wait_for
+            log.error(  # noqa: TRY400
                 "parsing %s took over %gs; restarting the feed parser workers",
                 call.url,
                 self.timeout,
@@ -327,13 +358,17 @@ class ParserPool:
             if not self._worked:
                 # the workers could not even start (e.g. a main script without the
                 # ``if __name__ == "__main__"`` guard that spawn needs): use threads
-                log.error("feed parser processes failed to start; parsing in threads")
+                # BrokenProcessPool's traceback shows the pool's internals, not the cause
+                log.error("feed parser processes failed to start; parsing in threads")  # noqa: TRY400
                 self.kind = "thread"
                 return await self._run(call, retried=retried)
             if not retried:
                 # the pool died under this parse, maybe because of another feed
                 return await self._run(call, retried=True)
-            log.error("a feed parser process died while parsing %s; restarting the pool", call.url)
+            # BrokenProcessPool's traceback shows the pool's internals, not the cause
+            log.error(  # noqa: TRY400
+                "a feed parser process died while parsing %s; restarting the pool", call.url
+            )
             raise ParseError(
                 "the feed parser crashed on this feed (too large or malformed)", url=call.url
             ) from None

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,7 @@ from bot.config import PollSettings, Settings
 from bot.core.clock import Clock
 from bot.core.models import Match
 from bot.core.ports import FeedState, MatchedItem, Storage
+from bot.core.telemetry import NULL_TELEMETRY, PollCycle, Telemetry
 from bot.errors import BriefbotError
 from bot.feeds.decide import PollDecision, PollPolicy, Verdict, decide, failure
 from bot.feeds.dedupe import keys_for_batch
@@ -238,6 +240,8 @@ class Poller:
         #: checked when added, but DNS and redirects can change since (SSRF guard)
         self.chat_url_guard = chat_url_guard
         self._rng = rng or random.Random()
+        #: told about every cycle (``briefbot run``: log line, metrics, health)
+        self.telemetry: Telemetry = NULL_TELEMETRY
         self._lock = asyncio.Lock()
         #: new items whose hand-off to ``on_new_items`` failed: handed again next cycle
         self._unhanded: list[MatchedItem] = []
@@ -267,6 +271,7 @@ class Poller:
         process that dies in between leaves them to the start-up recovery
         (``recover_interrupted_poll``: the items of each feed's latest cycle)."""
         async with self._lock:
+            began = time.monotonic()
             started = now or self.clock.now()
             matcher = self.matcher_provider()
             if feed_ids is not None:
@@ -294,6 +299,12 @@ class Poller:
             if self.on_new_items is not None:
                 await self._hand_off(fresh, report)
             log.info("poll: %s", report.summary())
+            self.telemetry.poll_cycle(PollCycle(
+                feeds=len(report.results), new=report.new_items,
+                matched=report.matched_items, failing=len(report.errors),
+                seconds=time.monotonic() - began,
+                errors=tuple(r.error for r in report.errors if r.error),
+            ))  # fmt: skip
             return report
 
     async def _hand_off(self, fresh: list[MatchedItem], report: PollReport) -> None:
@@ -311,7 +322,8 @@ class Poller:
             log.exception("handling %d new items failed; trying again next cycle", len(items))
             report.hook_error = str(err) or type(err).__name__
             if len(items) > MAX_HANDOFF_RETRY:
-                log.error(
+                # the traceback was logged just above
+                log.error(  # noqa: TRY400
                     "%d new items not handed to the alert fan-out (too many waiting)",
                     len(items) - MAX_HANDOFF_RETRY,
                 )

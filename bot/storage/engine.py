@@ -204,7 +204,7 @@ class StorageBase:
             "the database name in storage.database_url."
         )
 
-    def _insert(self, table: Table) -> Any:
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """An INSERT that supports ``on_conflict_do_nothing`` on this dialect."""
         if self.dialect == "postgresql":
             return postgresql.insert(table)

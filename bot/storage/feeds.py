@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Row, Select, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.models import FeedHealth, FeedSource
@@ -127,7 +127,7 @@ class FeedsMixin(StorageBase):
         )
         await conn.execute(stmt)
 
-    def _health_select(self) -> Any:
+    def _health_select(self) -> Select[Any]:
         counts = (
             select(items.c.feed_id, func.count().label("n")).group_by(items.c.feed_id).subquery()
         )

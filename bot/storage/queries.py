@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, case, exists, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Row,
+    Select,
+    and_,
+    case,
+    exists,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.models import FeedHealth, Item, StoredItem
@@ -39,7 +49,7 @@ delivery_items = Base.metadata.tables["delivery_items"]
 KEY_CHUNK = 500
 
 
-def in_channel(channel_id: int, feed: Any = None) -> ColumnElement[bool]:
+def in_channel(channel_id: int, feed: FromClause | None = None) -> ColumnElement[bool]:
     """The feed (``feeds`` row in the enclosing query, or the given alias of it) is
     in the channel's view."""
     feed = feeds if feed is None else feed
@@ -78,7 +88,7 @@ async def require_channel(conn: AsyncConnection, channel_id: int) -> Row[Any]:
     return row
 
 
-def item_select(*extra: Any) -> Any:
+def item_select(*extra: ColumnElement[Any]) -> Select[Any]:
     return select(items, feeds.c.url.label("feed_url"), *extra).select_from(
         items.join(feeds, feeds.c.id == items.c.feed_id)
     )

@@ -7,7 +7,17 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, column, func, literal_column, or_, table
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    case,
+    column,
+    func,
+    literal_column,
+    or_,
+    table,
+)
 from sqlalchemy.exc import OperationalError
 
 from bot.core.ports import SearchHit
@@ -94,7 +104,7 @@ class SearchMixin(StorageBase):
         terms.extend((w, False) for w in words(query[pos:]))
         return terms
 
-    def _fts5_search(self, terms: list[tuple[str, bool]]) -> Any:
+    def _fts5_search(self, terms: list[tuple[str, bool]]) -> Select[Any]:
         # each term is an FTS5 string (a phrase of the tokens in it); a bare last word
         # also matches as a prefix (search as you type)
         parts = ['"' + text.replace('"', '""') + '"' for text, _ in terms]
@@ -108,11 +118,11 @@ class SearchMixin(StorageBase):
             .where(literal_column("items_fts").op("MATCH")(match))
         )
 
-    def _pg_search(self, terms: list[tuple[str, bool]]) -> Any:
+    def _pg_search(self, terms: list[tuple[str, bool]]) -> Select[Any]:
         vector: ColumnElement[Any] = literal_column(_PG_TSVECTOR)
         english: ColumnElement[Any] = literal_column("'english'")
         words = " ".join(text for text, phrase in terms if not phrase)
-        queries: list[Any] = [func.plainto_tsquery(english, words)] if words else []
+        queries: list[ColumnElement[Any]] = [func.plainto_tsquery(english, words)] if words else []
         queries.extend(func.phraseto_tsquery(english, text) for text, phrase in terms if phrase)
         tsquery = queries[0]
         for more in queries[1:]:
@@ -124,9 +134,9 @@ class SearchMixin(StorageBase):
         rank = func.ts_rank(weighted, tsquery).label("score")
         return item_select(rank).where(vector.op("@@")(tsquery))
 
-    def _like_search(self, terms: list[tuple[str, bool]]) -> Any:
+    def _like_search(self, terms: list[tuple[str, bool]]) -> Select[Any]:
         conditions = []
-        score: Any = literal_column("0")
+        score: ColumnElement[Any] = literal_column("0")
         for text, _ in terms:
             pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
             in_title = items.c.title_plain.ilike(pattern, escape="\\")

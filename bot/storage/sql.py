@@ -8,6 +8,7 @@ It is composed of one mixin per domain, each in its own module, over the engine:
 - :mod:`bot.storage.search`: full-text search (FTS5 / tsvector; ``ItemStore.search``);
 - :mod:`bot.storage.channels`: channels, schedules, own entries (``ChannelStore``);
 - :mod:`bot.storage.deliveries`: the outbox (``DeliveryStore``);
+- :mod:`bot.storage.retention`: pruning old rows (``storage.retention_days``);
 - :mod:`bot.storage.queries`: table handles, shared query fragments, row conversions.
 
 Which URLs (SQLite file or memory, PostgreSQL), how connections and transactions work:
@@ -28,10 +29,13 @@ from bot.storage.deliveries import DeliveriesMixin
 from bot.storage.engine import MIGRATIONS_DIR
 from bot.storage.feeds import FeedsMixin
 from bot.storage.items import ItemsMixin
+from bot.storage.retention import RetentionMixin
 from bot.storage.search import SearchMixin
 
 
-class SqlStorage(FeedsMixin, ItemsMixin, SearchMixin, ChannelsMixin, DeliveriesMixin):
+class SqlStorage(
+    FeedsMixin, ItemsMixin, SearchMixin, ChannelsMixin, DeliveriesMixin, RetentionMixin
+):
     """The Storage Protocol on SQLAlchemy 2 async (SQLite or PostgreSQL)."""
 
 

@@ -38,6 +38,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from typing_extensions import override
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -55,7 +56,7 @@ DEFAULT_SCOPE = 0
 
 
 def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    _obj: Any, name: str | None, _type: str, _reflected: bool, _compare_to: Any
 ) -> bool:
     """Alembic ``include_object`` hook: skip the full-text search objects (the FTS5
     table and its shadow tables, the GIN index), which migrations create by hand."""
@@ -72,6 +73,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    @override
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -84,6 +86,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = value.replace(tzinfo=None)
         return value
 
+    @override
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -280,3 +283,20 @@ class DeliveryItemRow(Base):
     item_id: Mapped[int] = mapped_column(
         ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class SlackInstallationRow(Base):
+    """A Slack workspace's installation (OAuth v2), for the Slack adapter's installation
+    store. ``data`` is the installation as JSON, encrypted (Fernet) with the secret
+    key: it holds the bot token. ``enterprise_id`` is "" outside Enterprise Grid (so the
+    unique key holds)."""
+
+    __tablename__ = "slack_installations"
+    __table_args__ = (UniqueConstraint("enterprise_id", "team_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(String)
+    team_id: Mapped[str] = mapped_column(String)
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    data: Mapped[str] = mapped_column(Text)

@@ -45,6 +45,7 @@ def redirect_discord(api_base: str, gateway_url: str | None = None) -> Iterator[
         DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
 
 
+# replaces a client's before_identify_hook, which discord.py calls with initial by keyword
 async def _no_identify_pause(shard_id: int | None, *, initial: bool = False) -> None:
     return None
 

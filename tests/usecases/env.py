@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from typing_extensions import override
+
+from bot.core.delivery import Sink
 from bot.core.matching import compile_watchlist
 from bot.core.models import FeedSource, Item, StoredItem
 from bot.core.ports import ChannelRecord
@@ -76,10 +79,11 @@ def titles_in(reply) -> list[str]:  # type: ignore[no-untyped-def]
     return [line.title for line in reply.digest.lines()]
 
 
-class RecordingSink:
+class RecordingSink(Sink):
     def __init__(self) -> None:
         self.sent: list[Any] = []
 
+    @override
     async def send(self, channel: ChannelRecord, digest: Any, *, nonce: str) -> list[str]:
         self.sent.append(digest)
         return [f"m{len(self.sent)}"]

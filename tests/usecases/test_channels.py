@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from feedserver import FeedServer
-
 from bot.app import service_options
 from bot.config import Settings
 from bot.core.clock import FakeClock
@@ -31,7 +29,7 @@ async def test_unusable_stored_entry_is_skipped_not_fatal(
 
 
 async def test_new_channels_take_the_configured_grouping(
-    storage: SqlStorage, clock: FakeClock, server: FeedServer
+    storage: SqlStorage, clock: FakeClock
 ) -> None:
     settings = Settings(digest={"group_by": "story"})  # type: ignore[arg-type]
     async with Fetcher(settings.http, settings.poll) as fetcher:

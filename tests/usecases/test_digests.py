@@ -28,7 +28,7 @@ from usecases.env import (
 
 
 async def test_digest_schedule_and_off(
-    service: BriefingService, storage: SqlStorage, schedule: FakeSchedule
+    service: BriefingService, schedule: FakeSchedule
 ) -> None:
     reply = await service.dispatch(
         ADMIN, "digest schedule", {"time": "7:30", "tz": "Asia/Shanghai", "days": "weekdays"}

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from feedserver import FeedServer, rss
 
-from bot.core.clock import FakeClock
 from bot.core.models import FeedSource
 from bot.core.opml import export_opml, parse_opml
 from bot.core.replies import ChannelContext
@@ -74,12 +73,12 @@ async def test_feeds_add_follows_a_permanent_redirect(
         (lambda s: s.redirect("/meta", "http://169.254.169.254/latest/meta-data/"),
          "cloud metadata"),
         (lambda s: s.redirect("/local", f"http://localhost:{s.port}/rss.xml"), "loopback"),
-        (lambda s: "http://10.1.2.3/rss", "private address"),
-        (lambda s: "http://[::1]:8080/rss", "loopback"),
-        (lambda s: "http://localhost/rss", "localhost resolves to"),
+        (lambda _: "http://10.1.2.3/rss", "private address"),
+        (lambda _: "http://[::1]:8080/rss", "loopback"),
+        (lambda _: "http://localhost/rss", "localhost resolves to"),
         (lambda s: f"http://127.0.0.1:{s.port + 1 if s.port < 65535 else 1}/rss", "loopback"),
-        (lambda s: "ftp://example.com/rss", "only http:// and https://"),
-        (lambda s: "file:///etc/passwd", "only http:// and https://"),
+        (lambda _: "ftp://example.com/rss", "only http:// and https://"),
+        (lambda _: "file:///etc/passwd", "only http:// and https://"),
     ],
 )
 async def test_feeds_add_refuses_what_is_not_a_public_feed(
@@ -98,7 +97,7 @@ async def test_feeds_add_refuses_what_is_not_a_public_feed(
 
 
 async def test_feeds_list_remove_and_health(
-    service: BriefingService, storage: SqlStorage, clock: FakeClock
+    service: BriefingService, storage: SqlStorage
 ) -> None:
     other_id = await feed_id(storage, OTHER.url)
     await storage.record_fetch_failure(

@@ -14,17 +14,26 @@ API base: ``DISCORD_API_BASE`` (or ``discord.api_base`` in briefbot.toml) points
 whole client at another host, e.g. a REST proxy such as nirn-proxy, or a test server:
 REST through discord.py's ``Route.BASE``, and the gateway URL asked from
 ``GET {base}/gateway`` (a REST-only proxy passes that through and returns Discord's).
+
+Discord unreachable (connection refused, a timeout, a 5xx, a 404 from a wrong or not
+yet running API base), at start or later: :func:`start_discord` logs one line and tries
+again with backoff (5 s doubling to 5 min), while polling and the other adapters go on.
+Only a refused token stops it (a configuration error).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 import yarl
 from discord.gateway import DiscordWebSocket
@@ -41,7 +50,10 @@ from bot.adapters.discord.embeds import NO_MENTIONS
 from bot.adapters.discord.interactions import CommandRunner
 from bot.adapters.discord.sink import PLATFORM, DiscordSink
 from bot.config import DiscordSettings
+from bot.core.commands import CommandSpec
+from bot.core.telemetry import NULL_TELEMETRY, Telemetry
 from bot.errors import ConfigError
+from bot.ops.logs import event
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -52,6 +64,9 @@ DISCORD_API = "https://discord.com/api/v10"
 ENV_API_BASE = "DISCORD_API_BASE"
 #: at shutdown, how long commands being answered may take to finish
 DRAIN_TIMEOUT = 5.0
+#: retrying an unreachable Discord: the first wait, doubled up to the last
+RETRY_FIRST = 5.0
+RETRY_MAX = 300.0
 
 
 def api_base(settings: DiscordSettings, environ: Mapping[str, str] | None = None) -> str:
@@ -94,30 +109,81 @@ def intents() -> discord.Intents:
 
 
 class BriefbotClient(discord.AutoShardedClient):
-    """The sharded client; tells the bot when every shard is ready."""
+    """The sharded client; tells the bot when every shard is ready, and telemetry when
+    the connection comes and goes (connected: ready, and no shard disconnected)."""
 
-    def __init__(self, *, on_first_ready: Callable[[], Awaitable[None]], **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        on_first_ready: Callable[[], Awaitable[None]],
+        telemetry: Telemetry = NULL_TELEMETRY,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         self._on_first_ready = on_first_ready
+        self._telemetry = telemetry
+        self._down: set[int] = set()
+
+    def _report(self) -> None:
+        up = self.is_ready() and not self._down and not self.is_closed()
+        detail = None if up else f"shard(s) {sorted(self._down)} reconnecting"
+        self._telemetry.adapter(PLATFORM, connected=up, detail=detail)
 
     async def on_ready(self) -> None:
+        self._report()
         await self._on_first_ready()
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self._down.add(shard_id)
+        self._report()
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        self._down.discard(shard_id)
+        if self.is_ready():
+            self._report()
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        await self.on_shard_ready(shard_id)
+
+
+class TimedCommandRunner(CommandRunner):
+    """The command runner, telling telemetry how long each command took."""
+
+    def __init__(self, *args: Any, telemetry: Telemetry, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.telemetry = telemetry
+
+    async def run(
+        self, interaction: discord.Interaction[Any], spec: CommandSpec, args: dict[str, Any]
+    ) -> None:
+        start = time.monotonic()
+        ok = False
+        try:
+            await super().run(interaction, spec, args)
+            ok = True
+        finally:
+            self.telemetry.command(spec.name, time.monotonic() - start, ok=ok)
 
 
 class DiscordBot:
     """The client, its command tree, the command runner and the delivery sink."""
 
-    def __init__(self, app: App, **client_options: Any) -> None:
+    def __init__(
+        self, app: App, *, telemetry: Telemetry = NULL_TELEMETRY, **client_options: Any
+    ) -> None:
         self.app = app
         self.settings = app.settings.discord
+        self.telemetry = telemetry
         options: dict[str, Any] = {
             "intents": intents(),
             "allowed_mentions": NO_MENTIONS,
             "shard_count": self.settings.shard_count,
         }
         options.update(client_options)
-        self.client = BriefbotClient(on_first_ready=self._on_ready, **options)
-        self.runner = CommandRunner(app.service, app.storage)
+        self.client = BriefbotClient(
+            on_first_ready=self._on_ready, telemetry=telemetry, **options
+        )
+        self.runner = TimedCommandRunner(app.service, app.storage, telemetry=telemetry)
         self.tree: BriefbotTree = build_tree(self.client, self.runner)
         self.sink = DiscordSink(self.client)
         self.sync_state = SyncState(app.settings.storage.resolved_data_dir() / STATE_FILE)
@@ -136,6 +202,11 @@ class DiscordBot:
         else:
             if sent:
                 log.info("sent %d pending deliveries after connecting", sent)
+
+    @property
+    def was_ready(self) -> bool:
+        """Whether this client got connected (ready) at some point."""
+        return self._resend is not None
 
     async def login(self, token: str) -> None:
         custom = use_api_base(api_base(self.settings))
@@ -161,7 +232,8 @@ class DiscordBot:
                 if self.settings.test_guild
                 else "globally"
             )
-            log.error(
+            # Discord's status and text say it all; a traceback of the HTTP call does not
+            log.error(  # noqa: TRY400
                 "could not sync slash commands %s: %s %s (is the bot in that "
                 "server, invited with the applications.commands scope?)",
                 where,
@@ -201,6 +273,64 @@ class DiscordBot:
                     await connect
 
 
-async def start_discord(app: App, token: str, **client_options: Any) -> None:
-    """Run Briefbot on Discord until cancelled (``briefbot run``)."""
-    await DiscordBot(app, **client_options).run(token)
+def unreachable(err: BaseException) -> str | None:
+    """Why Discord could not be reached, if ``err`` means that (worth retrying); None
+    for anything else."""
+    if isinstance(err, discord.HTTPException) and (
+        err.status >= 500 or err.status in (404, 408, 429)
+    ):
+        text = (err.text or "").strip().splitlines()
+        return f"HTTP {err.status}" + (f" {text[0][:120]}" if text else "")
+    if isinstance(err, discord.GatewayNotFound):
+        return "the gateway URL could not be found"
+    if isinstance(err, discord.ConnectionClosed):
+        return f"the gateway closed the connection (code {err.code})"
+    if isinstance(err, TimeoutError):
+        return "no answer in time"
+    if isinstance(err, aiohttp.ClientConnectorError):
+        cause = err.os_error
+        if isinstance(cause, ConnectionRefusedError) or cause.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        return f"cannot connect ({cause.strerror or cause})"
+    if isinstance(err, aiohttp.ClientError):
+        return f"{type(err).__name__}: {err}"
+    if isinstance(err, OSError):
+        return f"network error ({err.strerror or err})"
+    return None
+
+
+async def start_discord(
+    app: App,
+    token: str,
+    *,
+    telemetry: Telemetry = NULL_TELEMETRY,
+    retry_first: float = RETRY_FIRST,
+    retry_max: float = RETRY_MAX,
+    **client_options: Any,
+) -> None:
+    """Run Briefbot on Discord until cancelled (``briefbot run``). While Discord cannot
+    be reached it logs one line per attempt and tries again with backoff; a refused
+    token raises ConfigError."""
+    delay = retry_first
+    while True:
+        bot = DiscordBot(app, telemetry=telemetry, **client_options)
+        try:
+            await bot.run(token)
+        except Exception as err:
+            reason = unreachable(err)
+            if reason is None:
+                raise
+            connected = bot.was_ready
+        else:  # connect() returned: the gateway closed for good; connect again
+            reason, connected = "the connection ended", True
+        if connected:
+            delay = retry_first  # it had worked: start the backoff over
+        telemetry.adapter(PLATFORM, connected=False, detail=f"{reason}; retrying")
+        wait = delay * random.uniform(0.8, 1.2)
+        event(
+            "discord: cannot reach Discord at %s (%s); retrying in %.0f s",
+            api_base(app.settings.discord), reason, wait, level=logging.WARNING,
+            event="discord_unreachable", reason=reason, retry_in=round(wait, 3),
+        )  # fmt: skip
+        await asyncio.sleep(wait)
+        delay = min(delay * 2, retry_max)

@@ -14,9 +14,16 @@ from typing import Any
 
 import discord
 from discord import app_commands
+from typing_extensions import override
 
 from bot.adapters.discord.bot import api_base, use_api_base
-from bot.adapters.discord.commands import STATE_FILE, SyncState, build_tree, sync_commands
+from bot.adapters.discord.commands import (
+    STATE_FILE,
+    Handler,
+    SyncState,
+    build_tree,
+    sync_commands,
+)
 from bot.app import load_config
 from bot.config import secret
 from bot.core.commands import Autocomplete, CommandSpec
@@ -46,7 +53,7 @@ def invite_url(application_id: int) -> str:
     return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=SCOPES)
 
 
-def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     sync = sub.add_parser(
         "sync",
@@ -81,14 +88,16 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     )
 
 
-class _NoHandler:
+class _NoHandler(Handler):
     """The tree built for syncing never runs a command."""
 
+    @override
     async def run(
         self, interaction: discord.Interaction[Any], spec: CommandSpec, args: dict[str, Any]
     ) -> None:
         raise RuntimeError("not running")
 
+    @override
     async def autocomplete(
         self, interaction: discord.Interaction[Any], what: Autocomplete, current: str
     ) -> list[app_commands.Choice[str]]:

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import discord
 from discord import app_commands
+from typing_extensions import override
 
 from bot.adapters.discord.errors import handle_error
 from bot.core.commands import (
@@ -68,6 +69,7 @@ class BriefbotTree(app_commands.CommandTree[Any]):
         super().__init__(client)
         self.active: set[asyncio.Task[Any]] = set()
 
+    @override
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         task = asyncio.current_task()
         if task is not None and task not in self.active:
@@ -80,6 +82,7 @@ class BriefbotTree(app_commands.CommandTree[Any]):
         if self.active:
             await asyncio.wait(set(self.active), timeout=timeout)
 
+    @override
     async def on_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
     ) -> None:
@@ -133,6 +136,8 @@ def make_command(spec: CommandSpec, handler: Handler) -> app_commands.Command[An
 
     ident = "briefbot_" + spec.name.replace(" ", "_")
     callback.__name__ = callback.__qualname__ = ident
+    # inspect.signature() (and so discord.py) reads __signature__, which typeshed does not
+    # declare on functions
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     if descriptions:
         app_commands.describe(**descriptions)(callback)

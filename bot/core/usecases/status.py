@@ -92,7 +92,7 @@ class StatusCommands:
                          + (f" (last error: {err})" if err else ""))
         return Reply(lines=tuple(lines))
 
-    async def help(self, ctx: ChannelContext, command: str | None = None) -> Reply:
+    async def help(self, _ctx: ChannelContext, command: str | None = None) -> Reply:
         return Reply(lines=tuple(help_lines(command)))
 
     async def autocomplete(
