@@ -28,7 +28,7 @@ DESCRIPTION = (
 # subcommand -> (module:function, help). The function takes the parsed args and returns
 # an exit status (it may be async).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("bot.demo.run:main", "poll bundled sample feeds offline and print what matched"),
+    "demo": ("bot.demo.run:main", "poll bundled sample feeds offline, print the digest"),
     "run": ("bot.runner:main", "poll feeds, schedule digests and start the enabled adapters"),
     "console": ("bot.adapters.console:main", "a chat channel in the terminal"),
     "match": ("bot.matchcli:match_main", "match items or a feed against a watchlist (JSON lines)"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from bot.config import Settings, config_dir, load_settings
@@ -113,6 +114,9 @@ def service_options(settings: Settings) -> ServiceOptions:
         max_stories=settings.digest.max_stories,
         brief_hours=settings.digest.brief_hours,
         poll_interval_minutes=settings.poll.interval_minutes,
+        max_item_age=timedelta(hours=settings.digest.max_item_age)
+        if settings.digest.max_item_age else None,
+        language=settings.digest.language,
     )
 
 

@@ -203,6 +203,12 @@ class DigestSettings(_Section):
     max_stories: int = Field(40, ge=1, le=500)
     brief_hours: int = Field(24, ge=1, le=24 * 30)
     misfire_grace_hours: float = Field(12, gt=0)
+    #: hours: an item published this long before it was fetched (or before its feed was
+    #: added) is backlog: stored and searchable, never new in digests, briefs, alerts;
+    #: 0 turns the rule off
+    max_item_age: float = Field(48, ge=0)
+    #: the language a story's headline is picked in ("en", "zh", ...)
+    language: str = Field("en", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
     _tz = field_validator("default_timezone")(_setting_check(check_timezone))
     _time = field_validator("default_time")(_setting_check(check_time_of_day))

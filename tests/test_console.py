@@ -35,7 +35,8 @@ def test_demo_session_piped(tmp_path: Path, run_console: Console) -> None:
     result = run_console(
         [
             "# a comment line is skipped",
-            "/brief entry:wang-yi",
+            # the samples are served as published over the last weeks
+            "/brief entry:wang-yi hours:720",
             '/track kind:actor name:"Li Qiang" aliases:"Premier Li,李强" mode:instant',
             "/watchlist",
             "/test text:Premier Li met Wang Yi",
@@ -55,11 +56,12 @@ def test_demo_session_piped(tmp_path: Path, run_console: Console) -> None:
     assert out.startswith("Polled 7 sample feeds:")
     # each command is echoed, then answered, in order
     order = [out.index(f"> {cmd}") for cmd in (
-        "/brief entry:wang-yi", "/track kind:actor", "/watchlist", "/test text:", "/bogus",
+        "/brief entry:wang-yi hours:720", "/track kind:actor", "/watchlist", "/test text:",
+        "/bogus",
         "/brief hours:abc", "/feeds import file:", "/digest now", "/status")]
     assert order == sorted(order)
     assert "> # a comment" not in out
-    brief = out[out.index("> /brief entry:wang-yi"):out.index("> /track")]
+    brief = out[out.index("> /brief entry:wang-yi hours:720"):out.index("> /track")]
     assert "Brief: Wang Yi ·" in brief
     assert "Wang Yi holds talks with Blinken" in brief
     assert "Tracking Li Qiang (actor, id li-qiang): posted at once and in the digest." in out
@@ -146,10 +148,13 @@ def test_readme_walkthrough_track_then_add_feed_then_brief(run_console: Console)
     before, after = out.split(f"> /feeds add {extra}", 1)[0], out.split("> /brief")[2]
     assert "No stored story from the last 7 days matches yet." in before
     assert "Added Lantern Review: 4 items" in out
-    # the second brief lists the three Li Qiang stories (English and Chinese), not the
-    # factory-orders item from the same feed
-    assert after.count("Lantern Review ·") == 3
-    assert "李强出席第六届进博会开幕式" in after
+    # the second brief lists the two Li Qiang stories, not the factory-orders item from
+    # the same feed: the expo was reported in English and Chinese, one story headed in
+    # the channel's language (English)
+    assert after.count("Lantern Review ·") == 2
+    assert "2 stories · 3 items" in after
+    assert "Premier Li Qiang courts foreign investors at Shanghai expo" in after
+    assert "李强出席第六届进博会开幕式" not in after
     assert "Factory orders" not in after
     assert "This channel already follows" in out.split(f"> /feeds add {extra}")[2]
 
@@ -158,7 +163,7 @@ def test_grouping_schedules_and_misspelled_options_piped(run_console: Console) -
     result = run_console(
         [
             "/digest group by:story",
-            "/brief",
+            "/brief hours:720",
             "/digest schedule time:08:00 days:fri-mon",
             "/status",
             '/track kind:actor name:"Li Qiang" alias:"Premier Li"',

@@ -13,6 +13,7 @@ from bot.core.digest import (
     Why,
     format_line_time,
     format_period,
+    format_time,
 )
 from bot.core.models import EntryKind, FeedHealth, Field
 from bot.errors import InputError, StorageError
@@ -309,3 +310,17 @@ def test_format_line_time_is_short_but_unambiguous():
 def test_build_is_order_independent():
     items = corpus()
     assert build(items) == build(list(reversed(items)))
+
+
+def test_format_time_shows_the_zone_and_the_year_when_not_the_current_one():
+    now = datetime(2023, 11, 15, 12, 0, tzinfo=UTC)
+    when = datetime(2023, 11, 14, 0, 0, tzinfo=UTC)
+    assert format_time(when, "Asia/Shanghai", now=now) == "Tue 14 Nov 08:00 CST"
+    assert format_time(when, "UTC", now=now) == "Tue 14 Nov 00:00 UTC"
+    assert format_time(when, "America/New_York", now=now) == "Mon 13 Nov 19:00 EST"
+    # a zone without letters for its offset
+    assert format_time(when, "Asia/Dubai", now=now) == "Tue 14 Nov 04:00 UTC+04"
+    # another year: shown; the year is the local one
+    old = datetime(2022, 12, 31, 20, 0, tzinfo=UTC)
+    assert format_time(old, "Asia/Shanghai", now=now) == "Sun 1 Jan 04:00 CST"
+    assert format_time(old, "UTC", now=now) == "Sat 31 Dec 2022 20:00 UTC"

@@ -74,11 +74,11 @@ def test_header_and_line_in_markdown():
         "",
         "**Wang Yi**",
         "• [Blinken meets Wang Yi in Washington](<https://reuters.example/1>) — "
-        "Reuters, SCMP +2 · Tue 08:01 · "
+        "Reuters, SCMP +2 · Tue 08:01 CST · "
         r'\[Wang Yi in title; Antony Blinken: "Blinken" in title\]',
         "",
         "**Taiwan Strait**",
-        "• [Taiwan reports warplanes](<https://reuters.example/9>) — Reuters · Tue 08:09 · "
+        "• [Taiwan reports warplanes](<https://reuters.example/9>) — Reuters · Tue 08:09 CST · "
         r'\[Taiwan Strait: "Taiwan" in title\]',
     ]
 
@@ -92,7 +92,7 @@ def test_plain_text_puts_the_url_on_its_own_line():
         "⚠ 1 feed failing: Reuters (HTTP 500)",
         "",
         "Wang Yi",
-        "• Blinken meets Wang Yi in Washington — Reuters, SCMP +2 · Tue 08:01 "
+        "• Blinken meets Wang Yi in Washington — Reuters, SCMP +2 · Tue 08:01 CST "
         '[Wang Yi in title; Antony Blinken: "Blinken" in title]',
         "  https://reuters.example/1",
     ]
@@ -369,7 +369,7 @@ def test_overlong_line_is_shortened_with_ellipsis():
     assert all(len(p) <= 200 for p in parts)
     (story,) = [line for p in parts for line in p.splitlines() if line.startswith("• ")]
     assert story.startswith("• [Wang Yi word0 ")
-    assert "…](<https://reuters.example/1>) — Reuters · Tue 08:01" in story
+    assert "…](<https://reuters.example/1>) — Reuters · Tue 08:01 CST" in story
 
 
 def test_budget_too_small_is_refused():
@@ -389,9 +389,10 @@ def test_alert_is_one_short_message_per_story():
     msgs = render_text(d, budget=300)
     assert msgs == [
         "🔔 **Wang Yi** · [Blinken meets Wang Yi in Washington](<https://reuters.example/1>) — "
-        r'Reuters, SCMP +2 · Tue 08:01 · \[Wang Yi in title; Antony Blinken: "Blinken" in title\]',
+        r'Reuters, SCMP +2 · Tue 08:01 CST · '
+        r'\[Wang Yi in title; Antony Blinken: "Blinken" in title\]',
         "🔔 **Taiwan Strait** · [Taiwan reports warplanes](<https://reuters.example/9>) — "
-        r'Reuters · Tue 08:09 · \[Taiwan Strait: "Taiwan" in title\]',
+        r'Reuters · Tue 08:09 CST · \[Taiwan Strait: "Taiwan" in title\]',
     ]
     line = next(d.lines())
     assert render_alert(line, d, markdown=False).startswith(

@@ -110,7 +110,12 @@ def small_digest(end: datetime = NOW) -> Digest:
 
 
 async def poll(
-    storage: SqlStorage, titles: list[str], *, feed: FeedSource = WIRE, at: datetime = NOW
+    storage: SqlStorage,
+    titles: list[str],
+    *,
+    feed: FeedSource = WIRE,
+    at: datetime = NOW,
+    published: datetime | None = None,
 ) -> list[MatchedItem]:
     """What the poller does with new items: store, match defaults, hand them over."""
     fid = next(f.id for f in await storage.all_feeds() if f.url == feed.url)
@@ -124,7 +129,7 @@ async def poll(
                 summary="",
                 link=link,
                 canonical_link=link,
-                published=at,
+                published=at if published is None else published,
                 feed_url=feed.url,
                 source=feed.name,
             )
@@ -324,9 +329,16 @@ async def test_digest_now_posts_through_the_sink_and_moves_the_period(
     assert len(sink.sent) == 1
     clock.advance(minutes=5)
     again = await service.dispatch(ADMIN, "digest now", {})
-    assert "Digest posted (0 stories" in again.text
-    assert sink.sent[1][1].is_empty
+    assert "Nothing new to post" in again.text
+    assert "Digest posted" not in again.text
+    assert len(sink.sent) == 1  # nothing posted
+    await poll(storage, ["Putin visits Beijing"], at=clock.now() - timedelta(minutes=1))
+    clock.advance(minutes=1)
+    more = await service.dispatch(ADMIN, "digest now", {})
+    assert "Digest posted (1 story" in more.text
+    assert [line.title for line in sink.sent[1][1].lines()] == ["Putin visits Beijing"]
     sink.fail = DeliveryError("403 Missing Access", permanent=True)
+    await poll(storage, ["Blinken visits Beijing"], at=clock.now())
     clock.advance(minutes=5)
     refused = await service.dispatch(ADMIN, "digest now", {})
     assert refused.error
@@ -337,7 +349,48 @@ async def test_digest_now_posts_through_the_sink_and_moves_the_period(
     assert paused.digest is not None  # still answered, as a reply
 
 
+async def test_digest_now_by_a_member_is_a_preview_that_moves_nothing(
+    service: BriefingService, sink: RecordingSink, storage: SqlStorage, clock: FakeClock
+) -> None:
+    member = ChannelContext("console", "news", channel_name="news", can_manage=False)
+    await poll(storage, ["Yellen meets He Lifeng"], at=NOW - timedelta(hours=1))
+    preview = await service.dispatch(member, "digest now", {})
+    assert not preview.error, preview.text
+    assert not preview.ephemeral
+    assert "preview" in preview.text
+    assert preview.digest is not None
+    assert preview.digest.title == "Digest preview"
+    assert [line.title for line in preview.digest.lines()] == ["Yellen meets He Lifeng"]
+    assert sink.sent == []  # nothing posted
+    channel = await service.channel(member)
+    assert channel.last_digest_at is None  # the next digest's window did not move
+    clock.advance(minutes=5)
+    posted = await service.dispatch(ADMIN, "digest now", {})
+    assert "Digest posted (1 story" in posted.text
+    assert [line.title for line in sink.sent[0][1].lines()] == ["Yellen meets He Lifeng"]
+
+
 # -- instant alerts --------------------------------------------------------------------
+
+
+async def test_no_instant_alert_for_backlog(
+    service: BriefingService, sink: RecordingSink, storage: SqlStorage
+) -> None:
+    reply = await service.dispatch(
+        ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "mode": "instant"}
+    )
+    assert not reply.error, reply.text
+    # a feed's archive: published five days before it was fetched
+    old = await poll(storage, ["Li Qiang meets Scholz in Berlin"],
+                     published=NOW - timedelta(days=5))
+    await service.handle_new_items(old)
+    assert sink.sent == []
+    fresh = await poll(storage, ["Li Qiang opens the import expo in Shanghai"],
+                       published=NOW - timedelta(minutes=30))
+    await service.handle_new_items(fresh)
+    assert [[line.title for line in d.lines()] for _, d, _ in sink.sent] == [
+        ["Li Qiang opens the import expo in Shanghai"]
+    ]
 
 
 async def test_instant_alert_once_per_story(

@@ -264,8 +264,9 @@ async def test_matched_items_channel_views(storage: SqlStorage) -> None:
 
     window = (T0, T0 + DAY)
     assert summary(await storage.matched_items(alice.id, *window)) == [
-        (s2.id, [("trade", "tariff"), ("xi", "Xi")]),  # published T0+5h: newest
         (s3.id, [("trade", "tariff"), ("xi", "Xi")]),
+        # "published" T0+5h, after it was fetched (T0): its time is the fetch time
+        (s2.id, [("trade", "tariff"), ("xi", "Xi")]),
         (s1.id, [("trade", "tariff"), ("xi", "Xi")]),
     ]
     assert summary(await storage.matched_items(bob.id, *window)) == [
@@ -275,8 +276,8 @@ async def test_matched_items_channel_views(storage: SqlStorage) -> None:
     # s4 (chat feed) only matched default entries bob replaced or disabled
     await storage.enable_default_entry(bob.id, "trade")
     assert summary(await storage.matched_items(bob.id, *window)) == [
-        (s2.id, [("trade", "tariff"), ("xi", "习近平")]),
         (s4.id, [("trade", "tariff")]),
+        (s2.id, [("trade", "tariff"), ("xi", "习近平")]),
         (s1.id, [("chips", "TSMC"), ("trade", "tariff")]),
     ]
     # one entry only
@@ -286,8 +287,8 @@ async def test_matched_items_channel_views(storage: SqlStorage) -> None:
     # removing his own "xi" brings the default "xi" back; his old xi matches are gone
     await storage.remove_channel_entry(bob.id, "xi")
     assert summary(await storage.matched_items(bob.id, *window, entry_id="xi")) == [
-        (s2.id, [("xi", "Xi")]),
         (s4.id, [("xi", "Xi")]),
+        (s2.id, [("xi", "Xi")]),
         (s1.id, [("xi", "Xi")]),
     ]
     assert await storage.disabled_entries(bob.id) == set()
@@ -530,3 +531,82 @@ async def test_a_story_stored_from_an_unfollowed_feed_reaches_a_channel_via_its_
     view = await storage.matched_items(ch.id, T0, T0 + DAY)
     assert [v.stored.id for v in view] == [s1.id]  # item two was never carried by C
     assert [s.source for s in view[0].sightings] == ["Outlet C"]
+
+
+async def test_windows_go_by_publication_and_a_new_feeds_backlog_is_never_new(
+    storage: SqlStorage,
+) -> None:
+    """[start, end) is on the item's time (published; fetched when missing or in the
+    future). A feed's archive (published before the feed was added, or more than
+    max_age before it was fetched) is stored and searchable, but not "new"."""
+    alice = await storage.get_channel("discord", "alice")
+    added = await storage.add_feed(FeedSource(C_URL, "New feed"), channel_id=alice.id)
+    first_poll = datetime.now(UTC) + timedelta(minutes=1)  # after the feed was added
+    entries = [
+        item(1, feed_url=C_URL, title="Archive from 2023", published=first_poll - 400 * DAY),
+        item(2, feed_url=C_URL, title="Published an hour before the feed was added",
+             published=first_poll - timedelta(hours=1, minutes=5)),
+        item(3, feed_url=C_URL, title="Undated", published=None),
+        item(4, feed_url=C_URL, title="Dated next week", published=first_poll + 7 * DAY),
+    ]
+    stored = await storage.insert_items(
+        added.id, [(it, [f"k{n}"]) for n, it in enumerate(entries)], fetched_at=first_poll
+    )
+    later = first_poll + timedelta(minutes=30)
+    [fresh] = await storage.insert_items(
+        added.id,
+        [(item(5, feed_url=C_URL, title="Published after the feed was added",
+               published=later - timedelta(minutes=10)), ["k5"])],
+        fetched_at=later,
+    )
+    for s in (*stored, fresh):
+        await storage.add_matches(s.id, [Match("xi", "Xi", Field.TITLE)])
+    by_id = {s.id: s for s in (*stored, fresh)}
+    assert by_id[stored[3].id].when == first_poll  # a future date falls back to the fetch
+
+    def titles(view: list) -> list[str]:
+        return [v.stored.item.title for v in view]
+
+    wide = (first_poll - 500 * DAY, later + DAY)
+    assert titles(await storage.matched_items(alice.id, *wide)) == [
+        "Published after the feed was added", "Dated next week", "Undated",
+    ]
+    # the rule off: the archive is there, each at its publication time
+    assert titles(await storage.matched_items(alice.id, *wide, max_age=None)) == [
+        "Published after the feed was added", "Dated next week", "Undated",
+        "Published an hour before the feed was added", "Archive from 2023",
+    ]
+    # a window is on publication time: the archive item is not "in the last day"
+    day = (later - DAY, later + timedelta(seconds=1))
+    assert "Archive from 2023" not in titles(
+        await storage.matched_items(alice.id, *day, max_age=None)
+    )
+    # ... but it is stored and searchable
+    hits = await storage.search("archive", since=None, channel_id=alice.id)
+    assert [h.stored.item.title for h in hits] == ["Archive from 2023"]
+    recent = await storage.search("archive", since=later - DAY, channel_id=alice.id)
+    assert recent == []
+
+
+async def test_items_older_than_max_age_when_fetched_are_backlog(storage: SqlStorage) -> None:
+    ids = await setup_feeds(storage)
+    alice = await storage.get_channel("discord", "alice")
+    # fetched before the feed row was created (as in tests on a fixed clock): only the
+    # age rule applies
+    stored = await storage.insert_items(
+        ids[A_URL],
+        [
+            (item(1, title="Three days old", published=T0 - 3 * DAY), ["1"]),
+            (item(2, title="Forty-seven hours old", published=T0 - timedelta(hours=47)), ["2"]),
+        ],
+        fetched_at=T0,
+    )
+    for s in stored:
+        await storage.add_matches(s.id, [Match("xi", "Xi", Field.TITLE)])
+    window = (T0 - 5 * DAY, T0 + DAY)
+    news = await storage.matched_items(alice.id, *window)
+    assert [v.stored.item.title for v in news] == ["Forty-seven hours old"]
+    stricter = await storage.matched_items(alice.id, *window, max_age=timedelta(hours=24))
+    assert stricter == []
+    everything = await storage.matched_items(alice.id, *window, max_age=None)
+    assert len(everything) == 2

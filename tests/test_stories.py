@@ -377,6 +377,28 @@ def test_rank_outlets_then_entries_then_newer_then_id():
     assert same_outlet_twice.outlets == ("A",)
 
 
+def test_the_event_outranks_its_bigger_preview_a_month_earlier():
+    xi = ("xi", "Xi", "title")
+    biden = ("biden", "Biden", "title")
+    preview = cluster([
+        mi(1 + k, "Xi to meet Biden at APEC next month", source=src, hits=[xi, biden],
+           at=timedelta(minutes=k))
+        for k, src in enumerate(["Reuters", "AP", "SCMP", "BBC"])
+    ])
+    summit = cluster([
+        mi(100 + k, "Biden and Xi meet in Woodside", source=src, hits=[xi, biden],
+           at=timedelta(days=30, minutes=k))
+        for k, src in enumerate(["Reuters", "AP"])
+    ])
+    assert len(preview) == 1
+    assert len(summit) == 1
+    ranked = rank([*preview, *summit])
+    assert [len(s.outlets) for s in ranked] == [2, 4]
+    # on the same day, more outlets still rank first
+    same_day = rank([*preview, *summit], now=preview[0].last)
+    assert [len(s.outlets) for s in same_day] == [4, 2]
+
+
 # -- scale -------------------------------------------------------------------------------
 
 
@@ -492,3 +514,124 @@ def test_digest_line_names_every_outlet_that_carried_the_story():
     [line] = digest.lines()
     assert line.outlets == ("Capital Ledger", "Newsroom Digest")
     assert line.item_count == 1
+
+
+# -- across languages ----------------------------------------------------------------
+
+ACTORS = {
+    "xi": EntryKind.ACTOR, "biden": EntryKind.ACTOR, "li-qiang": EntryKind.ACTOR,
+    "wang-yi": EntryKind.ACTOR, "blinken": EntryKind.ACTOR, "sullivan": EntryKind.ACTOR,
+    "apec": EntryKind.TOPIC,
+}
+
+
+BIDEN = ("biden", "拜登", "title")
+XI_BIDEN = [("xi", "习近平", "title"), BIDEN]
+
+
+def zh_item(id, title, summary="", *, at, hits):
+    from dataclasses import replace
+
+    item = mi(id, title, summary=summary, source="东岸时报", at=at, hits=hits)
+    return replace(item, stored=replace(item.stored, item=replace(item.stored.item, lang="zh")))
+
+
+SUMMIT_EN = mi(
+    1,
+    "Biden and Xi meet outside San Francisco, agree to reopen military hotline",
+    summary="The two leaders held four hours of talks at a country estate on the sidelines "
+    "of the APEC summit, their first face-to-face meeting in a year.",
+    source="Harbor Wire",
+    at=timedelta(hours=10),
+    hits=[("biden", "Biden", "title"), ("xi", "Xi", "title"), ("apec", "APEC", "summary")],
+)
+SUMMIT_ZH = zh_item(
+    2,
+    "习近平同拜登在旧金山举行中美元首会晤",
+    "国家主席习近平在美国旧金山斐洛里庄园同美国总统拜登举行会晤。",
+    at=timedelta(hours=10, minutes=20),
+    hits=XI_BIDEN,
+)
+EXPO_EN = mi(
+    3,
+    "Premier Li Qiang courts foreign investors at Shanghai expo",
+    summary="Li promised wider market access and fewer data rules as he opened the import "
+    "fair, a week before the APEC meetings in San Francisco.",
+    source="Lantern Review",
+    at=timedelta(hours=0),
+    hits=[("li-qiang", "Premier Li", "title"), ("apec", "APEC", "summary")],
+)
+EXPO_ZH = zh_item(
+    4,
+    "李强出席第六届进博会开幕式",
+    "国务院总理李强在上海出席第六届中国国际进口博览会开幕式并发表主旨演讲。",
+    at=timedelta(minutes=30),
+    hits=[("li-qiang", "李强", "title")],
+)
+ALBANESE_EN = mi(
+    5,
+    "Li Qiang meets Australian prime minister Albanese in Beijing",
+    summary="The premier and his visitor agreed to resume annual leaders' talks after a "
+    "three-year freeze over trade disputes.",
+    source="Lantern Review",
+    at=timedelta(hours=28),
+    hits=[("li-qiang", "Li Qiang", "title")],
+)
+
+
+def test_english_and_chinese_reports_of_one_event_are_one_story():
+    stories = cluster([SUMMIT_EN, SUMMIT_ZH, EXPO_EN, EXPO_ZH, ALBANESE_EN], entry_kinds=ACTORS)
+    assert groups(stories) == [[1, 2], [3, 4], [5]]
+    summit = next(s for s in stories if s.id == 1)
+    assert set(summit.outlets) == {"Harbor Wire", "东岸时报"}
+
+
+def test_a_story_is_headed_in_the_channels_language():
+    # the Chinese title names more entries (it would win on entries alone)
+    zh_more = zh_item(
+        2, "习近平同拜登在旧金山举行中美元首会晤 出席亚太经合组织会议",
+        "国家主席习近平在美国旧金山同美国总统拜登举行会晤。", at=timedelta(hours=9),
+        hits=[*XI_BIDEN, ("apec", "亚太经合组织", "title")],
+    )
+    (en,) = cluster([SUMMIT_EN, zh_more], entry_kinds=ACTORS, language="en")
+    assert en.title.startswith("Biden and Xi meet")
+    (zh,) = cluster([SUMMIT_EN, zh_more], entry_kinds=ACTORS, language="zh")
+    assert zh.title.startswith("习近平同拜登")
+    (default,) = cluster([SUMMIT_EN, zh_more], entry_kinds=ACTORS)
+    assert default.title.startswith("习近平同拜登")  # no language: most entries, as before
+
+
+@pytest.mark.parametrize(
+    ("zh", "why"),
+    [
+        (zh_item(10, "习近平将同拜登在旧金山会晤", "习近平将出席会议并同拜登会晤。",
+                 at=timedelta(hours=10), hits=XI_BIDEN),
+         "a preview is not the event"),
+        (zh_item(11, "王毅在旧金山会见拜登", "外长王毅同美国总统拜登举行会晤。",
+                 at=timedelta(hours=10), hits=[("wang-yi", "王毅", "title"), BIDEN]),
+         "another principal"),
+        (zh_item(12, "习近平同拜登在旧金山举行中美元首会晤", "习近平同拜登举行会晤。",
+                 at=timedelta(hours=40), hits=XI_BIDEN),
+         "more than a day apart"),
+        (zh_item(13, "习近平同拜登通电话", "两国元首通电话。",
+                 at=timedelta(hours=10), hits=XI_BIDEN),
+         "no shared wording"),
+    ],
+)
+def test_reports_in_two_languages_stay_apart_without_all_the_evidence(zh, why):
+    assert groups(cluster([SUMMIT_EN, zh], entry_kinds=ACTORS)) == [[1], [zh.stored.id]], why
+
+
+def test_one_shared_entry_needs_two_shared_concepts():
+    # Li Qiang in both titles, but the Albanese meeting shares only "premier" with the expo
+    early = zh_item(4, "李强出席第六届进博会开幕式", "国务院总理李强发表主旨演讲。",
+                    at=timedelta(hours=27), hits=[("li-qiang", "李强", "title")])
+    assert groups(cluster([ALBANESE_EN, early], entry_kinds=ACTORS)) == [[4], [5]]
+
+
+def test_traditional_characters_join_too():
+    hant = zh_item(
+        20, "習近平與拜登舊金山會談 同意恢復兩軍高層溝通", "兩國元首在舊金山會晤。",
+        at=timedelta(hours=11), hits=[("xi", "習近平", "title"), ("biden", "拜登", "title")],
+    )
+    assert groups(cluster([SUMMIT_EN, hant], entry_kinds=ACTORS)) == [[1, 20]]

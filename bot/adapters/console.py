@@ -28,6 +28,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -310,7 +311,8 @@ async def _main(args: argparse.Namespace, out: IO[str]) -> int:
     config, database_url = _configure(args)
     demo: DemoServer | None = None
     if getattr(args, "demo", False):
-        demo = DemoServer(port=getattr(args, "demo_port", 0) or 0)
+        # the samples moved to the last weeks, as if just published
+        demo = DemoServer(port=getattr(args, "demo_port", 0) or 0, now=datetime.now(UTC))
         try:
             await demo.start()
         except OSError as err:
@@ -320,9 +322,12 @@ async def _main(args: argparse.Namespace, out: IO[str]) -> int:
             "allow_hosts": [*config.settings.security.allow_hosts,
                             demo.base_url.removeprefix("http://")],
         })
+        # the demo feeds are all new here: their items count as news however old
+        digest = config.settings.digest.model_copy(update={"max_item_age": 0})
         config = replace(
             config, feeds=demo.sources(),
-            settings=config.settings.model_copy(update={"security": security}),
+            settings=config.settings.model_copy(update={"security": security,
+                                                        "digest": digest}),
         )
     app = build_app(config, sinks={PLATFORM: ConsoleSink(out)}, database_url=database_url)
     poll_first = demo is not None or getattr(args, "poll", False)

@@ -155,8 +155,9 @@ class Digest:
         return f"No new matching stories since {since} ({self.timezone})."
 
     def line_time(self, when: datetime) -> str:
-        """A story's time as shown in this digest (see :func:`format_line_time`)."""
-        return format_line_time(when, self.timezone, ref=self.period_end, abbr=self.offset_changes)
+        """A story's time as shown in this digest (see :func:`format_line_time`), with
+        its zone ("09:15 CST")."""
+        return format_line_time(when, self.timezone, ref=self.period_end, abbr=True)
 
     # -- JSON round trip -------------------------------------------------------------
 
@@ -286,8 +287,24 @@ def format_day_time(dt: datetime, tz: str, *, year: bool = False, abbr: bool = F
         text += f" {loc.year}"
     text += f" {loc:%H:%M}"
     if abbr:
-        text += f" {loc.tzname()}"
+        text += f" {zone_label(dt, tz)}"
     return text
+
+
+def zone_label(dt: datetime, tz: str) -> str:
+    """The zone as shown next to a time: its abbreviation at ``dt`` ("CST", "EDT",
+    "UTC"), or "UTC+08" where the zone has no letters for it."""
+    name = dt.astimezone(zone(tz)).tzname() or tz
+    return f"UTC{name}" if name[:1] in "+-" else name
+
+
+def format_time(dt: datetime, tz: str, *, now: datetime) -> str:
+    """The one way a moment is written outside a digest's story lines (/status, /feeds
+    list, search hits, schedule replies): "Tue 14 Nov 08:00 CST" in ``tz``, with the
+    year when it is not ``now``'s ("Tue 14 Nov 2023 08:00 CST")."""
+    z = zone(tz)
+    year = dt.astimezone(z).year != now.astimezone(z).year
+    return f"{format_day_time(dt, tz, year=year)} {zone_label(dt, tz)}"
 
 
 def format_period(start: datetime, end: datetime, tz: str) -> str:
@@ -318,7 +335,7 @@ def format_line_time(dt: datetime, tz: str, *, ref: datetime, abbr: bool = False
             text += f" {loc.year}"
         text += f" {loc:%H:%M}"
     if abbr:
-        text += f" {loc.tzname()}"
+        text += f" {zone_label(dt, tz)}"
     return text
 
 
@@ -390,12 +407,17 @@ def build_digest(
     kind: str = "digest",
     now: datetime,
     title: str | None = None,
+    focus: str | None = None,
+    language: str | None = None,
 ) -> Digest:
     """Cluster, rank, cap and lay out a channel's matched items (module docstring).
 
     Matches whose entry id is not in ``entries`` are ignored; an item left without a
     match is left out. ``failed_feeds``: feeds that failed in the period, as FeedHealth
-    rows or (name, error) pairs."""
+    rows or (name, error) pairs. ``focus``: an entry id; only the stories that matched
+    it are kept (clustered with every item, so a story shows the same outlets as in
+    the full digest), filed under it. ``language``: a story is headed by an item in
+    that language when it has one."""
     for name, dt in (("period_start", period_start), ("period_end", period_end), ("now", now)):
         if dt.tzinfo is None:
             raise ValueError(f"{name} must be timezone-aware")
@@ -413,18 +435,26 @@ def build_digest(
         if matches:
             kept.append(mi if len(matches) == len(mi.matches) else replace(mi, matches=matches))
     kinds = {e: info.kind for e, info in entries.items()}
-    stories = rank(cluster(kept, entry_kinds=kinds))
+    stories = rank(cluster(kept, entry_kinds=kinds, language=language), now=period_end)
+    if focus is not None:
+        stories = [s for s in stories if focus in s.matches]
     shown = stories[:max_stories]
 
     groups: list[DigestGroup] = []
     if group_by == "story":
-        lines = tuple(_line(s, entries, s.entries_by_strength(kinds), None) for s in shown)
+        def story_order(s: Story) -> list[str]:
+            order = s.entries_by_strength(kinds)
+            return order if focus is None else [focus, *(e for e in order if e != focus)]
+
+        lines = tuple(_line(s, entries, story_order(s), None) for s in shown)
         if lines:
             groups.append(DigestGroup(None, None, None, lines))
     else:
         placed: dict[str, list[tuple[int, StoryLine]]] = {}
         for pos, s in enumerate(shown):
             order = s.entries_by_strength(kinds)
+            if focus is not None:
+                order = [focus, *(e for e in order if e != focus)]
             home = order[0]
             placed.setdefault(home, []).append((pos, _line(s, entries, order, home)))
         kind_rank = {EntryKind.ACTOR: 0, EntryKind.TOPIC: 1}

@@ -82,8 +82,11 @@ class StoredItem:
 
     @property
     def when(self) -> datetime:
-        """The time shown and ranked on: published if known, else when we fetched it."""
-        return self.item.published or self.fetched_at
+        """The time shown, ranked and windowed on: published if known and not after we
+        fetched it, else when we fetched it."""
+        published = self.item.published
+        return published if published is not None and published <= self.fetched_at else (
+            self.fetched_at)
 
 
 @dataclass(frozen=True, slots=True)

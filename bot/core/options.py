@@ -7,6 +7,10 @@ The core never reads ``bot.config``: the composition root (``bot.app``) builds a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+#: the default ``digest.max_item_age``: older news is backlog, never "new"
+DEFAULT_MAX_ITEM_AGE = timedelta(hours=48)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,3 +27,8 @@ class ServiceOptions:
     brief_hours: int = 24
     #: how often feeds are polled (told to whoever adds a feed)
     poll_interval_minutes: float = 15
+    #: an item published longer than this before it was fetched (or before its feed
+    #: was added) is backlog, never new; None turns the rule off
+    max_item_age: timedelta | None = DEFAULT_MAX_ITEM_AGE
+    #: the language a story's headline is picked in
+    language: str = "en"

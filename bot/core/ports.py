@@ -29,11 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.core.models import AlertMode, FeedHealth, FeedSource, Item, Match, StoredItem
+from bot.core.options import DEFAULT_MAX_ITEM_AGE
 
 
 class FeedOrigin(StrEnum):
@@ -222,11 +223,22 @@ class ItemStore(Protocol):
         """Items fetched (or published) in [start, end), newest first (for re-matching)."""
 
     async def matched_items(
-        self, channel_id: int, start: datetime, end: datetime, *, entry_id: str | None = None
+        self,
+        channel_id: int,
+        start: datetime,
+        end: datetime,
+        *,
+        entry_id: str | None = None,
+        max_age: timedelta | None = DEFAULT_MAX_ITEM_AGE,
+        late: bool = False,
     ) -> list[MatchedItem]:
-        """Items in the channel's view (its feeds, its effective watchlist) whose
-        fetched_at is in [start, end), with their matches (scope None minus the
-        channel's disabled ids, plus scope == channel_id) and sightings."""
+        """Items in the channel's view (its feeds, its effective watchlist) whose time
+        (:attr:`StoredItem.when`: published, else fetched) is in [start, end), with
+        their matches (scope None minus the channel's disabled ids, plus scope ==
+        channel_id) and sightings. Backlog is left out: an item published before its
+        feed was added, or more than ``max_age`` before it was fetched (None: keep).
+        ``late``: also items fetched in [start, end) but published before ``start``
+        (a digest after a digest: nothing that arrived late is missed)."""
 
     async def search(
         self,
@@ -325,6 +337,10 @@ class DeliveryStore(Protocol):
         (in order); it stays ``pending``, and a retry skips those parts."""
 
     async def pending_deliveries(self, channel_id: int | None = None) -> list[Delivery]: ...
+
+    async def last_sent_at(self, channel_id: int, kind: str) -> datetime | None:
+        """When the channel's latest delivery of ``kind`` was sent; None if never."""
+        ...
 
     async def alerted(self, channel_id: int, item_ids: Sequence[int]) -> set[int]:
         """Which of these items already produced an instant alert in the channel: items

@@ -30,6 +30,9 @@ How items are joined (:func:`cluster`)
      them apart on purpose: that the meeting happened is news even if the preview ran.
 
    Wire copy (near-identical text, cosine >= :data:`SAME_TEXT`) ignores the names rule.
+4. **Across languages.** A Chinese and an English title share no words: they are
+   joined on shared tracked entries, time and a bilingual glossary of news words
+   (:mod:`bot.core.story_cross`, jieba segmentation), each of them required.
 
 Results do not depend on input order: items are processed by id and candidate pairs in
 (score, ids) order. Small batches compare all pairs; above :data:`ALL_PAIRS_MAX` items,
@@ -38,9 +41,10 @@ only pairs sharing a rare token (document frequency <= :data:`BUCKET_MAX_DF`) ar
 What a story shows (:class:`Story`)
 -----------------------------------
 - ``id``: the smallest item id (stable while the story grows).
-- ``headline``: the item whose title carries the most of the story's tracked entries (it
-  explains why the story is there), then the earliest published (who broke it), then the
-  smallest id. Its title and link represent the story.
+- ``headline``: an item in the channel's language (``language``: the feed's, else the
+  title's script) if the story has one, then the item whose title carries the most of
+  the story's tracked entries (it explains why the story is there), then the earliest
+  published (who broke it), then the smallest id. Its title and link represent the story.
 - ``outlets``: the distinct outlets that carried the story, in order of first seen: each
   item's source at its time (published, else fetched), and each outlet whose copy of an
   item was a duplicate (``MatchedItem.sightings``: an aggregator, a second outlet running
@@ -66,6 +70,14 @@ from datetime import datetime, timedelta
 from bot.core.links import link_target
 from bot.core.models import EntryKind, Field, Match
 from bot.core.ports import MatchedItem
+from bot.core.story_cross import (
+    CROSS_WINDOW,
+    concepts_en,
+    concepts_zh,
+    cross_language_match,
+    item_language,
+    zh_announces,
+)
 from bot.core.story_text import (
     NOT_NAMES,
     PLACE_PREPS,
@@ -188,16 +200,20 @@ def _outlets(items: Sequence[MatchedItem]) -> list[str]:
     return outlets
 
 
-def _make_story(members: Sequence[MatchedItem]) -> Story:
+def _make_story(members: Sequence[MatchedItem], language: str | None = None) -> Story:
     items = tuple(sorted(members, key=_when_key))
 
     def title_entries(mi: MatchedItem) -> int:
         return len({m.entry_id for m in mi.matches if m.field == Field.TITLE})
 
+    def other_language(mi: MatchedItem) -> int:
+        return 0 if language is None or item_language(mi) == language else 1
+
     headline = min(
         items,
         key=lambda mi: (
             0 if plain(mi.stored.item.title) else 1,
+            other_language(mi),
             -title_entries(mi),
             mi.stored.when,
             mi.stored.id,
@@ -259,6 +275,11 @@ class _Doc:
     vec: dict[str, float] = field(default_factory=dict)
     norm: float = 0.0
     title_w: float = 0.0
+    latin: bool = False  # the title has no CJK word
+    concepts: frozenset[str] = frozenset()  # glossary concepts (story_cross)
+    title_entries: frozenset[str] = frozenset()
+    entries: frozenset[str] = frozenset()
+    title_actors: frozenset[str] = frozenset()
 
 
 def _prepare(mi: MatchedItem) -> _Doc:
@@ -273,8 +294,13 @@ def _prepare(mi: MatchedItem) -> _Doc:
     future, done = preview_verbs(title)
     own = link_key(item.canonical_link or item.link)
     cjk_tokens = sum(1 for w in tw if w.cjk)
+    cjk = cjk_tokens > 0 and cjk_tokens >= len(tw) / 2
     return _Doc(
-        cjk=cjk_tokens > 0 and cjk_tokens >= len(tw) / 2,
+        cjk=cjk,
+        latin=cjk_tokens == 0,
+        concepts=concepts_zh(f"{title} {summary}") if cjk else concepts_en(bag),
+        title_entries=frozenset(m.entry_id for m in mi.matches if m.field == Field.TITLE),
+        entries=frozenset(m.entry_id for m in mi.matches),
         mi=mi,
         when=mi.stored.when,
         title_words=tw,
@@ -352,6 +378,7 @@ def _prepare_batch(
         d.mentioned = d.tokens | {
             f"entry:{m.entry_id}" for m in d.mi.matches if m.entry_id in actor_ids
         }
+        d.title_actors = d.title_entries & actor_ids
     return docs, idf
 
 
@@ -368,6 +395,33 @@ def _score(a: _Doc, b: _Doc, idf: Mapping[str, float]) -> tuple[float, float] | 
     dot = sum(v * large.vec.get(t, 0.0) for t, v in small.vec.items())
     cos = dot / (a.norm * b.norm) if a.norm and b.norm else 0.0
     return round((dice + cos) / 2, 9), cos
+
+
+def _cross_edges(docs: Sequence[_Doc]) -> list[tuple[float, int, int]]:
+    """Edges between a mostly-CJK title and a Latin-script one that report the same
+    event (:mod:`bot.core.story_cross`); only pairs sharing a title entry are tried."""
+    by_entry: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for i, d in enumerate(docs):
+        if d.cjk or d.latin:
+            for entry in d.title_entries:
+                by_entry[entry][0 if d.cjk else 1].append(i)
+    pairs = sorted({(z, e) for zh, en in by_entry.values() for z in zh for e in en})
+    edges: list[tuple[float, int, int]] = []
+    for z, e in pairs:
+        dz, de = docs[z], docs[e]
+        if abs(dz.when - de.when) > CROSS_WINDOW:
+            continue
+        shared = cross_language_match(
+            zh_title_entries=dz.title_entries, zh_entries=dz.entries,
+            zh_actors=dz.title_actors, zh_concepts=dz.concepts,
+            zh_future=zh_announces(plain(dz.mi.stored.item.title)),
+            en_title_entries=de.title_entries, en_entries=de.entries,
+            en_actors=de.title_actors, en_concepts=de.concepts,
+            en_future=bool(de.future),
+        )
+        if shared:
+            edges.append((TEXT_THRESHOLD + shared / 1000, min(z, e), max(z, e)))
+    return edges
 
 
 class _Clusters:
@@ -396,11 +450,14 @@ def cluster(
     *,
     window: timedelta = DEFAULT_WINDOW,
     entry_kinds: Mapping[str, EntryKind] | None = None,
+    language: str | None = None,
 ) -> list[Story]:
     """Group items about the same event into stories (see the module docstring).
 
     ``entry_kinds`` (entry id -> kind), when given, lets tracked actors matched in titles
-    count as principals. Returns stories ordered by id; use :func:`rank` to order them."""
+    count as principals. ``language`` (``"en"``, ``"zh"``...): a story is headed by an
+    item in that language when it has one. Returns stories ordered by id; use
+    :func:`rank` to order them."""
     unique: dict[int, MatchedItem] = {}
     for mi in items:
         unique.setdefault(mi.stored.id, mi)
@@ -474,6 +531,9 @@ def cluster(
             edges.append((score, i, j))
             cosines[(i, j)] = cos
 
+    # 3. across languages: a Chinese and an English title about one event
+    edges.extend(_cross_edges(docs))
+
     def conflict(i: int, j: int) -> bool:
         a, b = (i, j) if i < j else (j, i)
         da, db = docs[a], docs[b]
@@ -483,7 +543,7 @@ def cluster(
             return False
         return bool(da.named - db.mentioned) and bool(db.named - da.mentioned)
 
-    # 3. merge, strongest edges first, keeping look-alikes apart
+    # 4. merge, strongest edges first, keeping look-alikes apart
     clusters = _Clusters(n)
     for score, i, j in sorted(edges, key=lambda e: (-e[0], e[1], e[2])):
         ri, rj = clusters.find(i), clusters.find(j)
@@ -498,14 +558,41 @@ def cluster(
                 continue
         clusters.union(ri, rj)
 
-    stories = [_make_story([ordered[k] for k in members]) for members in clusters.members.values()]
+    stories = [
+        _make_story([ordered[k] for k in members], language)
+        for members in clusters.members.values()
+    ]
     return sorted(stories, key=lambda s: s.id)
 
 
-def rank(stories: Iterable[Story]) -> list[Story]:
-    """More outlets first (outlets that only carried a duplicate copy count too), then
-    more tracked entries, then newer (latest item), then id."""
+#: how fast a story's weight fades with the age of its latest report (halves in two days)
+RANK_HALF_LIFE = timedelta(hours=48)
+#: what a tracked entry weighs in a story's rank, against one outlet
+ENTRY_WEIGHT = 0.5
+
+
+def rank_score(story: Story, ref: datetime, half_life: timedelta = RANK_HALF_LIFE) -> float:
+    """(outlets + :data:`ENTRY_WEIGHT` x tracked entries), halved for every
+    ``half_life`` its latest report is older than ``ref``: a story still reported now
+    outranks a bigger one that stopped a month ago (the summit over its preview)."""
+    age = max((ref - story.last).total_seconds(), 0.0)
+    size = len(story.outlets) + ENTRY_WEIGHT * len(story.matches)
+    decay: float = 0.5 ** (age / half_life.total_seconds())
+    return size * decay
+
+
+def rank(
+    stories: Iterable[Story], *, now: datetime | None = None,
+    half_life: timedelta = RANK_HALF_LIFE,
+) -> list[Story]:
+    """Best first by :func:`rank_score` against ``now`` (default: the latest report of
+    any story), then newer (latest item), then id. Outlets that only carried a
+    duplicate copy count too."""
+    stories = list(stories)
+    if not stories:
+        return []
+    ref = now if now is not None else max(s.last for s in stories)
     return sorted(
         stories,
-        key=lambda s: (-len(s.outlets), -len(s.matches), -s.last.timestamp(), s.id),
+        key=lambda s: (-round(rank_score(s, ref, half_life), 9), -s.last.timestamp(), s.id),
     )

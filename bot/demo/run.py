@@ -1,9 +1,12 @@
-"""``briefbot demo``: poll the bundled sample feeds offline and print what matched.
+"""``briefbot demo``: poll the bundled sample feeds offline and print the digest a
+channel would receive.
 
 The sample feeds are served from a loopback server (nothing leaves the machine) and
 go through the real pipeline: fetcher, parser, dedupe, SQL storage, the effective
-watchlist's matcher, story clustering. Items are kept in a demo database, so a second
-run reports nothing new.
+watchlist's matcher, story clustering and ranking, and the console's digest renderer.
+The digest covers the weeks of the samples (October and November 2023) as one ranked
+list: each story once, with every outlet that ran it. Every run prints it: the demo
+database starts empty each time unless ``--keep``.
 
 The demo uses its own SQLite file, ``demo.db`` in the data directory (settings'
 ``storage.data_dir``, else the per-user data dir, or ``--data-dir``), never the bot's
@@ -13,24 +16,31 @@ database: syncing the sample feeds as config feeds there would retire the real o
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 from bot.app import load_effective_watchlist
 from bot.config import Settings, config_dir, load_settings
 from bot.core.clock import SystemClock
+from bot.core.digest import Digest, build_digest
 from bot.core.matching import compile_watchlist
-from bot.core.ports import MatchedItem
-from bot.core.stories import Story, cluster, rank
-from bot.core.text import plain, truncate
+from bot.core.render import render_text
 from bot.core.watchlist import Watchlist
-from bot.demo.server import DemoServer
+from bot.demo.server import DemoServer, latest_sample
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import ParserPool
 from bot.feeds.poll import Poller, PollReport
 from bot.storage.sql import SqlStorage
 
 DB_NAME = "demo.db"
+#: the digest shows at most this many stories (two lines each: the demo fits a screen)
+DEMO_STORIES = 30
+#: the period the digest covers: every sample, up to an hour after the latest
+DEMO_PERIOD = timedelta(days=45)
+NEXT = (
+    "Next: briefbot console --demo opens a chat channel on these feeds "
+    "(try /brief, /track, /search, /digest now)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
@@ -41,61 +51,33 @@ def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
         "else the per-user data directory",
     )
     parser.add_argument(
-        "--fresh",
+        "--keep",
         action="store_true",
-        help="start from an empty demo database",
+        help="keep the demo database of the last run (default: start from an empty one)",
     )
+    # the default now; accepted for the scripts that still say it
+    parser.add_argument("--fresh", action="store_true", help=argparse.SUPPRESS)
 
 
-def _when(dt: datetime) -> str:
-    return dt.strftime("%d %b %Y %H:%M UTC")
-
-
-def render(report: PollReport, new: list[MatchedItem], watchlist: Watchlist) -> list[str]:
-    """The demo's printout: each tracked entry with its stories, then what did not
-    match, then one summary line."""
-    lines: list[str] = []
-    for res in report.errors:
-        lines.append(f"! {res.name}: {res.error}")
-    matched = [m for m in new if m.matches]
-    kinds = {e.id: e.kind for e in watchlist.entries}
-    stories = rank(cluster(matched, entry_kinds=kinds))
-    by_entry: dict[str, list[Story]] = {}
-    for story in stories:
-        for entry_id in story.matches:
-            by_entry.setdefault(entry_id, []).append(story)
-    if not new:
-        lines.append(
-            "Nothing new: every item the sample feeds carry is already stored "
-            "(use --fresh to start over)."
-        )
-    for entry in watchlist.entries:
-        entry_stories = by_entry.get(entry.id)
-        if not entry_stories:
-            continue
-        count = len(entry_stories)
-        lines.append("")
-        lines.append(f"{entry.name} [{entry.id}]: {count} stor{'y' if count == 1 else 'ies'}")
-        for story in entry_stories:
-            lines.append(f"  • {truncate(story.title, 100)}")
-            lines.append(f"    {', '.join(story.outlets)} · {_when(story.first)}")
-            if story.link:
-                lines.append(f"    {story.link}")
-    unmatched = [m for m in new if not m.matches]
-    if unmatched:
-        lines.append("")
-        lines.append(f"Not matched ({len(unmatched)} items, near misses included):")
-        for m in unmatched:
-            item = m.stored.item
-            lines.append(f"  - {truncate(plain(item.title), 90)} ({item.source})")
-    lines.append("")
-    entries = {m.entry_id for mi in matched for m in mi.matches}
+def poll_line(report: PollReport) -> str:
     failed = len(report.errors)
-    lines.append(
-        f"{report.new_items} new items; {report.already_stored} already stored; "
-        f"{len(matched)} matched {len(entries)} watchlist entries in {len(stories)} stories; "
-        f"{len(report.results)} feeds polled, {failed} failed."
+    return (
+        f"Polled {len(report.results)} sample feeds on loopback (fictional outlets): "
+        f"{report.new_items} new items, {report.already_stored} already stored"
+        + (f", {failed} failed" if failed else "")
+        + "."
     )
+
+
+def render(digest: Digest, report: PollReport) -> list[str]:
+    """The demo's printout: the poll in one line, the digest, what to try next."""
+    lines = [f"! {res.name}: {res.error}" for res in report.errors]
+    lines.append(poll_line(report))
+    lines.append("")
+    for part in render_text(digest, budget=100_000, markdown=False):
+        lines.extend(part.splitlines())
+    lines.append("")
+    lines.append(NEXT)
     return lines
 
 
@@ -111,7 +93,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Settings, Watchlist, Path]:
         else settings.storage.resolved_data_dir()
     )
     db_path = data_dir / DB_NAME
-    if getattr(args, "fresh", False):
+    if not getattr(args, "keep", False) and data_dir.is_dir():
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     return settings, watchlist, db_path
@@ -122,33 +104,32 @@ async def main(args: argparse.Namespace) -> int:
     matcher = compile_watchlist(watchlist)
     storage = SqlStorage(f"sqlite+aiosqlite:///{db_path}")
     pool = ParserPool()
-    new: list[MatchedItem] = []
-
-    async def collect(items: list[MatchedItem]) -> None:
-        new.extend(items)
-
+    end = latest_sample() + timedelta(hours=1)
+    start = end - DEMO_PERIOD
     try:
         await storage.open()
         async with DemoServer() as server, Fetcher(settings.http, settings.poll) as fetcher:
-            print(f"Demo database: {db_path}")
-            print(
-                f"Serving {len(server.feeds)} sample feeds on {server.base_url} "
-                "(loopback only; the outlets and items are fictional)"
-            )
             await storage.sync_config_feeds(server.sources())
-            poller = Poller(
-                storage,
-                fetcher,
-                lambda: matcher,
-                SystemClock(),
-                settings,
-                parser=pool,
-                on_new_items=collect,
-            )
+            poller = Poller(storage, fetcher, lambda: matcher, SystemClock(), settings, parser=pool)
             report = await poller.poll_once(only_due=False)
+        # the channel's view: every sample feed, the effective watchlist; the samples
+        # are from 2023, so the backlog rule (digest.max_item_age) is off here
+        channel = await storage.get_channel("console", "demo", name="demo")
+        items = await storage.matched_items(channel.id, start, end, max_age=None)
     finally:
         pool.close()
         await storage.close()
-    new.sort(key=lambda m: (m.stored.when, m.stored.id))
-    print("\n".join(render(report, new, watchlist)))
+    digest = build_digest(
+        items,
+        entries={e.id: e for e in watchlist.entries},
+        period_start=start,
+        period_end=end,
+        tz=settings.digest.default_timezone,
+        group_by="story",
+        max_stories=DEMO_STORIES,
+        now=end,
+        title="Demo digest",
+        language=settings.digest.language,
+    )
+    print("\n".join(render(digest, report)))
     return 1 if report.errors else 0

@@ -2,12 +2,19 @@
 
 It listens on 127.0.0.1 on an ephemeral port and answers like a well-behaved feed
 site: the right Content-Type, an ETag, and 304 to a matching conditional request.
+
+The samples are dated October and November 2023. ``DemoServer(now=...)`` serves them
+moved in time so that the latest item is an hour old (every date shifted by the same
+amount), so that windows that go by publication time (``/brief``, digests) find them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -48,8 +55,51 @@ DEMO_FEEDS = (
 EXTRA_FEEDS = (DemoFeed("lantern-review.xml", "Lantern Review", "en"),)
 
 
+_RFC822 = re.compile(rb"(<pubDate>)([^<]+)(</pubDate>)")
+_ISO = re.compile(rb"(<(?:updated|published|dc:date)>)([^<]+)(</(?:updated|published|dc:date)>)")
+
+
+def _dates(body: bytes) -> list[datetime]:
+    found = [parsedate_to_datetime(m.group(2).decode().strip()) for m in _RFC822.finditer(body)]
+    found.extend(datetime.fromisoformat(m.group(2).decode().strip()) for m in _ISO.finditer(body))
+    return found
+
+
+def shift_dates(body: bytes, by: timedelta) -> bytes:
+    """Every item and feed date of an RSS/Atom/RDF document moved by ``by``."""
+    if not by:
+        return body
+
+    def rfc(m: re.Match[bytes]) -> bytes:
+        moved = parsedate_to_datetime(m.group(2).decode().strip()) + by
+        return m.group(1) + format_datetime(moved).encode() + m.group(3)
+
+    def iso(m: re.Match[bytes]) -> bytes:
+        moved = datetime.fromisoformat(m.group(2).decode().strip()) + by
+        return m.group(1) + moved.isoformat().encode() + m.group(3)
+
+    return _ISO.sub(iso, _RFC822.sub(rfc, body))
+
+
+def latest_sample(directory: Path = FEEDS_DIR) -> datetime:
+    """The latest date in the bundled sample feeds."""
+    return max(
+        d.astimezone(UTC)
+        for feed in (*DEMO_FEEDS, *EXTRA_FEEDS)
+        for d in _dates((directory / feed.file).read_bytes())
+    )
+
+
+def sample_shift(now: datetime, directory: Path = FEEDS_DIR) -> timedelta:
+    """How far to move the samples so that the latest is an hour before ``now`` (in
+    whole minutes)."""
+    by = now - timedelta(hours=1) - latest_sample(directory)
+    return timedelta(minutes=by // timedelta(minutes=1))
+
+
 class DemoServer:
-    """``async with DemoServer() as server:`` then ``server.sources()``."""
+    """``async with DemoServer() as server:`` then ``server.sources()``. With ``now``,
+    the samples are served moved in time (the latest an hour before ``now``)."""
 
     def __init__(
         self,
@@ -58,13 +108,15 @@ class DemoServer:
         directory: Path = FEEDS_DIR,
         extra: tuple[DemoFeed, ...] = EXTRA_FEEDS,
         port: int = 0,
+        now: datetime | None = None,
     ) -> None:
         self.feeds = feeds
         self.extra = extra
         self.port = port
+        self.shift = sample_shift(now, directory) if now is not None else timedelta(0)
         self._bodies: dict[str, tuple[bytes, str, str]] = {}
         for feed in (*feeds, *extra):
-            body = (directory / feed.file).read_bytes()
+            body = shift_dates((directory / feed.file).read_bytes(), self.shift)
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
             ctype = _CONTENT_TYPES.get(Path(feed.file).suffix, "application/xml")
             self._bodies[feed.file] = (body, etag, f"{ctype}; charset=utf-8")

@@ -9,11 +9,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from bot.core.ports import Delivery, DeliveryKind, DeliveryStatus
 from bot.errors import NotFoundError
-from bot.storage.engine import StorageBase, as_utc
+from bot.storage.engine import StorageBase, as_utc, as_utc_opt
 from bot.storage.queries import KEY_CHUNK, deliveries, delivery_items, to_delivery
 
 
@@ -106,6 +106,17 @@ class DeliveriesMixin(StorageBase):
         stmt = stmt.order_by(deliveries.c.created_at, deliveries.c.id)
         async with self._tx() as conn:
             return [to_delivery(r) for r in (await conn.execute(stmt)).all()]
+
+    async def last_sent_at(self, channel_id: int, kind: str) -> datetime | None:
+        """When the channel's latest ``kind`` delivery was sent (None: never)."""
+        stmt = select(func.max(deliveries.c.sent_at)).where(
+            deliveries.c.channel_id == channel_id,
+            deliveries.c.kind == kind,
+            deliveries.c.status == DeliveryStatus.SENT,
+        )
+        async with self._tx() as conn:
+            value = (await conn.execute(stmt)).scalar_one_or_none()
+        return as_utc_opt(value)
 
     async def alerted(self, channel_id: int, item_ids: Sequence[int]) -> set[int]:
         """Items carried by any ``alert`` delivery of the channel, whatever its status."""

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, and_, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.cycle import ItemRow
 from bot.core.models import Field, Item, Match, StoredItem
+from bot.core.options import DEFAULT_MAX_ITEM_AGE
 from bot.core.ports import MatchedItem, Sighting
 from bot.core.text import plain
 from bot.storage.engine import StorageBase, as_utc, as_utc_opt
@@ -368,10 +369,20 @@ class ItemsMixin(StorageBase):
         return [to_stored(r) for r in rows]
 
     async def matched_items(
-        self, channel_id: int, start: datetime, end: datetime, *, entry_id: str | None = None
+        self,
+        channel_id: int,
+        start: datetime,
+        end: datetime,
+        *,
+        entry_id: str | None = None,
+        max_age: timedelta | None = DEFAULT_MAX_ITEM_AGE,
+        late: bool = False,
     ) -> list[MatchedItem]:
-        """Newest first (by published, else fetched); matches sorted by entry id; with
-        each item's sightings (other feeds that carried it). Default matches are
+        """Items whose time (published, else fetched: :func:`when`) is in [start, end),
+        backlog left out (:meth:`_news`). ``late``: also the items fetched in the
+        period but published before it (consecutive digests then miss nothing that
+        arrived late, and repeat nothing). Newest first; matches sorted by entry id;
+        with each item's sightings (other feeds that carried it). Default matches are
         dropped for entries the channel disabled or replaced with its own entry of the
         same id."""
         disabled = select(channel_disabled.c.entry_id).where(
@@ -387,11 +398,16 @@ class ItemsMixin(StorageBase):
             ),
         )
         conditions = [
+            # an item's time is never after it was fetched: the fetched_at index narrows
             items.c.fetched_at >= as_utc(start),
-            items.c.fetched_at < as_utc(end),
+            when() < as_utc(end),
             item_in_channel(channel_id),
             visible,
         ]
+        if not late:
+            conditions.append(when() >= as_utc(start))
+        if max_age is not None:
+            conditions.append(self._news(max_age))
         if entry_id is not None:
             conditions.append(matches.c.entry_id == entry_id)
         stmt = (
@@ -425,6 +441,19 @@ class ItemsMixin(StorageBase):
         if current is not None:
             out.append(MatchedItem(current, tuple(found), seen.get(current.id, ())))
         return out
+
+    def _news(self, max_age: timedelta) -> ColumnElement[bool]:
+        """Not backlog: the item was not published before its feed was added (and
+        fetched after: a feed's first poll brings its archive), nor more than
+        ``max_age`` before it was fetched. Needs ``feeds`` joined on the item's feed."""
+        t = when()
+        added_before = and_(t < feeds.c.created_at, feeds.c.created_at <= items.c.fetched_at)
+        age: ColumnElement[Any]
+        if self.dialect == "sqlite":
+            age = (func.julianday(items.c.fetched_at) - func.julianday(t)) * 86400.0
+        else:
+            age = func.extract("epoch", items.c.fetched_at - t)
+        return and_(~added_before, age <= max_age.total_seconds())
 
     async def count_items_since(self, since: datetime) -> int:
         stmt = select(func.count()).select_from(items).where(items.c.fetched_at >= as_utc(since))

@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Row, Select, and_, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Row,
+    Select,
+    and_,
+    case,
+    exists,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.models import FeedHealth, Item, StoredItem
@@ -85,7 +95,12 @@ def item_select(*extra: ColumnElement[Any]) -> Select[Any]:
 
 
 def when() -> ColumnElement[datetime]:
-    return func.coalesce(items.c.published_at, items.c.fetched_at)
+    """The item's time (:attr:`StoredItem.when`): published, unless missing or after
+    it was fetched; then fetched."""
+    return case(
+        (items.c.published_at <= items.c.fetched_at, items.c.published_at),
+        else_=items.c.fetched_at,
+    )
 
 
 def to_feed_state(r: Row[Any]) -> FeedState:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from bot.app import App
 from bot.core.clock import FakeClock
+from bot.core.matching import compile_watchlist
+from bot.core.models import Item
 from bot.core.service import BriefingService
+from bot.feeds.dedupe import keys_for_batch
 from bot.storage.sql import SqlStorage
+from bot.watchlist_files import default_watchlist
 from usecases.env import (
     ADMIN,
     NOW,
@@ -17,6 +21,7 @@ from usecases.env import (
     READER,
     FakeSchedule,
     RecordingSink,
+    feed_id,
     seed,
     titles_in,
 )
@@ -109,7 +114,7 @@ async def test_wrapped_day_range_is_scheduled_not_a_crash(app: App) -> None:
     assert app.scheduler._aps.get_job(f"digest:{channel.id}") is not None
     status = await app.service.dispatch(READER, "status", {})
     assert not status.error
-    assert "Next digest: Fri 17 Nov 08:00 (08:00 UTC, fri,sat,sun,mon)" in status.text
+    assert "Next digest: Fri 17 Nov 08:00 UTC (08:00 UTC, fri,sat,sun,mon)" in status.text
 
 
 async def test_first_scheduled_digest_is_caught_up_after_downtime(
@@ -167,3 +172,41 @@ async def test_digest_group_by_story_is_one_ranked_list(
     bad = await service.dispatch(ADMIN, "digest group", {"by": "outlet"})
     assert bad.error
     assert "by must be one of: entry, story" in bad.text
+
+
+MATCHER = compile_watchlist(default_watchlist())
+
+
+async def test_consecutive_digests_go_by_publication_and_miss_no_late_arrival(
+    service: BriefingService, storage: SqlStorage
+) -> None:
+    """A digest covers what was published in its period, plus what was published
+    before it but fetched only in it (it was in no earlier digest); never twice."""
+    channel = await service.channel(ADMIN)
+    fid = await feed_id(storage, OTHER.url)
+
+    async def store(guid: str, title: str, published: datetime, fetched: datetime) -> None:
+        item = Item(guid=guid, title=title, summary="", link=f"https://other.example/{guid}",
+                    canonical_link=f"https://other.example/{guid}", published=published,
+                    feed_url=OTHER.url, source=OTHER.name)
+        [stored] = await storage.insert_items(fid, keys_for_batch([item]), fetched_at=fetched)
+        await storage.add_matches(stored.id, MATCHER.match(title, ""))
+
+    first_end = NOW - timedelta(hours=2)
+    await store("on-time", "Wang Yi meets Blinken", NOW - timedelta(hours=5),
+                NOW - timedelta(hours=5))
+    first = await service.build_channel_digest(channel, first_end)
+    assert [line.title for line in first.lines()] == ["Wang Yi meets Blinken"]
+    await storage.set_last_digest_at(channel.id, first_end)
+    channel = await storage.channel_by_id(channel.id)
+    # published before the first digest's end, but fetched after it
+    await store("late", "Putin visits Beijing", first_end - timedelta(minutes=10),
+                first_end + timedelta(minutes=20))
+    await store("news", "Blinken visits Beijing", NOW - timedelta(hours=1),
+                NOW - timedelta(minutes=50))
+    second = await service.build_channel_digest(channel, NOW)
+    assert sorted(line.title for line in second.lines()) == [
+        "Blinken visits Beijing", "Putin visits Beijing"]
+    # /brief goes by publication only: the late item is in its 2 h window's past
+    brief = await service.dispatch(ADMIN, "brief", {"hours": 2})
+    assert titles_in(brief) == ["Blinken visits Beijing"]

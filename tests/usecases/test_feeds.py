@@ -112,7 +112,8 @@ async def test_feeds_list_remove_and_health(
     listing = (await service.dispatch(READER, "feeds list", {})).text
     assert "2 feeds (1 failing):" in listing
     assert "✗ failing (1× in a row): HTTP 503 Service Unavailable" in listing
-    assert "✓ ok, last success 3 min ago · next poll in 12 min" in listing
+    assert ("✓ ok, last success Wed 15 Nov 11:57 UTC (3 min ago) · "
+            "next poll Wed 15 Nov 12:12 UTC (in 12 min)") in listing
     channel = await service.channel(ADMIN)
     ambiguous = await service.dispatch(ADMIN, "feeds remove", {"feed": "nope"})
     assert ambiguous.error

@@ -38,8 +38,11 @@ async def test_status(service: BriefingService, storage: SqlStorage) -> None:
     await service.dispatch(ADMIN, "digest schedule", {"time": "15:00"})
     await storage.set_paused(channel.id, "delivery refused: 403 Missing Access")
     text = (await service.dispatch(READER, "status", {})).text
-    assert "Next digest: Wed 15 Nov 15:00 (15:00 UTC, every day)" in text
+    assert "Next digest: Wed 15 Nov 15:00 UTC (15:00 UTC, every day)" in text
     assert "paused: delivery refused: 403 Missing Access" in text
+    # scheduling set where the first digest starts, but none was sent yet
+    assert (await storage.channel_by_id(channel.id)).last_digest_at is not None
+    assert "Last digest" not in text
 
 
 async def test_help(service: BriefingService) -> None:

@@ -126,7 +126,7 @@ def context(*texts: str) -> Block:
 def date_token(digest: Digest, line: StoryLine) -> str:
     """``<!date^ts^{date_short_pretty} {time}|fallback>``: each reader's own time zone."""
     ts = int(line.time.timestamp())
-    fallback = escape(f"{digest.line_time(line.time)} {digest.timezone}").replace("|", "/")
+    fallback = escape(digest.line_time(line.time)).replace("|", "/")  # with its zone
     return f"<!date^{ts}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 

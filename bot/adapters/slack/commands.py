@@ -35,6 +35,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -186,6 +187,11 @@ class SlackCommands:
             spec, args = parse_text(text)
             if spec.manage:
                 ctx = await require_manager(self.permissions, client, body, ctx)
+            elif (spec.group, spec.sub) == ("digest", "now"):
+                # a manager posts the digest; anyone else gets a preview (not refused)
+                user_id = str(body.get("user_id") or "")
+                if await self.permissions.can_manage(client, ctx.guild_id, user_id):
+                    ctx = replace(ctx, can_manage=True)
             if any(o.type is OptionType.ATTACHMENT for o in spec.options):
                 await self._open_modal(ack, body, client, ctx, spec.name)
                 return

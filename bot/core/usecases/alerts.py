@@ -107,7 +107,8 @@ class Alerts:
         now = self.clock.now()
         fresh_ids = {mi.stored.id for mi in mine}
         recent = await self.storage.matched_items(
-            channel.id, now - ALERT_STORY_WINDOW, now + timedelta(minutes=1)
+            channel.id, now - ALERT_STORY_WINDOW, now + timedelta(minutes=1),
+            max_age=self.channels.options.max_item_age,
         )
         recent = [mi for mi in recent if any(m.entry_id in instant for m in mi.matches)]
         if not any(mi.stored.id in fresh_ids for mi in recent):

@@ -3,11 +3,11 @@ words). Both answer from what is stored and are visible to the channel."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.core.clock import Clock
 from bot.core.commands import MAX_SEARCH_PAGE
-from bot.core.digest import format_day_time
+from bot.core.digest import format_time
 from bot.core.format import item_title
 from bot.core.models import StoredItem
 from bot.core.options import ServiceOptions
@@ -43,12 +43,15 @@ class Briefs:
         hours = hours or self.options.brief_hours
         end = self.clock.now()
         start = end - timedelta(hours=hours)
+        # every matched item of the window, even for one entry: a story is clustered
+        # (and credits its outlets) the same as in the full brief, then filtered
         items = await self.storage.matched_items(
-            channel.id, start, end, entry_id=chosen.id if chosen else None
+            channel.id, start, end, max_age=self.options.max_item_age
         )
         digest = await self.digests.make(
             channel, view, items, start, end, kind="brief",
             title=f"Brief: {chosen.name}" if chosen else "Brief",
+            focus=chosen.id if chosen else None,
         )
         return Reply(digest=digest, ephemeral=False)
 
@@ -57,12 +60,13 @@ class Briefs:
     ) -> Reply:
         channel = await self.channels.channel(ctx)
         now = self.clock.now()
-        # the same time basis as /brief: when the item was fetched (stored)
+        # the same time basis as /brief: when the item was published (else fetched);
+        # backlog is searchable, it is just old
         since = now - timedelta(hours=hours) if hours else None
         view = await self.channels.watchlist(channel.id)
         page = page or 1
         found = await search_page(
-            self.storage, view, query, channel_id=channel.id, since=None, fetched_since=since,
+            self.storage, view, query, channel_id=channel.id, since=since, fetched_since=None,
             page=page,
         )
         hits = found.hits
@@ -83,14 +87,14 @@ class Briefs:
             lines = [f"Search {query!r}{also}{span}, page {page}: {len(hits)} more"]
         first = (page - 1) * PAGE_SIZE
         for i, hit in enumerate(hits, first + 1):
-            lines.extend(_item_lines(i, hit.stored, channel.timezone))
+            lines.extend(_item_lines(i, hit.stored, channel.timezone, now))
         if found.more and page < MAX_SEARCH_PAGE:
             lines.append(f"More: the same /search with page:{page + 1}")
         return Reply(lines=tuple(lines), ephemeral=False)
 
 
-def _item_lines(i: int, stored: StoredItem, tz: str) -> list[str]:
-    when = format_day_time(stored.when, tz)
+def _item_lines(i: int, stored: StoredItem, tz: str, now: datetime) -> list[str]:
+    when = format_time(stored.when, tz, now=now)
     lines = [f"{i}. {item_title(stored)} — {stored.item.source} · {when}"]
     link = stored.item.canonical_link or stored.item.link
     if link:

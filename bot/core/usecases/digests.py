@@ -12,12 +12,13 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.core.clock import Clock
 from bot.core.delivery import Outbox
-from bot.core.digest import Digest, build_digest, format_day_time
+from bot.core.digest import Digest, build_digest, format_time
 from bot.core.options import ServiceOptions
 from bot.core.ports import ChannelRecord, MatchedItem, Storage
 from bot.core.replies import ChannelContext, Reply
@@ -72,9 +73,10 @@ class Digests:
         *,
         kind: str,
         title: str | None = None,
+        focus: str | None = None,
     ) -> Digest:
         """The digest of ``items`` for the channel, with the feeds that failed in the
-        period."""
+        period (``focus``: only the stories of that entry, see ``build_digest``)."""
         feed_ids = await self.channels.feed_ids(channel.id)
         failed = [f for f in await self.storage.failures_between(start, end) if f.id in feed_ids]
         return build_digest(
@@ -89,6 +91,8 @@ class Digests:
             kind=kind,
             now=self.clock.now(),
             title=title,
+            focus=focus,
+            language=self.options.language,
         )
 
     async def period_start(self, channel: ChannelRecord, end: datetime) -> datetime:
@@ -119,7 +123,11 @@ class Digests:
         up to ``end``."""
         start = await self.period_start(channel, end)
         view = await self.channels.watchlist(channel.id)
-        items = await self.storage.matched_items(channel.id, start, end)
+        # by publication time, plus what was published before the period but only
+        # fetched in it (it was in no earlier digest); backlog is never news
+        items = await self.storage.matched_items(
+            channel.id, start, end, max_age=self.options.max_item_age, late=True
+        )
         return await self.make(channel, view, items, start, end, kind="digest")
 
     async def send_scheduled_digest(self, channel_id: int, slot: datetime) -> None:
@@ -161,9 +169,26 @@ class DigestCommands:
         self.on_schedule_changed = on_schedule_changed
 
     async def digest_now(self, ctx: ChannelContext) -> Reply:
+        """Post the digest since the last one (which moves the next digest's start).
+
+        A member without Manage Server gets a preview instead: the same digest as a
+        reply in the channel, which moves nothing. Nothing new is said as such (nothing
+        is posted and the period stays open)."""
         channel = await self.channels.channel(ctx)
         end = self.clock.now()
         digest = await self.digests.build_channel_digest(channel, end)
+        if not ctx.can_manage:
+            preview = replace(digest, title=f"{digest.title} preview")
+            return Reply(
+                lines=("A preview of the next digest (it stays due: posting it needs "
+                       "the Manage Server permission).",),
+                digest=preview, ephemeral=False,
+            )
+        if digest.is_empty:
+            return Reply.message(
+                f"Nothing new to post: {digest.empty_text()} The next digest covers "
+                "the same period."
+            )
         stories = f"{digest.story_count} {'story' if digest.story_count == 1 else 'stories'}"
         if channel.paused_reason:
             return Reply(
@@ -218,7 +243,8 @@ class DigestCommands:
         await self._schedule_changed(updated)
         nxt = self.schedule_info.next_digest(updated) if self.schedule_info else None
         if nxt is not None:
-            lines.append(f"Next digest: {format_day_time(nxt, timezone)} ({timezone}).")
+            lines.append(f"Next digest: {format_time(nxt, timezone, now=self.clock.now())} "
+                         f"({timezone}).")
         return Reply(lines=tuple(lines))
 
     async def digest_off(self, ctx: ChannelContext) -> Reply:

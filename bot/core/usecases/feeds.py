@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.core.clock import Clock
+from bot.core.digest import format_time
 from bot.core.format import ago
 from bot.core.links import canonical_link
 from bot.core.models import FeedHealth, FeedSource
@@ -139,7 +140,7 @@ class FeedCommands:
         lines = [f"{len(feeds)} feeds ({failing} failing):"]
         for i, f in enumerate(feeds, 1):
             lines.append(f"{i}. {_name(f.name)} — {f.url}")
-            lines.append("    " + _health_text(f, now))
+            lines.append("    " + _health_text(f, now, channel.timezone))
         return Reply(lines=tuple(lines))
 
     async def feeds_import(self, ctx: ChannelContext, file: bytes) -> Reply:
@@ -231,19 +232,24 @@ def _name(name: str) -> str:
     return inert(name, markdown=False)
 
 
-def _health_text(f: FeedHealth, now: datetime) -> str:
+def _health_text(f: FeedHealth, now: datetime, tz: str | None = None) -> str:
+    def at(when: datetime) -> str:
+        if tz is None:
+            return ago(when, now)
+        return f"{format_time(when, tz, now=now)} ({ago(when, now)})"
+
     parts = []
     if f.failing:
         parts.append(f"✗ failing ({f.consecutive_failures}× in a row): {f.last_error}")
         if f.last_success_at:
-            parts.append(f"last success {ago(f.last_success_at, now)}")
+            parts.append(f"last success {at(f.last_success_at)}")
     elif f.last_success_at:
-        parts.append(f"✓ ok, last success {ago(f.last_success_at, now)}")
+        parts.append(f"✓ ok, last success {at(f.last_success_at)}")
     else:
         parts.append("not polled yet")
     if f.next_poll_at is not None:
         parts.append("next poll due now" if f.next_poll_at <= now
-                     else f"next poll {ago(f.next_poll_at, now)}")
+                     else f"next poll {at(f.next_poll_at)}")
     if f.item_count:
         parts.append(f"{f.item_count} items stored")
     return " · ".join(parts)

@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 
 from bot.core.clock import Clock
 from bot.core.commands import Autocomplete, help_lines
-from bot.core.digest import format_day_time
+from bot.core.digest import format_time
 from bot.core.format import ago
 from bot.core.ports import Storage
 from bot.core.replies import ChannelContext, Reply
@@ -66,8 +66,8 @@ class StatusCommands:
             next_poll = min(due) if due else None
         if next_poll is not None:
             when = "due now" if next_poll <= now else ago(next_poll, now)
-            lines.append(f"Next poll: {format_day_time(next_poll, channel.timezone)} "
-                         f"{channel.timezone} ({when})")
+            lines.append(f"Next poll: {format_time(next_poll, channel.timezone, now=now)} "
+                         f"({when})")
         else:
             lines.append("Next poll: not scheduled")
         if channel.digest_time:
@@ -75,14 +75,16 @@ class StatusCommands:
             days = channel.digest_days or "every day"
             where = f"{channel.digest_time} {channel.timezone}, {days}"
             if nxt is not None:
-                lines.append(f"Next digest: {format_day_time(nxt, channel.timezone)} ({where})")
+                lines.append(f"Next digest: {format_time(nxt, channel.timezone, now=now)} "
+                             f"({where})")
             else:
                 lines.append(f"Digest: {where} (not running)")
         else:
             lines.append("Digest: not scheduled (/digest schedule time:08:00 sets one)")
-        if channel.last_digest_at is not None:
-            last = format_day_time(channel.last_digest_at, channel.timezone)
-            lines.append(f"Last digest: {last}")
+        last_sent = await self.storage.last_sent_at(channel.id, "digest")
+        if last_sent is not None:  # a digest was posted (not only scheduled)
+            lines.append(f"Last digest: {format_time(last_sent, channel.timezone, now=now)} "
+                         f"({ago(last_sent, now)})")
         lines.append(f"Digests grouped by {channel.group_by} (/digest group changes it)")
         pending = await self.storage.pending_deliveries(channel.id)
         if pending:
