@@ -115,7 +115,8 @@ def service_options(settings: Settings) -> ServiceOptions:
         brief_hours=settings.digest.brief_hours,
         poll_interval_minutes=settings.poll.interval_minutes,
         max_item_age=timedelta(hours=settings.digest.max_item_age)
-        if settings.digest.max_item_age else None,
+        if settings.digest.max_item_age
+        else None,
         language=settings.digest.language,
     )
 

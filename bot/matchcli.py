@@ -444,4 +444,3 @@ def eval_main(args: argparse.Namespace) -> int:
     else:
         _print_report(result, args.worst, sys.stdout)
     return 0
-

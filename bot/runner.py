@@ -53,8 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument(
             "--no-connect",
             action="store_true",
-            help="only validate the files: do not create the data directory or open "
-            "the database",
+            help="only validate the files: do not create the data directory or open the database",
         )
 
 

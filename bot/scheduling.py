@@ -165,8 +165,9 @@ class Scheduler:
             log.info("waiting up to %g s for %d running job(s) to finish", wait, len(running))
             _, late = await asyncio.wait(running, timeout=wait)
             for task in late:
-                log.warning("stopping: cancelling job %s (still running after %g s)",
-                            task.get_name(), wait)
+                log.warning(
+                    "stopping: cancelling job %s (still running after %g s)", task.get_name(), wait
+                )
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=5)

@@ -55,13 +55,23 @@ def test_demo_session_piped(tmp_path: Path, run_console: Console) -> None:
     assert "Traceback" not in out + result.stderr
     assert out.startswith("Polled 7 sample feeds:")
     # each command is echoed, then answered, in order
-    order = [out.index(f"> {cmd}") for cmd in (
-        "/brief entry:wang-yi hours:720", "/track kind:actor", "/watchlist", "/test text:",
-        "/bogus",
-        "/brief hours:abc", "/feeds import file:", "/digest now", "/status")]
+    order = [
+        out.index(f"> {cmd}")
+        for cmd in (
+            "/brief entry:wang-yi hours:720",
+            "/track kind:actor",
+            "/watchlist",
+            "/test text:",
+            "/bogus",
+            "/brief hours:abc",
+            "/feeds import file:",
+            "/digest now",
+            "/status",
+        )
+    ]
     assert order == sorted(order)
     assert "> # a comment" not in out
-    brief = out[out.index("> /brief entry:wang-yi hours:720"):out.index("> /track")]
+    brief = out[out.index("> /brief entry:wang-yi hours:720") : out.index("> /track")]
     assert "Brief: Wang Yi ·" in brief
     assert "Wang Yi holds talks with Blinken" in brief
     assert "Tracking Li Qiang (actor, id li-qiang): posted at once and in the digest." in out
@@ -73,10 +83,10 @@ def test_demo_session_piped(tmp_path: Path, run_console: Console) -> None:
     assert "✗ FTP thing: only http:// and https://" in out
     assert "error: cannot read /no/such/file.opml" in out
     # /digest now: the console channel is a sink, the digest prints, then the receipt
-    digest = out[out.index("> /digest now"):out.index("> /status")]
+    digest = out[out.index("> /digest now") : out.index("> /status")]
     assert "Digest ·" in digest
     assert "Digest posted (" in digest
-    assert "Last digest:" in out[out.index("> /status"):]
+    assert "Last digest:" in out[out.index("> /status") :]
 
 
 def test_strict_exit_status_and_read_only(tmp_path: Path, run_console: Console) -> None:
@@ -85,20 +95,29 @@ def test_strict_exit_status_and_read_only(tmp_path: Path, run_console: Console) 
     assert "Commands:" in ok.stdout
     failed = run_console(
         ["/help", "/track kind:topic name:Rare earths"],
-        "--strict", "--read-only", "--data-dir", str(tmp_path / "d"),
+        "--strict",
+        "--read-only",
+        "--data-dir",
+        str(tmp_path / "d"),
     )
     assert failed.returncode == 1
     assert "error: Changing this channel's setup needs the Manage Server permission" in (
-        failed.stdout)
+        failed.stdout
+    )
     assert "Traceback" not in failed.stdout + failed.stderr
 
 
 def test_state_persists_between_runs_per_channel(tmp_path: Path, run_console: Console) -> None:
     data = str(tmp_path / "data")
     first = run_console(
-        ["/track kind:topic name:Rare earths aliases:rare-earth minerals",
-         "/digest schedule 07:45 Europe/Berlin weekdays"],
-        "--data-dir", data, "--channel", "desk",
+        [
+            "/track kind:topic name:Rare earths aliases:rare-earth minerals",
+            "/digest schedule 07:45 Europe/Berlin weekdays",
+        ],
+        "--data-dir",
+        data,
+        "--channel",
+        "desk",
     )
     assert first.returncode == 0, first.stderr
     assert "Digest scheduled at 07:45 (Europe/Berlin), on mon-fri." in first.stdout
@@ -140,7 +159,9 @@ def test_readme_walkthrough_track_then_add_feed_then_brief(run_console: Console)
             "/brief entry:li-qiang hours:720",
             f"/feeds add {extra}",
         ],
-        "--demo", "--demo-port", str(port),
+        "--demo",
+        "--demo-port",
+        str(port),
     )
     out = result.stdout
     assert result.returncode == 0, result.stderr
@@ -177,15 +198,15 @@ def test_grouping_schedules_and_misspelled_options_piped(run_console: Console) -
     assert "Traceback" not in out + result.stderr
     assert "something went wrong" not in out
     assert "grouped by story" in out
-    brief = out[out.index("> /brief"):out.index("> /digest schedule")]
+    brief = out[out.index("> /brief") : out.index("> /digest schedule")]
     body = [line for line in brief.splitlines()[3:] if line.strip()]
     assert len(body) > 10
     # one ranked list: story lines and their links only, no entry headings
     assert all(line.startswith(("• ", "  ", "(")) for line in body), body
     assert "Digest scheduled at 08:00 (UTC), on fri,sat,sun,mon." in out
-    assert "(08:00 UTC, fri,sat,sun,mon)" in out[out.index("> /status"):]
+    assert "(08:00 UTC, fri,sat,sun,mon)" in out[out.index("> /status") :]
     assert "error: /track has no option 'alias' — did you mean aliases:?" in out
     assert "error: unexpected 'Premier Li' after mode:… — if it is aliases" in out
-    watchlist = out[out.index("> /watchlist"):]
+    watchlist = out[out.index("> /watchlist") :]
     assert "(li-qiang" not in watchlist  # neither mistake created an entry
     assert "this channel's" not in watchlist

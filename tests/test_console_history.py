@@ -63,12 +63,19 @@ def test_an_interactive_console_recalls_the_last_command_with_the_up_arrow(
     cfg.mkdir()
     (cfg / "feeds.toml").write_text("replace_defaults = true\n", encoding="utf-8")
     history = tmp_path / "history"
-    env = {**os.environ, "BRIEFBOT_HISTORY": str(history), "BRIEFBOT_CONFIG_DIR": str(cfg),
-           "TERM": "xterm"}
+    env = {
+        **os.environ,
+        "BRIEFBOT_HISTORY": str(history),
+        "BRIEFBOT_CONFIG_DIR": str(cfg),
+        "TERM": "xterm",
+    }
     pid, fd = pty.fork()
     if pid == 0:  # the child: the console, on the pty
-        os.execvpe(sys.executable, [sys.executable, "-m", "bot", "console", "--data-dir",
-                                    str(tmp_path / "data")], env)
+        os.execvpe(
+            sys.executable,
+            [sys.executable, "-m", "bot", "console", "--data-dir", str(tmp_path / "data")],
+            env,
+        )
     out = b""
 
     def read_until(token: bytes, count: int = 1, timeout: float = 60) -> bool:

@@ -354,14 +354,17 @@ def test_console_script_exit_status(tmp_path: Path) -> None:
 def test_eval_refuses_labels_the_watchlist_does_not_have(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = [*LABELLED, {"id": "5", "title": "Taiwan again", "summary": "",
-                        "labels": ["not-an-entry"]}]
+    rows = [
+        *LABELLED,
+        {"id": "5", "title": "Taiwan again", "summary": "", "labels": ["not-an-entry"]},
+    ]
     path = write_jsonl(tmp_path / "gold.jsonl", rows)
     code, out, err = run(["eval", "--items", str(path)], capsys)
     assert code == 2
     assert out == ""
-    assert err.startswith("briefbot: labels not in the watchlist: 'not-an-entry' (2 items, "
-                          "first '4')"), err
+    assert err.startswith(
+        "briefbot: labels not in the watchlist: 'not-an-entry' (2 items, first '4')"
+    ), err
     assert "--ignore-unknown-labels" in err
     assert len(err.strip().splitlines()) == 1
     # a label of an entry the user's watchlist disables is unknown too

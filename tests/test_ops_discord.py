@@ -87,8 +87,7 @@ async def test_unreachable_discord_is_retried_then_connects(
     monitor = Monitor(adapter_stale_seconds=0.01)
     monitor.expect_adapter("discord")
     task = asyncio.create_task(
-        start_discord(app, fake.token, telemetry=monitor, retry_first=0.05,
-                      guild_ready_timeout=0.2)
+        start_discord(app, fake.token, telemetry=monitor, retry_first=0.05, guild_ready_timeout=0.2)
     )
     try:
         await _until("connected", lambda: monitor.health().adapters.get("discord") is True)
@@ -119,8 +118,7 @@ async def test_connection_state_and_command_latency_reach_the_monitor(
     monitor = Monitor(adapter_stale_seconds=0.01)
     monitor.expect_adapter("discord")
     task = asyncio.create_task(
-        start_discord(app, fake.token, telemetry=monitor, retry_first=0.05,
-                      guild_ready_timeout=0.2)
+        start_discord(app, fake.token, telemetry=monitor, retry_first=0.05, guild_ready_timeout=0.2)
     )
     try:
         await _until("connected", lambda: monitor.health().adapters.get("discord") is True)
@@ -150,8 +148,9 @@ async def test_connection_state_and_command_latency_reach_the_monitor(
         fake.release_gateway()
         await _until("reconnected", lambda: monitor.health().adapters["discord"] is True)
         assert monitor.health().ok
-        assert monitor.registry.get_sample_value(
-            "briefbot_adapter_connected", {"platform": "discord"}
-        ) == 1
+        assert (
+            monitor.registry.get_sample_value("briefbot_adapter_connected", {"platform": "discord"})
+            == 1
+        )
     finally:
         await _stop(task, fake)

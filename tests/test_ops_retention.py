@@ -176,9 +176,7 @@ async def test_pruning_never_holds_up_a_command(storage: SqlStorage) -> None:
     await storage.sync_config_feeds([FeedSource(A_URL, "A")])
     (feed,) = await storage.feed_states()
     many = [_item(n, title=f"Old item {n}") for n in range(60)]
-    await storage.insert_items(
-        feed.id, [(i, _keys(i)) for i in many], fetched_at=NOW - 200 * DAY
-    )
+    await storage.insert_items(feed.id, [(i, _keys(i)) for i in many], fetched_at=NOW - 200 * DAY)
     finished: list[str] = []
 
     async def pruning() -> None:

@@ -41,9 +41,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def _config(tmp_path: Path, feed_url: str, extra: str = "") -> Path:
     cfg = tmp_path / "cfg"
     cfg.mkdir(exist_ok=True)
-    (cfg / "briefbot.toml").write_text(
-        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n{extra}'
-    )
+    (cfg / "briefbot.toml").write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n{extra}')
     (cfg / "feeds.toml").write_text(
         f'replace_defaults = true\n[[feed]]\nname = "Loopback Wire"\nurl = "{feed_url}"\n'
     )
@@ -223,8 +221,10 @@ async def test_discord_unreachable_at_start_retries_while_polling_goes_on(
     text = run.stderr
     assert "Traceback" not in text
     (line,) = [x for x in text.splitlines() if "cannot reach Discord" in x]
-    assert f"cannot reach Discord at http://127.0.0.1:{closed}/api/v10 (connection refused); " \
+    assert (
+        f"cannot reach Discord at http://127.0.0.1:{closed}/api/v10 (connection refused); "
         "retrying in " in line
+    )
     # polling went on: the items are stored
     db = sqlite3.connect(tmp_path / "data" / "briefbot.db")
     try:

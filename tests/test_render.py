@@ -389,7 +389,7 @@ def test_alert_is_one_short_message_per_story():
     msgs = render_text(d, budget=300)
     assert msgs == [
         "🔔 **Wang Yi** · [Blinken meets Wang Yi in Washington](<https://reuters.example/1>) — "
-        r'Reuters, SCMP +2 · Tue 08:01 CST · '
+        r"Reuters, SCMP +2 · Tue 08:01 CST · "
         r'\[Wang Yi in title; Antony Blinken: "Blinken" in title\]',
         "🔔 **Taiwan Strait** · [Taiwan reports warplanes](<https://reuters.example/9>) — "
         r'Reuters · Tue 08:09 CST · \[Taiwan Strait: "Taiwan" in title\]',

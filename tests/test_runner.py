@@ -35,8 +35,14 @@ def _config(tmp_path: Path, feed_url: str) -> Path:
 
 async def _run(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
 
@@ -57,12 +63,24 @@ def _stored_titles(db_path: Path) -> int:
 
 async def test_run_polls_then_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     async with FeedServer() as server:
-        url = server.feed("/wire.xml", rss([
-            {"title": "Blinken meets Wang Yi in Washington", "guid": "w-1",
-             "link": "https://wire.example/1", "description": "Talks on Taiwan."},
-            {"title": "Weather turns cold in Chicago", "guid": "w-2",
-             "link": "https://wire.example/2"},
-        ]))
+        url = server.feed(
+            "/wire.xml",
+            rss(
+                [
+                    {
+                        "title": "Blinken meets Wang Yi in Washington",
+                        "guid": "w-1",
+                        "link": "https://wire.example/1",
+                        "description": "Talks on Taiwan.",
+                    },
+                    {
+                        "title": "Weather turns cold in Chicago",
+                        "guid": "w-2",
+                        "link": "https://wire.example/2",
+                    },
+                ]
+            ),
+        )
         cfg = _config(tmp_path, url)
         proc = await _run("--config", str(cfg), "run", env=_env(tmp_path), cwd=tmp_path)
         assert proc.stderr is not None
@@ -220,10 +238,20 @@ async def test_sigint_during_a_slow_fetch_waits_for_the_poll_and_exits_cleanly(
     (bounded), then the HTTP session and the database close. Exit 0, no traceback, and
     the poll's items are stored with their matches (no half-written feed)."""
     async with FeedServer() as server:
-        url = server.slow("/slow.xml", rss([
-            {"title": "Wang Yi meets Blinken in Beijing", "guid": "s-1",
-             "link": "https://slow.example/1", "description": "Talks on Taiwan."},
-        ]), delay=1.5)
+        url = server.slow(
+            "/slow.xml",
+            rss(
+                [
+                    {
+                        "title": "Wang Yi meets Blinken in Beijing",
+                        "guid": "s-1",
+                        "link": "https://slow.example/1",
+                        "description": "Talks on Taiwan.",
+                    },
+                ]
+            ),
+            delay=1.5,
+        )
         cfg = _config(tmp_path, url)
         proc = await _run("--config", str(cfg), "run", env=_env(tmp_path), cwd=tmp_path)
         assert proc.stderr is not None

@@ -151,8 +151,9 @@ def test_repeated_hour_sends_one_digest_through_the_app() -> None:
         sink = RecordingSink()
         async with _app(clock, sink) as app:
             ch = await app.storage.get_channel("console", "ny")
-            await app.storage.set_schedule(ch.id, time="01:30", timezone="America/New_York",
-                                           days=None)
+            await app.storage.set_schedule(
+                ch.id, time="01:30", timezone="America/New_York", days=None
+            )
             await app.storage.set_last_digest_at(ch.id, NY_FIRST - timedelta(days=1))
             sched = app.scheduler
             for now in (NY_FIRST, NY_SECOND, NY_SECOND + timedelta(minutes=5)):
@@ -190,8 +191,9 @@ async def test_start_skips_a_stored_schedule_it_cannot_build(
         await sched.start(poll_now=False)
     try:
         assert sched._aps.get_job(f"digest:{bad.id}") is None
-        assert any("cannot be used" in r.getMessage() and r.exc_info is None
-                   for r in caplog.records)
+        assert any(
+            "cannot be used" in r.getMessage() and r.exc_info is None for r in caplog.records
+        )
         assert sched.next_digest(await storage.channel_by_id(bad.id)) is None
         assert sched._aps.get_job(f"digest:{good.id}") is not None
         assert sched.next_digest(await storage.channel_by_id(good.id)) == datetime(
@@ -222,8 +224,14 @@ async def test_shutdown_waits_for_a_running_poll_then_cancels_a_stuck_one(
         return None
 
     def make() -> Scheduler:
-        return Scheduler(settings=Settings(), storage=storage, clock=clock,
-                         run_poll=slow_poll, run_digest=no_digest, shutdown_grace=5)
+        return Scheduler(
+            settings=Settings(),
+            storage=storage,
+            clock=clock,
+            run_poll=slow_poll,
+            run_digest=no_digest,
+            shutdown_grace=5,
+        )
 
     # a poll that ends within the grace period is waited for
     sched = make()
@@ -247,7 +255,6 @@ async def test_shutdown_waits_for_a_running_poll_then_cancels_a_stuck_one(
     assert not sched._running
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("cancelled at shutdown" in r.getMessage() for r in caplog.records)
-
 
 
 async def test_apscheduler_runs_on_wall_time_whatever_the_fake_clock_says(

@@ -381,12 +381,16 @@ async def test_no_instant_alert_for_backlog(
     )
     assert not reply.error, reply.text
     # a feed's archive: published five days before it was fetched
-    old = await poll(storage, ["Li Qiang meets Scholz in Berlin"],
-                     published=NOW - timedelta(days=5))
+    old = await poll(
+        storage, ["Li Qiang meets Scholz in Berlin"], published=NOW - timedelta(days=5)
+    )
     await service.handle_new_items(old)
     assert sink.sent == []
-    fresh = await poll(storage, ["Li Qiang opens the import expo in Shanghai"],
-                       published=NOW - timedelta(minutes=30))
+    fresh = await poll(
+        storage,
+        ["Li Qiang opens the import expo in Shanghai"],
+        published=NOW - timedelta(minutes=30),
+    )
     await service.handle_new_items(fresh)
     assert [[line.title for line in d.lines()] for _, d, _ in sink.sent] == [
         ["Li Qiang opens the import expo in Shanghai"]

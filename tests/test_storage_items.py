@@ -544,8 +544,12 @@ async def test_windows_go_by_publication_and_a_new_feeds_backlog_is_never_new(
     first_poll = datetime.now(UTC) + timedelta(minutes=1)  # after the feed was added
     entries = [
         item(1, feed_url=C_URL, title="Archive from 2023", published=first_poll - 400 * DAY),
-        item(2, feed_url=C_URL, title="Published an hour before the feed was added",
-             published=first_poll - timedelta(hours=1, minutes=5)),
+        item(
+            2,
+            feed_url=C_URL,
+            title="Published an hour before the feed was added",
+            published=first_poll - timedelta(hours=1, minutes=5),
+        ),
         item(3, feed_url=C_URL, title="Undated", published=None),
         item(4, feed_url=C_URL, title="Dated next week", published=first_poll + 7 * DAY),
     ]
@@ -555,8 +559,17 @@ async def test_windows_go_by_publication_and_a_new_feeds_backlog_is_never_new(
     later = first_poll + timedelta(minutes=30)
     [fresh] = await storage.insert_items(
         added.id,
-        [(item(5, feed_url=C_URL, title="Published after the feed was added",
-               published=later - timedelta(minutes=10)), ["k5"])],
+        [
+            (
+                item(
+                    5,
+                    feed_url=C_URL,
+                    title="Published after the feed was added",
+                    published=later - timedelta(minutes=10),
+                ),
+                ["k5"],
+            )
+        ],
         fetched_at=later,
     )
     for s in (*stored, fresh):
@@ -569,12 +582,17 @@ async def test_windows_go_by_publication_and_a_new_feeds_backlog_is_never_new(
 
     wide = (first_poll - 500 * DAY, later + DAY)
     assert titles(await storage.matched_items(alice.id, *wide)) == [
-        "Published after the feed was added", "Dated next week", "Undated",
+        "Published after the feed was added",
+        "Dated next week",
+        "Undated",
     ]
     # the rule off: the archive is there, each at its publication time
     assert titles(await storage.matched_items(alice.id, *wide, max_age=None)) == [
-        "Published after the feed was added", "Dated next week", "Undated",
-        "Published an hour before the feed was added", "Archive from 2023",
+        "Published after the feed was added",
+        "Dated next week",
+        "Undated",
+        "Published an hour before the feed was added",
+        "Archive from 2023",
     ]
     # a window is on publication time: the archive item is not "in the last day"
     day = (later - DAY, later + timedelta(seconds=1))

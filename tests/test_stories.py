@@ -380,16 +380,30 @@ def test_rank_outlets_then_entries_then_newer_then_id():
 def test_the_event_outranks_its_bigger_preview_a_month_earlier():
     xi = ("xi", "Xi", "title")
     biden = ("biden", "Biden", "title")
-    preview = cluster([
-        mi(1 + k, "Xi to meet Biden at APEC next month", source=src, hits=[xi, biden],
-           at=timedelta(minutes=k))
-        for k, src in enumerate(["Reuters", "AP", "SCMP", "BBC"])
-    ])
-    summit = cluster([
-        mi(100 + k, "Biden and Xi meet in Woodside", source=src, hits=[xi, biden],
-           at=timedelta(days=30, minutes=k))
-        for k, src in enumerate(["Reuters", "AP"])
-    ])
+    preview = cluster(
+        [
+            mi(
+                1 + k,
+                "Xi to meet Biden at APEC next month",
+                source=src,
+                hits=[xi, biden],
+                at=timedelta(minutes=k),
+            )
+            for k, src in enumerate(["Reuters", "AP", "SCMP", "BBC"])
+        ]
+    )
+    summit = cluster(
+        [
+            mi(
+                100 + k,
+                "Biden and Xi meet in Woodside",
+                source=src,
+                hits=[xi, biden],
+                at=timedelta(days=30, minutes=k),
+            )
+            for k, src in enumerate(["Reuters", "AP"])
+        ]
+    )
     assert len(preview) == 1
     assert len(summit) == 1
     ranked = rank([*preview, *summit])
@@ -519,8 +533,12 @@ def test_digest_line_names_every_outlet_that_carried_the_story():
 # -- across languages ----------------------------------------------------------------
 
 ACTORS = {
-    "xi": EntryKind.ACTOR, "biden": EntryKind.ACTOR, "li-qiang": EntryKind.ACTOR,
-    "wang-yi": EntryKind.ACTOR, "blinken": EntryKind.ACTOR, "sullivan": EntryKind.ACTOR,
+    "xi": EntryKind.ACTOR,
+    "biden": EntryKind.ACTOR,
+    "li-qiang": EntryKind.ACTOR,
+    "wang-yi": EntryKind.ACTOR,
+    "blinken": EntryKind.ACTOR,
+    "sullivan": EntryKind.ACTOR,
     "apec": EntryKind.TOPIC,
 }
 
@@ -589,8 +607,10 @@ def test_english_and_chinese_reports_of_one_event_are_one_story():
 def test_a_story_is_headed_in_the_channels_language():
     # the Chinese title names more entries (it would win on entries alone)
     zh_more = zh_item(
-        2, "习近平同拜登在旧金山举行中美元首会晤 出席亚太经合组织会议",
-        "国家主席习近平在美国旧金山同美国总统拜登举行会晤。", at=timedelta(hours=9),
+        2,
+        "习近平同拜登在旧金山举行中美元首会晤 出席亚太经合组织会议",
+        "国家主席习近平在美国旧金山同美国总统拜登举行会晤。",
+        at=timedelta(hours=9),
         hits=[*XI_BIDEN, ("apec", "亚太经合组织", "title")],
     )
     (en,) = cluster([SUMMIT_EN, zh_more], entry_kinds=ACTORS, language="en")
@@ -604,18 +624,42 @@ def test_a_story_is_headed_in_the_channels_language():
 @pytest.mark.parametrize(
     ("zh", "why"),
     [
-        (zh_item(10, "习近平将同拜登在旧金山会晤", "习近平将出席会议并同拜登会晤。",
-                 at=timedelta(hours=10), hits=XI_BIDEN),
-         "a preview is not the event"),
-        (zh_item(11, "王毅在旧金山会见拜登", "外长王毅同美国总统拜登举行会晤。",
-                 at=timedelta(hours=10), hits=[("wang-yi", "王毅", "title"), BIDEN]),
-         "another principal"),
-        (zh_item(12, "习近平同拜登在旧金山举行中美元首会晤", "习近平同拜登举行会晤。",
-                 at=timedelta(hours=40), hits=XI_BIDEN),
-         "more than a day apart"),
-        (zh_item(13, "习近平同拜登通电话", "两国元首通电话。",
-                 at=timedelta(hours=10), hits=XI_BIDEN),
-         "no shared wording"),
+        (
+            zh_item(
+                10,
+                "习近平将同拜登在旧金山会晤",
+                "习近平将出席会议并同拜登会晤。",
+                at=timedelta(hours=10),
+                hits=XI_BIDEN,
+            ),
+            "a preview is not the event",
+        ),
+        (
+            zh_item(
+                11,
+                "王毅在旧金山会见拜登",
+                "外长王毅同美国总统拜登举行会晤。",
+                at=timedelta(hours=10),
+                hits=[("wang-yi", "王毅", "title"), BIDEN],
+            ),
+            "another principal",
+        ),
+        (
+            zh_item(
+                12,
+                "习近平同拜登在旧金山举行中美元首会晤",
+                "习近平同拜登举行会晤。",
+                at=timedelta(hours=40),
+                hits=XI_BIDEN,
+            ),
+            "more than a day apart",
+        ),
+        (
+            zh_item(
+                13, "习近平同拜登通电话", "两国元首通电话。", at=timedelta(hours=10), hits=XI_BIDEN
+            ),
+            "no shared wording",
+        ),
     ],
 )
 def test_reports_in_two_languages_stay_apart_without_all_the_evidence(zh, why):
@@ -624,14 +668,22 @@ def test_reports_in_two_languages_stay_apart_without_all_the_evidence(zh, why):
 
 def test_one_shared_entry_needs_two_shared_concepts():
     # Li Qiang in both titles, but the Albanese meeting shares only "premier" with the expo
-    early = zh_item(4, "李强出席第六届进博会开幕式", "国务院总理李强发表主旨演讲。",
-                    at=timedelta(hours=27), hits=[("li-qiang", "李强", "title")])
+    early = zh_item(
+        4,
+        "李强出席第六届进博会开幕式",
+        "国务院总理李强发表主旨演讲。",
+        at=timedelta(hours=27),
+        hits=[("li-qiang", "李强", "title")],
+    )
     assert groups(cluster([ALBANESE_EN, early], entry_kinds=ACTORS)) == [[4], [5]]
 
 
 def test_traditional_characters_join_too():
     hant = zh_item(
-        20, "習近平與拜登舊金山會談 同意恢復兩軍高層溝通", "兩國元首在舊金山會晤。",
-        at=timedelta(hours=11), hits=[("xi", "習近平", "title"), ("biden", "拜登", "title")],
+        20,
+        "習近平與拜登舊金山會談 同意恢復兩軍高層溝通",
+        "兩國元首在舊金山會晤。",
+        at=timedelta(hours=11),
+        hits=[("xi", "習近平", "title"), ("biden", "拜登", "title")],
     )
     assert groups(cluster([SUMMIT_EN, hant], entry_kinds=ACTORS)) == [[1, 20]]

@@ -45,8 +45,10 @@ def test_a_file_entrys_name_matches_like_an_alias() -> None:
 
 
 def test_match_name_false_keeps_the_name_out_and_an_entry_of_rules_only_gets_it() -> None:
-    off = '[[entry]]\nid = "x"\nkind = "topic"\nname = "Chip war"\nmatch_name = false\n' \
-          'aliases = ["semiconductor curbs"]\n'
+    off = (
+        '[[entry]]\nid = "x"\nkind = "topic"\nname = "Chip war"\nmatch_name = false\n'
+        'aliases = ["semiconductor curbs"]\n'
+    )
     assert matched(off, "The chip war heats up") == []
     assert loads_watchlist(off).entries[0].to_definition()["match_name"] is False
     rules_only = (
@@ -185,11 +187,15 @@ def test_actor_action_target_is_all_ordered_with_a_window() -> None:
     assert (len(rule.all), rule.ordered, rule.window) == (2, True, SVO_WINDOW)
     assert rule.scope == "lead"
     assert rule.compact() == {
-        "all": [["China"], ["bans"]], "scope": "lead", "window": 8, "ordered": True
+        "all": [["China"], ["bans"]],
+        "scope": "lead",
+        "window": 8,
+        "ordered": True,
     }
     assert Rule.model_validate(rule.compact()) == rule
-    explicit = Rule.model_validate({"actor": "China", "action": "bans", "target": "Micron",
-                                    "window": 3})
+    explicit = Rule.model_validate(
+        {"actor": "China", "action": "bans", "target": "Micron", "window": 3}
+    )
     assert explicit.window == 3
 
 
@@ -253,8 +259,12 @@ aliases = [{ text = "sanction", inflect = true }, "embargo"]
 
 
 def test_inflect_on_an_alias() -> None:
-    for title in ("EU to sanction firms", "New sanctions on Russia", "Firms sanctioned",
-                  "Sanctioning Iran"):
+    for title in (
+        "EU to sanction firms",
+        "New sanctions on Russia",
+        "Firms sanctioned",
+        "Sanctioning Iran",
+    ):
         assert matched(INFLECT, title) == ["sanctions"], title
     # only the alias that asks: "embargoes" is no form of a plain alias
     assert matched(INFLECT, "Oil embargoes widen") == []
@@ -303,7 +313,7 @@ def test_new_keys_survive_a_channel_definition_round_trip() -> None:
 def test_watchlist_command_describes_unless_and_order() -> None:
     from bot.core.usecases.tracking import _describe_rules
 
-    entry = loads_watchlist(SVO.replace('match_name = false', 'unless = ["podcast"]')).entries[0]
+    entry = loads_watchlist(SVO.replace("match_name = false", 'unless = ["podcast"]')).entries[0]
     text = _describe_rules(entry)
     assert "within 8 words, in this order" in text
     assert "not when the title or lead says 'podcast'" in text

@@ -53,22 +53,37 @@ PROMPT = "briefbot> "
 
 
 def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
-    parser.add_argument("--channel", default="console", metavar="NAME",
-                        help="the console channel's name (each name has its own setup)")
-    parser.add_argument("--demo", action="store_true",
-                        help="serve and poll the bundled sample feeds first (offline)")
-    parser.add_argument("--demo-port", type=int, default=0, metavar="PORT",
-                        help="with --demo, serve the sample feeds on this loopback port "
-                        "(default: any free port)")
-    parser.add_argument("--data-dir", metavar="DIR",
-                        help="where the database lives (default: storage.data_dir); with "
-                        "--demo the default is an in-memory database")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 if any command failed")
-    parser.add_argument("--read-only", action="store_true",
-                        help="act as a user without the manage permission")
-    parser.add_argument("--poll", action="store_true",
-                        help="poll the configured feeds once before reading commands")
+    parser.add_argument(
+        "--channel",
+        default="console",
+        metavar="NAME",
+        help="the console channel's name (each name has its own setup)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="serve and poll the bundled sample feeds first (offline)",
+    )
+    parser.add_argument(
+        "--demo-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="with --demo, serve the sample feeds on this loopback port (default: any free port)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where the database lives (default: storage.data_dir); with "
+        "--demo the default is an in-memory database",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 if any command failed")
+    parser.add_argument(
+        "--read-only", action="store_true", help="act as a user without the manage permission"
+    )
+    parser.add_argument(
+        "--poll", action="store_true", help="poll the configured feeds once before reading commands"
+    )
 
 
 class ConsoleSink(Sink):
@@ -140,8 +155,7 @@ class Console:
                 "command %r failed unexpectedly: %s: %s", text, type(err).__name__, err
             )
             log.debug("traceback", exc_info=True)
-            reply = Reply(lines=(f"something went wrong: {type(err).__name__}: {err}",),
-                          error=True)
+            reply = Reply(lines=(f"something went wrong: {type(err).__name__}: {err}",), error=True)
         _write(self.out, format_reply(reply) + "\n")
         if reply.error:
             self.failures += 1
@@ -197,8 +211,12 @@ def enable_line_editing(history: Path | None) -> Callable[[str], None] | None:
     return remember
 
 
-def _line_reader(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None],
-                 interactive: bool, ready: threading.Event) -> None:
+def _line_reader(
+    loop: asyncio.AbstractEventLoop,
+    queue: asyncio.Queue[str | None],
+    interactive: bool,
+    ready: threading.Event,
+) -> None:
     """A daemon thread: stdin lines into the queue, None at end of input. Interactive,
     it prompts again only once the previous answer is printed (``ready``), with line
     editing and a history kept across sessions (readline)."""
@@ -265,7 +283,10 @@ async def run_console_channel(
     if PLATFORM not in app.sinks:
         app.add_sink(PLATFORM, ConsoleSink(out))
     ctx = ChannelContext(
-        platform=PLATFORM, channel_id=channel, channel_name=channel, user=_user(),
+        platform=PLATFORM,
+        channel_id=channel,
+        channel_name=channel,
+        user=_user(),
         can_manage=not read_only,
     )
     await app.service.channel(ctx)  # the channel exists (and gets digests) from now on
@@ -277,7 +298,9 @@ async def run_console_channel(
     ready = threading.Event()
     ready.set()
     threading.Thread(
-        target=_line_reader, args=(loop, queue, interactive, ready), daemon=True,
+        target=_line_reader,
+        args=(loop, queue, interactive, ready),
+        daemon=True,
         name="console-stdin",
     ).start()
     while (line := await queue.get()) is not None:
@@ -318,16 +341,20 @@ async def _main(args: argparse.Namespace, out: IO[str]) -> int:
         except OSError as err:
             raise InputError(f"cannot serve the demo feeds: {err}") from None
         # the demo server is on loopback: let its host through the SSRF guard too
-        security = config.settings.security.model_copy(update={
-            "allow_hosts": [*config.settings.security.allow_hosts,
-                            demo.base_url.removeprefix("http://")],
-        })
+        security = config.settings.security.model_copy(
+            update={
+                "allow_hosts": [
+                    *config.settings.security.allow_hosts,
+                    demo.base_url.removeprefix("http://"),
+                ],
+            }
+        )
         # the demo feeds are all new here: their items count as news however old
         digest = config.settings.digest.model_copy(update={"max_item_age": 0})
         config = replace(
-            config, feeds=demo.sources(),
-            settings=config.settings.model_copy(update={"security": security,
-                                                        "digest": digest}),
+            config,
+            feeds=demo.sources(),
+            settings=config.settings.model_copy(update={"security": security, "digest": digest}),
         )
     app = build_app(config, sinks={PLATFORM: ConsoleSink(out)}, database_url=database_url)
     poll_first = demo is not None or getattr(args, "poll", False)
@@ -345,7 +372,10 @@ async def _main(args: argparse.Namespace, out: IO[str]) -> int:
         if interactive:
             await app.scheduler.start(poll_now=not poll_first)
         failures = await run_console_channel(
-            app, channel=args.channel, out=out, read_only=getattr(args, "read_only", False),
+            app,
+            channel=args.channel,
+            out=out,
+            read_only=getattr(args, "read_only", False),
             interactive=interactive,
         )
     finally:
@@ -358,8 +388,9 @@ async def _main(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def _context(args: argparse.Namespace) -> ChannelContext:
-    return ChannelContext(platform=PLATFORM, channel_id=args.channel,
-                          channel_name=args.channel, user=_user())
+    return ChannelContext(
+        platform=PLATFORM, channel_id=args.channel, channel_name=args.channel, user=_user()
+    )
 
 
 def _user() -> str:

@@ -153,8 +153,11 @@ class CommandSpec:
 
 
 _HOURS = OptionSpec(
-    "hours", "how many hours back (default: 24)", OptionType.INTEGER,
-    min_value=1, max_value=MAX_HOURS,
+    "hours",
+    "how many hours back (default: 24)",
+    OptionType.INTEGER,
+    min_value=1,
+    max_value=MAX_HOURS,
 )
 _ENTRY = OptionSpec(
     "entry", "a watchlist entry (id or name)", autocomplete=Autocomplete.ENTRY, max_length=100
@@ -167,29 +170,51 @@ GROUP_DESCRIPTIONS: dict[str, str] = {
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
-        "brief", None, "the latest stories matching the watchlist (all entries, or one)",
-        (_ENTRY, _HOURS), visible=True,
+        "brief",
+        None,
+        "the latest stories matching the watchlist (all entries, or one)",
+        (_ENTRY, _HOURS),
+        visible=True,
     ),
-    CommandSpec("digest", "now", "post this channel's digest now (since the last one)",
-                visible=True),
     CommandSpec(
-        "digest", "schedule", "post a digest every day (or on some days) at a set time",
+        "digest", "now", "post this channel's digest now (since the last one)", visible=True
+    ),
+    CommandSpec(
+        "digest",
+        "schedule",
+        "post a digest every day (or on some days) at a set time",
         (
-            OptionSpec("time", "local time, HH:MM (24-hour; default: the configured "
-                       "digest.default_time)", max_length=5),
-            OptionSpec("tz", "time zone, e.g. Asia/Shanghai (default: the channel's)",
-                       autocomplete=Autocomplete.TIMEZONE, max_length=64),
-            OptionSpec("days", "days, e.g. mon-fri, weekends, mon,wed,fri (default: every day)",
-                       max_length=40),
+            OptionSpec(
+                "time",
+                "local time, HH:MM (24-hour; default: the configured digest.default_time)",
+                max_length=5,
+            ),
+            OptionSpec(
+                "tz",
+                "time zone, e.g. Asia/Shanghai (default: the channel's)",
+                autocomplete=Autocomplete.TIMEZONE,
+                max_length=64,
+            ),
+            OptionSpec(
+                "days",
+                "days, e.g. mon-fri, weekends, mon,wed,fri (default: every day)",
+                max_length=40,
+            ),
         ),
         manage=True,
     ),
     CommandSpec("digest", "off", "stop this channel's scheduled digest", manage=True),
     CommandSpec(
-        "digest", "group", "group this channel's digests by tracked entry or by story",
+        "digest",
+        "group",
+        "group this channel's digests by tracked entry or by story",
         (
-            OptionSpec("by", "entry: under each tracked entry; story: one ranked list, tagged",
-                       required=True, choices=("entry", "story")),
+            OptionSpec(
+                "by",
+                "entry: under each tracked entry; story: one ranked list, tagged",
+                required=True,
+                choices=("entry", "story"),
+            ),
         ),
         manage=True,
         details=(
@@ -198,16 +223,28 @@ COMMANDS: tuple[CommandSpec, ...] = (
         ),
     ),
     CommandSpec(
-        "track", None, "track a person (actor) or a topic in this channel",
+        "track",
+        None,
+        "track a person (actor) or a topic in this channel",
         (
-            OptionSpec("kind", "actor (a person) or topic", required=True,
-                       choices=("actor", "topic")),
-            OptionSpec("name", "the name shown in digests (also matched)", required=True,
-                       max_length=100, rest=True),
-            OptionSpec("aliases", "other names that count, comma-separated", max_length=500,
-                       rest=True),
-            OptionSpec("mode", "digest (default), or instant: also post each story at once",
-                       choices=("digest", "instant")),
+            OptionSpec(
+                "kind", "actor (a person) or topic", required=True, choices=("actor", "topic")
+            ),
+            OptionSpec(
+                "name",
+                "the name shown in digests (also matched)",
+                required=True,
+                max_length=100,
+                rest=True,
+            ),
+            OptionSpec(
+                "aliases", "other names that count, comma-separated", max_length=500, rest=True
+            ),
+            OptionSpec(
+                "mode",
+                "digest (default), or instant: also post each story at once",
+                choices=("digest", "instant"),
+            ),
         ),
         manage=True,
         details=(
@@ -215,55 +252,127 @@ COMMANDS: tuple[CommandSpec, ...] = (
             "all-capital aliases (e.g. WTO) are matched case-sensitively.",
         ),
     ),
-    CommandSpec("untrack", None, "stop tracking an entry in this channel", (
-        OptionSpec("entry", "the entry to stop tracking", required=True,
-                   autocomplete=Autocomplete.ENTRY, max_length=100),
-    ), manage=True),
-    CommandSpec("watchlist", None, "what this channel tracks: entries, aliases and rules"),
     CommandSpec(
-        "feeds", "add", "add a feed to this channel (it is fetched once to check it)",
+        "untrack",
+        None,
+        "stop tracking an entry in this channel",
         (
-            OptionSpec("url", "the feed's URL (http or https)", required=True, max_length=2000),
-            OptionSpec("name", "the outlet name shown in digests (default: the feed's title)",
-                       max_length=100, rest=True),
+            OptionSpec(
+                "entry",
+                "the entry to stop tracking",
+                required=True,
+                autocomplete=Autocomplete.ENTRY,
+                max_length=100,
+            ),
         ),
         manage=True,
     ),
-    CommandSpec("feeds", "remove", "remove a feed from this channel", (
-        OptionSpec("feed", "the feed (name, URL or number from /feeds list)", required=True,
-                   autocomplete=Autocomplete.FEED, max_length=2000),
-    ), manage=True),
-    CommandSpec("feeds", "list", "this channel's feeds and their health"),
-    CommandSpec("feeds", "import", "add the feeds listed in an OPML file", (
-        OptionSpec("file", "an OPML file (from a feed reader's export)", OptionType.ATTACHMENT,
-                   required=True, max_length=None),
-    ), manage=True),
-    CommandSpec("feeds", "export", "this channel's feeds as an OPML file"),
-    CommandSpec("search", None, "search stored stories (full text, best first)", (
-        OptionSpec("query", "words to find; \"quotes\" for a phrase", required=True, rest=True,
-                   max_length=200, keep_quotes=True),
-        OptionSpec("hours", "how many hours back (default: all stored)", OptionType.INTEGER,
-                   min_value=1, max_value=MAX_HOURS),
-        OptionSpec("page", "which page of results (10 a page; default: 1)", OptionType.INTEGER,
-                   min_value=1, max_value=MAX_SEARCH_PAGE, positional=False),
-    ), visible=True, details=(
-        "A query that names a watchlist entry (its name, id or an alias) also finds the "
-        "entry's other aliases: Wang Yi finds 王毅 too.",
-    )),
+    CommandSpec("watchlist", None, "what this channel tracks: entries, aliases and rules"),
     CommandSpec(
-        "test", None, "which entries a text would match and why, or what an entry matched",
+        "feeds",
+        "add",
+        "add a feed to this channel (it is fetched once to check it)",
+        (
+            OptionSpec("url", "the feed's URL (http or https)", required=True, max_length=2000),
+            OptionSpec(
+                "name",
+                "the outlet name shown in digests (default: the feed's title)",
+                max_length=100,
+                rest=True,
+            ),
+        ),
+        manage=True,
+    ),
+    CommandSpec(
+        "feeds",
+        "remove",
+        "remove a feed from this channel",
+        (
+            OptionSpec(
+                "feed",
+                "the feed (name, URL or number from /feeds list)",
+                required=True,
+                autocomplete=Autocomplete.FEED,
+                max_length=2000,
+            ),
+        ),
+        manage=True,
+    ),
+    CommandSpec("feeds", "list", "this channel's feeds and their health"),
+    CommandSpec(
+        "feeds",
+        "import",
+        "add the feeds listed in an OPML file",
+        (
+            OptionSpec(
+                "file",
+                "an OPML file (from a feed reader's export)",
+                OptionType.ATTACHMENT,
+                required=True,
+                max_length=None,
+            ),
+        ),
+        manage=True,
+    ),
+    CommandSpec("feeds", "export", "this channel's feeds as an OPML file"),
+    CommandSpec(
+        "search",
+        None,
+        "search stored stories (full text, best first)",
+        (
+            OptionSpec(
+                "query",
+                'words to find; "quotes" for a phrase',
+                required=True,
+                rest=True,
+                max_length=200,
+                keep_quotes=True,
+            ),
+            OptionSpec(
+                "hours",
+                "how many hours back (default: all stored)",
+                OptionType.INTEGER,
+                min_value=1,
+                max_value=MAX_HOURS,
+            ),
+            OptionSpec(
+                "page",
+                "which page of results (10 a page; default: 1)",
+                OptionType.INTEGER,
+                min_value=1,
+                max_value=MAX_SEARCH_PAGE,
+                positional=False,
+            ),
+        ),
+        visible=True,
+        details=(
+            "A query that names a watchlist entry (its name, id or an alias) also finds the "
+            "entry's other aliases: Wang Yi finds 王毅 too.",
+        ),
+    ),
+    CommandSpec(
+        "test",
+        None,
+        "which entries a text would match and why, or what an entry matched",
         (
             OptionSpec("text", "a headline or sentence to test", rest=True, max_length=2000),
-            OptionSpec("entry", "show what this entry matched and rejected recently",
-                       autocomplete=Autocomplete.ENTRY, max_length=100),
+            OptionSpec(
+                "entry",
+                "show what this entry matched and rejected recently",
+                autocomplete=Autocomplete.ENTRY,
+                max_length=100,
+            ),
             _HOURS,
         ),
         details=("Give text: or entry:, not both.",),
     ),
     CommandSpec("status", None, "feeds, failures, items today, next poll and next digest"),
-    CommandSpec("help", None, "the commands", (
-        OptionSpec("command", "a command to explain", max_length=40),
-    )),
+    CommandSpec(
+        "help",
+        None,
+        "the commands",
+        (OptionSpec("command", "a command to explain", max_length=40),),
+    ),
 )
 
 _BY_NAME: dict[str, CommandSpec] = {c.name: c for c in COMMANDS}
@@ -426,7 +535,7 @@ def _unknown_option(spec: CommandSpec, tok: Token) -> InputError | None:
     known = ", ".join(names) or "none"
     return InputError(
         f"/{spec.name} has no option {name!r}{hint} (options: {known}). To use "
-        f"\"{name}:\" as text, put it in \"quotes\". Usage: {spec.usage()}"
+        f'"{name}:" as text, put it in "quotes". Usage: {spec.usage()}'
     )
 
 
@@ -501,7 +610,7 @@ def _assign(spec: CommandSpec, tokens: Sequence[Token]) -> dict[str, Any]:
     if rest_idx is None:
         if len(bare) > len(free):
             raise InputError(
-                f"too many values: {' '.join(bare)!r} (put text with spaces in \"quotes\"). "
+                f'too many values: {" ".join(bare)!r} (put text with spaces in "quotes"). '
                 f"Usage: {spec.usage()}"
             )
         # a number goes to a number option (/brief 48), anything else to the next text one
@@ -537,7 +646,7 @@ def _assign(spec: CommandSpec, tokens: Sequence[Token]) -> dict[str, Any]:
             stray = " ".join(bare[max(start, first_late) : start + len(middle)])
             raise InputError(
                 f"unexpected {stray!r} after {late_after}:… — if it is {rest_opt.name}, "
-                f"write {rest_opt.name}:\"{stray}\". Usage: {spec.usage()}"
+                f'write {rest_opt.name}:"{stray}". Usage: {spec.usage()}'
             )
         out[rest_opt.name] = " ".join(middle)
     return out

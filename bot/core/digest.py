@@ -442,6 +442,7 @@ def build_digest(
 
     groups: list[DigestGroup] = []
     if group_by == "story":
+
         def story_order(s: Story) -> list[str]:
             order = s.entries_by_strength(kinds)
             return order if focus is None else [focus, *(e for e in order if e != focus)]

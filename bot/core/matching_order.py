@@ -45,8 +45,11 @@ def unless_of(m: CompiledWatchlist) -> _Unless:
             Watchlist(
                 entries=tuple(
                     Entry(
-                        id=f"unless-{i}", kind=EntryKind.TOPIC, name="unless",
-                        aliases=e.unless, match_name=False,
+                        id=f"unless-{i}",
+                        kind=EntryKind.TOPIC,
+                        name="unless",
+                        aliases=e.unless,
+                        match_name=False,
                     )
                     for i, e in vetoing
                 )
@@ -60,10 +63,7 @@ def unless_of(m: CompiledWatchlist) -> _Unless:
 
 def in_order(combo: Sequence[tuple[_Hit, _AliasC]]) -> bool:
     """Each group's hit after the previous group's (title before summary)."""
-    return all(
-        (a.seg, a.end) <= (b.seg, b.start)
-        for (a, _), (b, _) in itertools.pairwise(combo)
-    )
+    return all((a.seg, a.end) <= (b.seg, b.start) for (a, _), (b, _) in itertools.pairwise(combo))
 
 
 __all__ = ["in_order", "unless_of"]

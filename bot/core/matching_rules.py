@@ -579,4 +579,3 @@ class _Evaluation:
                             break
         matches.sort(key=lambda m: m.entry_id)
         return Explanation(matches=tuple(matches), candidates=tuple(self.candidates))
-

@@ -85,8 +85,11 @@ class StoredItem:
         """The time shown, ranked and windowed on: published if known and not after we
         fetched it, else when we fetched it."""
         published = self.item.published
-        return published if published is not None and published <= self.fetched_at else (
-            self.fetched_at)
+        return (
+            published
+            if published is not None and published <= self.fetched_at
+            else (self.fetched_at)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,13 +31,27 @@ from bot.errors import InputError
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAYS = {
-    "monday": "mon", "tuesday": "tue", "tues": "tue", "wednesday": "wed",
-    "thursday": "thu", "thur": "thu", "thurs": "thu", "friday": "fri",
-    "saturday": "sat", "sunday": "sun",
+    "monday": "mon",
+    "tuesday": "tue",
+    "tues": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "thur": "thu",
+    "thurs": "thu",
+    "friday": "fri",
+    "saturday": "sat",
+    "sunday": "sun",
 }
 _DAY_ALIASES = {
-    "weekdays": "mon-fri", "workdays": "mon-fri", "weekends": "sat,sun", "weekend": "sat,sun",
-    "daily": "", "everyday": "", "every day": "", "all": "", "*": "",
+    "weekdays": "mon-fri",
+    "workdays": "mon-fri",
+    "weekends": "sat,sun",
+    "weekend": "sat,sun",
+    "daily": "",
+    "everyday": "",
+    "every day": "",
+    "all": "",
+    "*": "",
 }
 #: far enough to find the next (or previous) slot of any non-empty set of weekdays
 _SEARCH_DAYS = 9

@@ -55,49 +55,66 @@ class BriefingService:
     ) -> None:
         self.channels = channels or Channels(storage, watchlist, options)
         self.digests = digests or Digests(
-            storage=storage, clock=clock, options=options, channels=self.channels,
+            storage=storage,
+            clock=clock,
+            options=options,
+            channels=self.channels,
             outbox=outbox,
         )
         self.alerts = alerts or Alerts(
             storage=storage, clock=clock, channels=self.channels, outbox=outbox
         )
         self.briefs = Briefs(
-            storage=storage, clock=clock, options=options, channels=self.channels,
+            storage=storage,
+            clock=clock,
+            options=options,
+            channels=self.channels,
             digests=self.digests,
         )
         self.digest_commands = DigestCommands(
-            storage=storage, clock=clock, channels=self.channels, digests=self.digests,
-            outbox=outbox, schedule_info=schedule_info, on_schedule_changed=on_schedule_changed,
+            storage=storage,
+            clock=clock,
+            channels=self.channels,
+            digests=self.digests,
+            outbox=outbox,
+            schedule_info=schedule_info,
+            on_schedule_changed=on_schedule_changed,
         )
         self.tracking = Tracking(
             storage=storage, clock=clock, options=options, channels=self.channels
         )
         self.feeds = FeedCommands(
-            storage=storage, clock=clock, options=options, channels=self.channels,
-            prober=prober, poll_feeds=poll_feeds,
+            storage=storage,
+            clock=clock,
+            options=options,
+            channels=self.channels,
+            prober=prober,
+            poll_feeds=poll_feeds,
         )
         self.status_commands = StatusCommands(
             storage=storage, clock=clock, channels=self.channels, schedule_info=schedule_info
         )
-        self.dispatcher = Dispatcher({
-            "brief": self.briefs.brief,
-            "search": self.briefs.search,
-            "digest now": self.digest_commands.digest_now,
-            "digest schedule": self.digest_commands.schedule_digest,
-            "digest off": self.digest_commands.digest_off,
-            "digest group": self.digest_commands.digest_group,
-            "track": self.tracking.track,
-            "untrack": self.tracking.untrack,
-            "watchlist": self.tracking.show_watchlist,
-            "test": self.tracking.test,
-            "feeds add": self.feeds.feeds_add,
-            "feeds remove": self.feeds.feeds_remove,
-            "feeds list": self.feeds.feeds_list,
-            "feeds import": self.feeds.feeds_import,
-            "feeds export": self.feeds.feeds_export,
-            "status": self.status_commands.status,
-            "help": self.status_commands.help,
-        })
+        self.dispatcher = Dispatcher(
+            {
+                "brief": self.briefs.brief,
+                "search": self.briefs.search,
+                "digest now": self.digest_commands.digest_now,
+                "digest schedule": self.digest_commands.schedule_digest,
+                "digest off": self.digest_commands.digest_off,
+                "digest group": self.digest_commands.digest_group,
+                "track": self.tracking.track,
+                "untrack": self.tracking.untrack,
+                "watchlist": self.tracking.show_watchlist,
+                "test": self.tracking.test,
+                "feeds add": self.feeds.feeds_add,
+                "feeds remove": self.feeds.feeds_remove,
+                "feeds list": self.feeds.feeds_list,
+                "feeds import": self.feeds.feeds_import,
+                "feeds export": self.feeds.feeds_export,
+                "status": self.status_commands.status,
+                "help": self.status_commands.help,
+            }
+        )
         # what adapters, the scheduler and the poller call
         self.channel = self.channels.channel
         self.build_channel_digest = self.digests.build_channel_digest

@@ -412,11 +412,15 @@ def _cross_edges(docs: Sequence[_Doc]) -> list[tuple[float, int, int]]:
         if abs(dz.when - de.when) > CROSS_WINDOW:
             continue
         shared = cross_language_match(
-            zh_title_entries=dz.title_entries, zh_entries=dz.entries,
-            zh_actors=dz.title_actors, zh_concepts=dz.concepts,
+            zh_title_entries=dz.title_entries,
+            zh_entries=dz.entries,
+            zh_actors=dz.title_actors,
+            zh_concepts=dz.concepts,
             zh_future=zh_announces(plain(dz.mi.stored.item.title)),
-            en_title_entries=de.title_entries, en_entries=de.entries,
-            en_actors=de.title_actors, en_concepts=de.concepts,
+            en_title_entries=de.title_entries,
+            en_entries=de.entries,
+            en_actors=de.title_actors,
+            en_concepts=de.concepts,
             en_future=bool(de.future),
         )
         if shared:
@@ -582,7 +586,9 @@ def rank_score(story: Story, ref: datetime, half_life: timedelta = RANK_HALF_LIF
 
 
 def rank(
-    stories: Iterable[Story], *, now: datetime | None = None,
+    stories: Iterable[Story],
+    *,
+    now: datetime | None = None,
     half_life: timedelta = RANK_HALF_LIFE,
 ) -> list[Story]:
     """Best first by :func:`rank_score` against ``now`` (default: the latest report of

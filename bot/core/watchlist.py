@@ -281,8 +281,7 @@ class Rule(BaseModel):
         missing = [k for k in ("actor", "action") if k not in data]
         if missing:
             raise ValueError(
-                f"an actor/action/target rule needs {' and '.join(missing)} "
-                "(target is optional)"
+                f"an actor/action/target rule needs {' and '.join(missing)} (target is optional)"
             )
         parts = [data.pop("actor"), data.pop("action")]
         if "target" in data:
@@ -521,7 +520,6 @@ def slugify(name: str) -> str:
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug[:MAX_ID].strip("-")
-
 
 
 __all__ = [

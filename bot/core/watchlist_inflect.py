@@ -93,8 +93,11 @@ def _wants(aliases: Iterable[Alias]) -> bool:
 
 def _entry(e: Entry) -> Entry:
     groups = [*e.context, *(g for r in e.rules for g in (*r.all, *r.context))]
-    if not e.inflect and not _wants(e.aliases) and not _wants(e.unless) and not any(
-        _wants(g) for g in groups
+    if (
+        not e.inflect
+        and not _wants(e.aliases)
+        and not _wants(e.unless)
+        and not any(_wants(g) for g in groups)
     ):
         return e
     d = e.inflect

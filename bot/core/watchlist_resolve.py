@@ -269,8 +269,7 @@ def merge_watchlists(base: Watchlist, user: Watchlist, *, strict: bool = True) -
     if user.replace_defaults:
         if not user.entries:
             raise ConfigError(
-                "replace_defaults = true but the file has no [[entry]]: nothing would be "
-                "tracked",
+                "replace_defaults = true but the file has no [[entry]]: nothing would be tracked",
                 source=user.source or None,
                 key="replace_defaults",
             )

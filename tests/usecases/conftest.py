@@ -80,10 +80,15 @@ async def service(
 @pytest.fixture
 async def app(clock: FakeClock) -> AsyncIterator[App]:
     """The real composition: service, outbox and the real Scheduler (APScheduler)."""
-    config = Config(settings=Settings(), cfg_dir=None, watchlist=default_watchlist(),
-                    feeds=[WIRE, OTHER])
-    built = build_app(config, clock=clock, sinks={"console": RecordingSink()},
-                      database_url="sqlite+aiosqlite:///:memory:")
+    config = Config(
+        settings=Settings(), cfg_dir=None, watchlist=default_watchlist(), feeds=[WIRE, OTHER]
+    )
+    built = build_app(
+        config,
+        clock=clock,
+        sinks={"console": RecordingSink()},
+        database_url="sqlite+aiosqlite:///:memory:",
+    )
     async with built:
         await built.scheduler.start(poll_now=False)
         yield built

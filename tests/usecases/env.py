@@ -61,10 +61,18 @@ async def seed(
     items = []
     for t in titles:
         link = f"{feed.url.removesuffix('/rss')}/{slugify(t) or abs(hash(t))}"
-        items.append(Item(
-            guid=link, title=t, summary=summary, link=link, canonical_link=link,
-            published=when, feed_url=feed.url, source=feed.name,
-        ))
+        items.append(
+            Item(
+                guid=link,
+                title=t,
+                summary=summary,
+                link=link,
+                canonical_link=link,
+                published=when,
+                feed_url=feed.url,
+                source=feed.name,
+            )
+        )
     stored = await storage.insert_items(fid, keys_for_batch(items), fetched_at=when)
     matcher = compile_watchlist(default_watchlist())
     for s in stored:

@@ -35,7 +35,9 @@ async def test_brief_shows_matched_stories_visible_to_the_channel(
     assert titles_in(reply) == ["Wang Yi meets Blinken in Washington"]  # 24 h by default
     longer = await service.dispatch(ADMIN, "brief", {"hours": 48})
     assert sorted(titles_in(longer)) == [
-        "Putin visits Beijing", "Wang Yi meets Blinken in Washington"]
+        "Putin visits Beijing",
+        "Wang Yi meets Blinken in Washington",
+    ]
     one = await service.dispatch(ADMIN, "brief", {"entry": "Vladimir Putin", "hours": 48})
     assert titles_in(one) == ["Putin visits Beijing"]
     assert one.digest is not None
@@ -85,22 +87,27 @@ async def test_search_phrases_and_the_same_time_basis_as_brief(
     # fetched an hour ago, but published a week ago (a late feed): /brief goes by the
     # publication time, and so does /search hours:; plain /search still finds it
     fid = await feed_id(storage, WIRE.url)
-    late = Item(guid="late", title="Export controls review published late", summary="",
-                link="https://wire.example/late", canonical_link="https://wire.example/late",
-                published=NOW - timedelta(days=7), feed_url=WIRE.url, source=WIRE.name)
+    late = Item(
+        guid="late",
+        title="Export controls review published late",
+        summary="",
+        link="https://wire.example/late",
+        canonical_link="https://wire.example/late",
+        published=NOW - timedelta(days=7),
+        feed_url=WIRE.url,
+        source=WIRE.name,
+    )
     await storage.insert_items(fid, keys_for_batch([late]), fetched_at=NOW - timedelta(hours=1))
     words = await service.dispatch(READER, "search", {"query": "export controls"})
     assert "3 best" in words.lines[0]
     phrase = await service.dispatch(READER, "search", {"query": '"export controls"'})
     assert "2 best" in phrase.lines[0], phrase.text
     assert "Controls on rice export" not in phrase.text
-    recent = await service.dispatch(READER, "search", {"query": '"export controls"',
-                                                       "hours": 24})
+    recent = await service.dispatch(READER, "search", {"query": '"export controls"', "hours": 24})
     assert "1 best" in recent.lines[0], recent.text
     assert "published late" not in recent.text
     assert "published late" in phrase.text
-    week = await service.dispatch(READER, "search", {"query": '"export controls"',
-                                                     "hours": 24 * 8})
+    week = await service.dispatch(READER, "search", {"query": '"export controls"', "hours": 24 * 8})
     assert "2 best" in week.lines[0], week.text
     assert "published late" in week.text
     mixed = await service.dispatch(READER, "search", {"query": '"export controls" chips'})
@@ -113,10 +120,13 @@ async def test_search_finds_the_channels_hits_behind_many_better_ones_elsewhere(
     await service.dispatch(ADMIN, "feeds remove", {"feed": "Other Times"})
     # far more (and better ranked: short titles) hits in a feed the channel does not follow
     await seed(storage, [f"Export controls {n}" for n in range(60)], feed=OTHER)
-    await seed(storage, [
-        "A long look at chips, tariffs, and the export controls that came with them",
-        "Markets, shipping and trade: what the new export controls mean for ports",
-    ])
+    await seed(
+        storage,
+        [
+            "A long look at chips, tariffs, and the export controls that came with them",
+            "Markets, shipping and trade: what the new export controls mean for ports",
+        ],
+    )
     reply = await service.dispatch(READER, "search", {"query": "export controls"})
     assert "2 best" in reply.lines[0]
     assert not any("Export controls 1" in line for line in reply.lines)
@@ -169,9 +179,16 @@ async def test_backlog_is_searchable_but_never_new(
     by /search, but /brief never lists it; the item published an hour before is news."""
     fid = await feed_id(storage, WIRE.url)
     fresh, old = (
-        Item(guid=g, title=t, summary="", link=f"https://wire.example/{g}",
-             canonical_link=f"https://wire.example/{g}", published=NOW - age,
-             feed_url=WIRE.url, source=WIRE.name)
+        Item(
+            guid=g,
+            title=t,
+            summary="",
+            link=f"https://wire.example/{g}",
+            canonical_link=f"https://wire.example/{g}",
+            published=NOW - age,
+            feed_url=WIRE.url,
+            source=WIRE.name,
+        )
         for g, t, age in (
             ("new", "Wang Yi meets Blinken in Washington", timedelta(hours=1)),
             ("old", "Wang Yi meets Kissinger in Beijing", timedelta(days=5)),

@@ -34,10 +34,13 @@ async def test_new_channels_take_the_configured_grouping(
     settings = Settings(digest={"group_by": "story"})  # type: ignore[arg-type]
     async with Fetcher(settings.http, settings.poll) as fetcher:
         service = BriefingService(
-            storage=storage, clock=clock, options=service_options(settings),
+            storage=storage,
+            clock=clock,
+            options=service_options(settings),
             watchlist=default_watchlist(),
-            prober=FeedProbe(fetcher=fetcher, parser=ParserPool(kind="thread"),
-                             url_guard=make_url_guard([])),
+            prober=FeedProbe(
+                fetcher=fetcher, parser=ParserPool(kind="thread"), url_guard=make_url_guard([])
+            ),
         )
         existing = await storage.get_channel("console", "old")  # before this setting
         assert (await service.channel(ADMIN)).group_by == "story"

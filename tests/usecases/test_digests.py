@@ -27,9 +27,7 @@ from usecases.env import (
 )
 
 
-async def test_digest_schedule_and_off(
-    service: BriefingService, schedule: FakeSchedule
-) -> None:
+async def test_digest_schedule_and_off(service: BriefingService, schedule: FakeSchedule) -> None:
     reply = await service.dispatch(
         ADMIN, "digest schedule", {"time": "7:30", "tz": "Asia/Shanghai", "days": "weekdays"}
     )
@@ -38,7 +36,10 @@ async def test_digest_schedule_and_off(
     assert "Next digest:" in reply.text
     channel = await service.channel(ADMIN)
     assert (channel.digest_time, channel.timezone, channel.digest_days) == (
-        "07:30", "Asia/Shanghai", "mon-fri")
+        "07:30",
+        "Asia/Shanghai",
+        "mon-fri",
+    )
     assert [c.digest_time for c in schedule.changed] == ["07:30"]
     off = await service.dispatch(ADMIN, "digest off", {})
     assert "turned off" in off.text
@@ -62,8 +63,11 @@ async def test_digest_schedule_and_off(
     ],
 )
 async def test_digest_schedule_bad_input_changes_nothing(
-    service: BriefingService, storage: SqlStorage, schedule: FakeSchedule,
-    args: dict[str, str], message: str,
+    service: BriefingService,
+    storage: SqlStorage,
+    schedule: FakeSchedule,
+    args: dict[str, str],
+    message: str,
 ) -> None:
     channel = await service.channel(ADMIN)
     await storage.set_schedule(channel.id, time="06:00", timezone="Europe/Paris", days="mon")
@@ -72,7 +76,10 @@ async def test_digest_schedule_bad_input_changes_nothing(
     assert message in reply.text
     after = await storage.channel_by_id(channel.id)
     assert (after.digest_time, after.timezone, after.digest_days) == (
-        "06:00", "Europe/Paris", "mon")
+        "06:00",
+        "Europe/Paris",
+        "mon",
+    )
     assert schedule.changed == []
 
 
@@ -146,8 +153,7 @@ async def test_digest_group_by_story_is_one_ranked_list(
     service: BriefingService, storage: SqlStorage
 ) -> None:
     await seed(storage, ["Wang Yi meets Blinken in Washington"], ago=timedelta(hours=1))
-    await seed(storage, ["Wang Yi meets Blinken in Washington"], feed=OTHER,
-               ago=timedelta(hours=1))
+    await seed(storage, ["Wang Yi meets Blinken in Washington"], feed=OTHER, ago=timedelta(hours=1))
     await seed(storage, ["Putin visits Beijing", "Taiwan holds drills"], ago=timedelta(hours=2))
     denied = await service.dispatch(READER, "digest group", {"by": "story"})
     assert denied.error
@@ -186,27 +192,42 @@ async def test_consecutive_digests_go_by_publication_and_miss_no_late_arrival(
     fid = await feed_id(storage, OTHER.url)
 
     async def store(guid: str, title: str, published: datetime, fetched: datetime) -> None:
-        item = Item(guid=guid, title=title, summary="", link=f"https://other.example/{guid}",
-                    canonical_link=f"https://other.example/{guid}", published=published,
-                    feed_url=OTHER.url, source=OTHER.name)
+        item = Item(
+            guid=guid,
+            title=title,
+            summary="",
+            link=f"https://other.example/{guid}",
+            canonical_link=f"https://other.example/{guid}",
+            published=published,
+            feed_url=OTHER.url,
+            source=OTHER.name,
+        )
         [stored] = await storage.insert_items(fid, keys_for_batch([item]), fetched_at=fetched)
         await storage.add_matches(stored.id, MATCHER.match(title, ""))
 
     first_end = NOW - timedelta(hours=2)
-    await store("on-time", "Wang Yi meets Blinken", NOW - timedelta(hours=5),
-                NOW - timedelta(hours=5))
+    await store(
+        "on-time", "Wang Yi meets Blinken", NOW - timedelta(hours=5), NOW - timedelta(hours=5)
+    )
     first = await service.build_channel_digest(channel, first_end)
     assert [line.title for line in first.lines()] == ["Wang Yi meets Blinken"]
     await storage.set_last_digest_at(channel.id, first_end)
     channel = await storage.channel_by_id(channel.id)
     # published before the first digest's end, but fetched after it
-    await store("late", "Putin visits Beijing", first_end - timedelta(minutes=10),
-                first_end + timedelta(minutes=20))
-    await store("news", "Blinken visits Beijing", NOW - timedelta(hours=1),
-                NOW - timedelta(minutes=50))
+    await store(
+        "late",
+        "Putin visits Beijing",
+        first_end - timedelta(minutes=10),
+        first_end + timedelta(minutes=20),
+    )
+    await store(
+        "news", "Blinken visits Beijing", NOW - timedelta(hours=1), NOW - timedelta(minutes=50)
+    )
     second = await service.build_channel_digest(channel, NOW)
     assert sorted(line.title for line in second.lines()) == [
-        "Blinken visits Beijing", "Putin visits Beijing"]
+        "Blinken visits Beijing",
+        "Putin visits Beijing",
+    ]
     # /brief goes by publication only: the late item is in its 2 h window's past
     brief = await service.dispatch(ADMIN, "brief", {"hours": 2})
     assert titles_in(brief) == ["Blinken visits Beijing"]

@@ -34,7 +34,10 @@ async def test_unknown_command_is_an_error_reply(service: BriefingService) -> No
     ],
 )
 async def test_configuration_commands_need_the_manage_permission(
-    service: BriefingService, storage: SqlStorage, schedule: FakeSchedule, command: str,
+    service: BriefingService,
+    storage: SqlStorage,
+    schedule: FakeSchedule,
+    command: str,
     args: dict[str, object],
 ) -> None:
     channel = await service.channel(ADMIN)

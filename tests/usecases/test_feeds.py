@@ -23,8 +23,12 @@ from usecases.env import (
 
 FEED = rss(
     [
-        {"title": "Wang Yi lands in Washington", "link": "https://wire.example/a",
-         "guid": "a", "pubDate": "Wed, 15 Nov 2023 09:00:00 GMT"},
+        {
+            "title": "Wang Yi lands in Washington",
+            "link": "https://wire.example/a",
+            "guid": "a",
+            "pubDate": "Wed, 15 Nov 2023 09:00:00 GMT",
+        },
         {"title": "Markets calm", "link": "https://wire.example/b", "guid": "b"},
     ],
     title="Loopback Wire",
@@ -46,7 +50,8 @@ async def test_feeds_add_fetches_once_and_subscribes(
     assert again.error
     assert "already follows" in again.text
     named = await service.dispatch(
-        ADMIN, "feeds add", {"url": server.feed("/two.xml", FEED), "name": "My Wire"})
+        ADMIN, "feeds add", {"url": server.feed("/two.xml", FEED), "name": "My Wire"}
+    )
     assert "Added My Wire" in named.text
 
 
@@ -65,13 +70,21 @@ async def test_feeds_add_follows_a_permanent_redirect(
     ("setup", "message"),
     [
         (lambda s: s.status("/gone", 404), "could not be fetched: HTTP 404"),
-        (lambda s: s.feed("/page", b"<!DOCTYPE html><html><body>hi</body></html>",
-                          content_type="text/html"), "web page (HTML)"),
-        (lambda s: s.feed("/junk", b"just some text, not xml", content_type="text/plain"),
-         "not a feed"),
+        (
+            lambda s: s.feed(
+                "/page", b"<!DOCTYPE html><html><body>hi</body></html>", content_type="text/html"
+            ),
+            "web page (HTML)",
+        ),
+        (
+            lambda s: s.feed("/junk", b"just some text, not xml", content_type="text/plain"),
+            "not a feed",
+        ),
         (lambda s: s.redirect("/sneaky", "http://10.0.0.7/feed.xml"), "private address"),
-        (lambda s: s.redirect("/meta", "http://169.254.169.254/latest/meta-data/"),
-         "cloud metadata"),
+        (
+            lambda s: s.redirect("/meta", "http://169.254.169.254/latest/meta-data/"),
+            "cloud metadata",
+        ),
         (lambda s: s.redirect("/local", f"http://localhost:{s.port}/rss.xml"), "loopback"),
         (lambda _: "http://10.1.2.3/rss", "private address"),
         (lambda _: "http://[::1]:8080/rss", "loopback"),
@@ -82,7 +95,11 @@ async def test_feeds_add_follows_a_permanent_redirect(
     ],
 )
 async def test_feeds_add_refuses_what_is_not_a_public_feed(
-    service: BriefingService, storage: SqlStorage, server: FeedServer, setup, message: str  # type: ignore[no-untyped-def]
+    service: BriefingService,
+    storage: SqlStorage,
+    server: FeedServer,
+    setup,
+    message: str,  # type: ignore[no-untyped-def]
 ) -> None:
     server.feed("/rss.xml", FEED)
     url = setup(server)
@@ -96,24 +113,30 @@ async def test_feeds_add_refuses_what_is_not_a_public_feed(
     assert url not in {f.url for f in await storage.channel_feeds(channel.id)}
 
 
-async def test_feeds_list_remove_and_health(
-    service: BriefingService, storage: SqlStorage
-) -> None:
+async def test_feeds_list_remove_and_health(service: BriefingService, storage: SqlStorage) -> None:
     other_id = await feed_id(storage, OTHER.url)
     await storage.record_fetch_failure(
-        other_id, at=NOW - timedelta(minutes=5), next_poll_at=NOW + timedelta(minutes=25),
+        other_id,
+        at=NOW - timedelta(minutes=5),
+        next_poll_at=NOW + timedelta(minutes=25),
         error="HTTP 503 Service Unavailable",
     )
     wire_id = await feed_id(storage, WIRE.url)
     await storage.record_fetch_success(
-        wire_id, at=NOW - timedelta(minutes=3), next_poll_at=NOW + timedelta(minutes=12),
-        etag=None, last_modified=None, content_hash=None,
+        wire_id,
+        at=NOW - timedelta(minutes=3),
+        next_poll_at=NOW + timedelta(minutes=12),
+        etag=None,
+        last_modified=None,
+        content_hash=None,
     )
     listing = (await service.dispatch(READER, "feeds list", {})).text
     assert "2 feeds (1 failing):" in listing
     assert "✗ failing (1× in a row): HTTP 503 Service Unavailable" in listing
-    assert ("✓ ok, last success Wed 15 Nov 11:57 UTC (3 min ago) · "
-            "next poll Wed 15 Nov 12:12 UTC (in 12 min)") in listing
+    assert (
+        "✓ ok, last success Wed 15 Nov 11:57 UTC (3 min ago) · "
+        "next poll Wed 15 Nov 12:12 UTC (in 12 min)"
+    ) in listing
     channel = await service.channel(ADMIN)
     ambiguous = await service.dispatch(ADMIN, "feeds remove", {"feed": "nope"})
     assert ambiguous.error
@@ -127,8 +150,10 @@ async def test_feeds_list_remove_and_health(
     empty = await service.dispatch(READER, "feeds list", {})
     assert "follows no feeds" in empty.text
     # the other channel still has the config feeds
-    assert len(await storage.channel_feeds((await service.channel(
-        ChannelContext("console", "b"))).id)) == 2
+    assert (
+        len(await storage.channel_feeds((await service.channel(ChannelContext("console", "b"))).id))
+        == 2
+    )
 
 
 async def test_opml_import_export_round_trip(
@@ -137,10 +162,15 @@ async def test_opml_import_export_round_trip(
     a = server.feed("/a.xml", FEED)
     b = server.feed("/b.xml", FEED)
     bad = server.status("/bad.xml", 500)
-    opml = export_opml([
-        FeedSource(a, "Feed A"), FeedSource(b, "Feed B"), FeedSource(bad, "Broken"),
-        FeedSource("http://192.168.0.10/rss", "Router"), FeedSource(WIRE.url, "Wire"),
-    ])
+    opml = export_opml(
+        [
+            FeedSource(a, "Feed A"),
+            FeedSource(b, "Feed B"),
+            FeedSource(bad, "Broken"),
+            FeedSource("http://192.168.0.10/rss", "Router"),
+            FeedSource(WIRE.url, "Wire"),
+        ]
+    )
     reply = await service.dispatch(ADMIN, "feeds import", {"file": opml})
     assert not reply.error, reply.text
     assert "Imported 2 of 5 feeds (1 already followed)." in reply.text
@@ -168,9 +198,7 @@ async def test_opml_import_export_round_trip(
     assert "Imported 3 of 4 feeds (1 already followed)." in again.text
 
 
-async def test_malformed_opml_adds_nothing(
-    service: BriefingService, storage: SqlStorage
-) -> None:
+async def test_malformed_opml_adds_nothing(service: BriefingService, storage: SqlStorage) -> None:
     channel = await service.channel(ADMIN)
     before = await storage.channel_feeds(channel.id)
     for data, message in [
@@ -186,8 +214,11 @@ async def test_malformed_opml_adds_nothing(
 
 @pytest.mark.parametrize(
     "url",
-    ["https://user:s3cret@feeds.example/rss", "http://token@feeds.example/rss",
-     "https://:s3cret@feeds.example/rss"],
+    [
+        "https://user:s3cret@feeds.example/rss",
+        "http://token@feeds.example/rss",
+        "https://:s3cret@feeds.example/rss",
+    ],
 )
 async def test_feed_urls_with_credentials_are_refused(
     service: BriefingService, storage: SqlStorage, url: str

@@ -21,12 +21,14 @@ async def test_track_again_adds_aliases_and_changes_the_mode(
     service: BriefingService, storage: SqlStorage
 ) -> None:
     channel = await service.channel(ADMIN)
-    first = await service.dispatch(ADMIN, "track", {"kind": "actor", "name": "Li Qiang",
-                                                    "aliases": "Premier Li"})
+    first = await service.dispatch(
+        ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "aliases": "Premier Li"}
+    )
     assert not first.error, first.text
     await seed(storage, ["李强出席进博会开幕式"])
-    edit = await service.dispatch(ADMIN, "track", {"kind": "actor", "name": "li qiang",
-                                                   "aliases": "李强, premier li"})
+    edit = await service.dispatch(
+        ADMIN, "track", {"kind": "actor", "name": "li qiang", "aliases": "李强, premier li"}
+    )
     assert not edit.error, edit.text
     assert "Updated Li Qiang (li-qiang):" in edit.text
     assert "Added aliases: 李强." in edit.text  # "premier li" it has (any case)
@@ -34,15 +36,20 @@ async def test_track_again_adds_aliases_and_changes_the_mode(
     assert "1 stored story" in edit.text  # re-matched with the new alias
     [rec] = await storage.channel_entries(channel.id)
     assert [a if isinstance(a, str) else a["text"] for a in rec.definition["aliases"]] == [
-        "Li Qiang", "Premier Li", "李强"]
+        "Li Qiang",
+        "Premier Li",
+        "李强",
+    ]
     assert rec.mode == "digest"
-    loud = await service.dispatch(ADMIN, "track", {"kind": "actor", "name": "Li Qiang",
-                                                   "mode": "instant"})
+    loud = await service.dispatch(
+        ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "mode": "instant"}
+    )
     assert "Now posted at once and in the digest." in loud.text
     assert [r.mode for r in await storage.channel_entries(channel.id)] == ["instant"]
     # /track with aliases keeps the mode it has
-    more = await service.dispatch(ADMIN, "track", {"kind": "actor", "name": "Li Qiang",
-                                                   "aliases": "Chinese premier"})
+    more = await service.dispatch(
+        ADMIN, "track", {"kind": "actor", "name": "Li Qiang", "aliases": "Chinese premier"}
+    )
     assert not more.error
     assert [r.mode for r in await storage.channel_entries(channel.id)] == ["instant"]
 
@@ -56,8 +63,10 @@ async def test_track_edit_bad_input_changes_nothing(
     for args, message in [
         ({"kind": "actor", "name": "Rare earths", "aliases": "REE"}, "tracked here as a topic"),
         ({"kind": "topic", "name": "Rare earths", "aliases": "x"}, "too short"),
-        ({"kind": "topic", "name": "Rare earths", "aliases": "rare earths"},
-         "already tracked here"),
+        (
+            {"kind": "topic", "name": "Rare earths", "aliases": "rare earths"},
+            "already tracked here",
+        ),
     ]:
         reply = await service.dispatch(ADMIN, "track", args)
         assert reply.error, args
@@ -104,9 +113,14 @@ async def test_search_pages(service: BriefingService, storage: SqlStorage) -> No
     assert "More:" not in third.text
     beyond = await service.dispatch(READER, "search", {"query": "export controls", "page": 4})
     assert "No more stories match 'export controls' (page 4)." in beyond.text
-    seen = [line.split(" — ")[0].split(". ", 1)[1] for p in (1, 2, 3) for line in (
-        await service.dispatch(READER, "search", {"query": "export controls", "page": p})
-    ).lines if line[:1].isdigit()]
+    seen = [
+        line.split(" — ")[0].split(". ", 1)[1]
+        for p in (1, 2, 3)
+        for line in (
+            await service.dispatch(READER, "search", {"query": "export controls", "page": p})
+        ).lines
+        if line[:1].isdigit()
+    ]
     assert len(seen) == len(set(seen)) == 23
     bad = await service.dispatch(READER, "search", {"query": "x", "page": 0})
     assert bad.error
@@ -118,8 +132,16 @@ def test_merge_hits_each_story_once_by_relative_score() -> None:
     from usecases.env import NOW
 
     def hit(i: int, rank: float) -> SearchHit:
-        item = Item(guid=str(i), title=str(i), summary="", link="", canonical_link="",
-                    published=NOW - timedelta(hours=i), feed_url="u", source="s")
+        item = Item(
+            guid=str(i),
+            title=str(i),
+            summary="",
+            link="",
+            canonical_link="",
+            published=NOW - timedelta(hours=i),
+            feed_url="u",
+            source="s",
+        )
         return SearchHit(StoredItem(i, 1, item, NOW), rank)
 
     merged = merge_hits([[hit(1, 10.0), hit(2, 5.0)], [hit(3, 2.0), hit(2, 2.0)], []])
@@ -129,8 +151,10 @@ def test_merge_hits_each_story_once_by_relative_score() -> None:
 # -- feeds: one feed under several URL forms; names inert -------------------------------
 
 
-NAMED = rss([{"title": "Hello", "link": "https://wire.example/h", "guid": "h"}],
-            title="@everyone see https://evil.example now")
+NAMED = rss(
+    [{"title": "Hello", "link": "https://wire.example/h", "guid": "h"}],
+    title="@everyone see https://evil.example now",
+)
 
 
 async def test_a_feed_followed_under_another_url_form_is_refused(
@@ -142,8 +166,11 @@ async def test_a_feed_followed_under_another_url_form_is_refused(
     assert "@everyone" not in added.text
     assert "https://evil" not in added.text
     assert "@\u200beveryone" in added.text
-    for other in (url + "?utm_source=newsletter", url.replace("/rss.xml", "/rss.xml/"),
-                  url + "#top"):
+    for other in (
+        url + "?utm_source=newsletter",
+        url.replace("/rss.xml", "/rss.xml/"),
+        url + "#top",
+    ):
         again = await service.dispatch(ADMIN, "feeds add", {"url": other})
         assert again.error, other
         assert f"This channel already follows {other} (as {url})" in again.text

@@ -25,7 +25,9 @@ async def test_status(service: BriefingService, storage: SqlStorage) -> None:
     other_id = await feed_id(storage, OTHER.url)
     for _ in range(3):
         await storage.record_fetch_failure(
-            other_id, at=NOW - timedelta(minutes=30), next_poll_at=NOW + timedelta(hours=1),
+            other_id,
+            at=NOW - timedelta(minutes=30),
+            next_poll_at=NOW + timedelta(hours=1),
             error="timed out after 30s",
         )
     channel = await service.channel(ADMIN)

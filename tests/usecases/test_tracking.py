@@ -26,7 +26,8 @@ async def test_track_rematches_recent_items_so_brief_shows_them(
     assert before.digest is not None
     assert before.digest.is_empty
     reply = await service.dispatch(
-        ADMIN, "track",
+        ADMIN,
+        "track",
         {"kind": "actor", "name": "Li Qiang", "aliases": "Premier Li,李强", "mode": "instant"},
     )
     assert not reply.error, reply.text
@@ -88,8 +89,10 @@ async def test_untrack_a_default_entry_then_bring_it_back(
     brief = await service.dispatch(ADMIN, "brief", {})
     assert brief.digest is not None
     assert {w.entry_id for line in brief.digest.lines() for w in line.why} == {"antony-blinken"}
-    assert "Default entries turned off here: wang-yi" in (
-        await service.dispatch(ADMIN, "watchlist", {})).text
+    assert (
+        "Default entries turned off here: wang-yi"
+        in (await service.dispatch(ADMIN, "watchlist", {})).text
+    )
     missing = await service.dispatch(ADMIN, "untrack", {"entry": "wang-yi"})
     assert missing.error
     back = await service.dispatch(ADMIN, "track", {"kind": "actor", "name": "Wang Yi"})
@@ -104,8 +107,9 @@ async def test_instant_mode_on_a_default_entry_makes_a_channel_copy(
 ) -> None:
     channel = await service.channel(ADMIN)
     reply = await service.dispatch(
-        ADMIN, "track", {"kind": "actor", "name": "Wang Yi", "aliases": "Mr. Wang Yi",
-                         "mode": "instant"}
+        ADMIN,
+        "track",
+        {"kind": "actor", "name": "Wang Yi", "aliases": "Mr. Wang Yi", "mode": "instant"},
     )
     assert not reply.error, reply.text
     assert "channel copy" in reply.text

@@ -180,9 +180,7 @@ class DiscordBot:
             "shard_count": self.settings.shard_count,
         }
         options.update(client_options)
-        self.client = BriefbotClient(
-            on_first_ready=self._on_ready, telemetry=telemetry, **options
-        )
+        self.client = BriefbotClient(on_first_ready=self._on_ready, telemetry=telemetry, **options)
         self.runner = TimedCommandRunner(app.service, app.storage, telemetry=telemetry)
         self.tree: BriefbotTree = build_tree(self.client, self.runner)
         self.sink = DiscordSink(self.client)

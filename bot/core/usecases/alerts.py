@@ -58,8 +58,7 @@ class Alerts:
         for f in await self.storage.all_feeds():
             times = [t for t in (f.last_success_at, f.last_error_at) if t is not None]
             last_outcome[f.id] = max(times) if times else None
-        recent = await self.storage.items_between(now - RECOVER_WINDOW, now + timedelta(
-            seconds=1))
+        recent = await self.storage.items_between(now - RECOVER_WINDOW, now + timedelta(seconds=1))
         todo = []
         for stored in recent:
             if stored.feed_id not in last_outcome:
@@ -107,7 +106,9 @@ class Alerts:
         now = self.clock.now()
         fresh_ids = {mi.stored.id for mi in mine}
         recent = await self.storage.matched_items(
-            channel.id, now - ALERT_STORY_WINDOW, now + timedelta(minutes=1),
+            channel.id,
+            now - ALERT_STORY_WINDOW,
+            now + timedelta(minutes=1),
             max_age=self.channels.options.max_item_age,
         )
         recent = [mi for mi in recent if any(m.entry_id in instant for m in mi.matches)]

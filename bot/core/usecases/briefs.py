@@ -35,8 +35,9 @@ class Briefs:
         self.channels = channels
         self.digests = digests
 
-    async def brief(self, ctx: ChannelContext, entry: str | None = None,
-                    hours: int | None = None) -> Reply:
+    async def brief(
+        self, ctx: ChannelContext, entry: str | None = None, hours: int | None = None
+    ) -> Reply:
         channel = await self.channels.channel(ctx)
         view = await self.channels.watchlist(channel.id)
         chosen = resolve_entry(view, entry) if entry else None
@@ -49,7 +50,12 @@ class Briefs:
             channel.id, start, end, max_age=self.options.max_item_age
         )
         digest = await self.digests.make(
-            channel, view, items, start, end, kind="brief",
+            channel,
+            view,
+            items,
+            start,
+            end,
+            kind="brief",
             title=f"Brief: {chosen.name}" if chosen else "Brief",
             focus=chosen.id if chosen else None,
         )
@@ -66,7 +72,12 @@ class Briefs:
         view = await self.channels.watchlist(channel.id)
         page = page or 1
         found = await search_page(
-            self.storage, view, query, channel_id=channel.id, since=since, fetched_since=None,
+            self.storage,
+            view,
+            query,
+            channel_id=channel.id,
+            since=since,
+            fetched_since=None,
             page=page,
         )
         hits = found.hits
@@ -77,10 +88,13 @@ class Briefs:
             also = f" (and {found.entry.name}'s aliases: {inert(shown, markdown=False)})"
         if not hits:
             if page > 1:
-                return Reply(lines=(f"No more stories match {query!r}{span} (page {page}).",),
-                             ephemeral=False)
-            return Reply(lines=(f"No stored story matches {query!r}{also}{span}.",),
-                         ephemeral=False)
+                return Reply(
+                    lines=(f"No more stories match {query!r}{span} (page {page}).",),
+                    ephemeral=False,
+                )
+            return Reply(
+                lines=(f"No stored story matches {query!r}{also}{span}.",), ephemeral=False
+            )
         if page == 1:
             lines = [f"Search {query!r}{also}{span}: {len(hits)} best"]
         else:

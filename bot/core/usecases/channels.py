@@ -98,13 +98,13 @@ class Channels:
             try:
                 own_entries[rec.entry_id] = Entry.from_definition(rec.definition)
             except InputError as err:  # stored by an older version: skip, say why in logs
-                log.warning("channel %s: own entry %s unusable: %s", channel_id, rec.entry_id,
-                            err)
+                log.warning("channel %s: own entry %s unusable: %s", channel_id, rec.entry_id, err)
                 continue
             own[rec.entry_id] = rec
         defaults = frozenset(self.default_watchlist.ids)
         entries = [
-            own_entries.get(e.id, e) for e in self.default_watchlist.entries
+            own_entries.get(e.id, e)
+            for e in self.default_watchlist.entries
             if e.id not in disabled or e.id in own_entries
         ]
         entries.extend(e for eid, e in own_entries.items() if eid not in defaults)

@@ -180,9 +180,12 @@ class DigestCommands:
         if not ctx.can_manage:
             preview = replace(digest, title=f"{digest.title} preview")
             return Reply(
-                lines=("A preview of the next digest (it stays due: posting it needs "
-                       "the Manage Server permission).",),
-                digest=preview, ephemeral=False,
+                lines=(
+                    "A preview of the next digest (it stays due: posting it needs "
+                    "the Manage Server permission).",
+                ),
+                digest=preview,
+                ephemeral=False,
             )
         if digest.is_empty:
             return Reply.message(
@@ -192,9 +195,12 @@ class DigestCommands:
         stories = f"{digest.story_count} {'story' if digest.story_count == 1 else 'stories'}"
         if channel.paused_reason:
             return Reply(
-                lines=(f"Scheduled posts to this channel are paused ({channel.paused_reason}); "
-                       "run /digest schedule to resume them. Here is the digest:",),
-                digest=digest, ephemeral=False,
+                lines=(
+                    f"Scheduled posts to this channel are paused ({channel.paused_reason}); "
+                    "run /digest schedule to resume them. Here is the digest:",
+                ),
+                digest=digest,
+                ephemeral=False,
             )
         if self.outbox is None or not self.outbox.has_sink(channel.platform):
             # nothing can post to the channel on its own: answer with the digest itself
@@ -204,8 +210,9 @@ class DigestCommands:
         if delivery is None or delivery.status == "sent":
             return Reply.message(f"Digest posted ({stories}, {digest.period_text()}).")
         if delivery.status == "failed":
-            return Reply(lines=(f"The digest could not be posted: {delivery.last_error}",),
-                         error=True)
+            return Reply(
+                lines=(f"The digest could not be posted: {delivery.last_error}",), error=True
+            )
         return Reply.message(
             f"The digest could not be posted yet ({delivery.last_error}); it will be retried."
         )
@@ -227,15 +234,18 @@ class DigestCommands:
         updated = await self.storage.set_schedule(
             channel.id, time=hhmm, timezone=timezone, days=cron_days
         )
-        lines = [f"Digest scheduled at {hhmm} ({timezone}), "
-                 f"{'on ' + cron_days if cron_days else 'every day'}."]
+        lines = [
+            f"Digest scheduled at {hhmm} ({timezone}), "
+            f"{'on ' + cron_days if cron_days else 'every day'}."
+        ]
         if channel.last_digest_at is None:
             # The schedule's start: the first digest covers stories from now on, and a
             # first slot missed while the bot is down is caught up like any other.
             await self.storage.set_last_digest_at(channel.id, self.clock.now())
             updated = await self.storage.channel_by_id(channel.id)
-            lines.append("The first digest covers stories from now on "
-                         "(/brief shows the latest any time).")
+            lines.append(
+                "The first digest covers stories from now on (/brief shows the latest any time)."
+            )
         if channel.paused_reason:
             await self.storage.set_paused(channel.id, None)
             updated = await self.storage.channel_by_id(channel.id)
@@ -243,8 +253,9 @@ class DigestCommands:
         await self._schedule_changed(updated)
         nxt = self.schedule_info.next_digest(updated) if self.schedule_info else None
         if nxt is not None:
-            lines.append(f"Next digest: {format_time(nxt, timezone, now=self.clock.now())} "
-                         f"({timezone}).")
+            lines.append(
+                f"Next digest: {format_time(nxt, timezone, now=self.clock.now())} ({timezone})."
+            )
         return Reply(lines=tuple(lines))
 
     async def digest_off(self, ctx: ChannelContext) -> Reply:

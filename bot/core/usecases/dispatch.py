@@ -43,6 +43,7 @@ class Dispatcher:
                 raise PermissionDenied(MANAGE_DENIED)
             return await self.handlers[spec.name](ctx, **typed)
         except BriefbotError as err:
-            log.info("/%s from %s in %s:%s: %s", command, ctx.user, ctx.platform,
-                     ctx.channel_id, err)
+            log.info(
+                "/%s from %s in %s:%s: %s", command, ctx.user, ctx.platform, ctx.channel_id, err
+            )
             return Reply.failure(err)

@@ -208,8 +208,10 @@ class FeedCommands:
             (FeedSource(f.url, f.name) for f in feeds), title=title, created=self.clock.now()
         )
         return Reply(
-            lines=(f"{len(feeds)} feeds as OPML (import them in a feed reader, or with "
-                   "/feeds import elsewhere).",),
+            lines=(
+                f"{len(feeds)} feeds as OPML (import them in a feed reader, or with "
+                "/feeds import elsewhere).",
+            ),
             attachment=Attachment("briefbot-feeds.opml", data, "text/x-opml"),
         )
 
@@ -248,8 +250,9 @@ def _health_text(f: FeedHealth, now: datetime, tz: str | None = None) -> str:
     else:
         parts.append("not polled yet")
     if f.next_poll_at is not None:
-        parts.append("next poll due now" if f.next_poll_at <= now
-                     else f"next poll {at(f.next_poll_at)}")
+        parts.append(
+            "next poll due now" if f.next_poll_at <= now else f"next poll {at(f.next_poll_at)}"
+        )
     if f.item_count:
         parts.append(f"{f.item_count} items stored")
     return " · ".join(parts)

@@ -63,7 +63,9 @@ class Tracking:
                 self.channels.invalidate(channel.id)
                 now = self.clock.now()
                 recent = await self.storage.matched_items(
-                    channel.id, now - REMATCH_WINDOW, now + timedelta(seconds=1),
+                    channel.id,
+                    now - REMATCH_WINDOW,
+                    now + timedelta(seconds=1),
                     entry_id=default.id,
                 )
                 return Reply.message(
@@ -104,7 +106,7 @@ class Tracking:
         if entry.kind.value != (kind or "").strip().lower():
             raise InputError(
                 f"{entry.name} ({entry.id}) is tracked here as a {entry.kind.value}; "
-                f"/track kind:{entry.kind.value} name:\"{entry.name}\" aliases:... adds "
+                f'/track kind:{entry.kind.value} name:"{entry.name}" aliases:... adds '
                 "aliases to it."
             )
         old_mode = view.own[entry.id].mode
@@ -138,8 +140,9 @@ class Tracking:
         matcher = compile_watchlist(Watchlist(entries=(entry,)))
         feed_ids = await self.channels.feed_ids(channel.id)
         count = 0
-        for stored in await self.storage.items_between(now - REMATCH_WINDOW, now + timedelta(
-                seconds=1)):
+        for stored in await self.storage.items_between(
+            now - REMATCH_WINDOW, now + timedelta(seconds=1)
+        ):
             if stored.feed_id not in feed_ids:
                 continue
             found = matcher.match(stored.item.title, stored.item.summary)
@@ -165,7 +168,7 @@ class Tracking:
             return Reply.message(f"Stopped tracking {found.name} ({found.id}).")
         return Reply.message(
             f"Stopped tracking the default entry {found.name} ({found.id}) in this channel "
-            f"(/track kind:{found.kind.value} name:\"{found.name}\" brings it back)."
+            f'(/track kind:{found.kind.value} name:"{found.name}" brings it back).'
         )
 
     # -- /watchlist --------------------------------------------------------------------
@@ -215,8 +218,13 @@ class Tracking:
         hours = hours or self.options.brief_hours
         now = self.clock.now()
         feed_ids = await self.channels.feed_ids(channel.id)
-        items = [s for s in await self.storage.items_between(
-            now - timedelta(hours=hours), now + timedelta(seconds=1)) if s.feed_id in feed_ids]
+        items = [
+            s
+            for s in await self.storage.items_between(
+                now - timedelta(hours=hours), now + timedelta(seconds=1)
+            )
+            if s.feed_id in feed_ids
+        ]
         matcher = compile_watchlist(Watchlist(entries=(found,)))
         matched: list[tuple[StoredItem, Match]] = []
         rejected: list[tuple[StoredItem, str, str]] = []
@@ -227,8 +235,10 @@ class Tracking:
             elif result.rejected:
                 c = result.rejected[0]
                 rejected.append((stored, c.alias, c.reason))
-        lines = [f"{found.name} ({found.id}) in the last {hours} h: {len(items)} stored items "
-                 f"checked, {len(matched)} matched, {len(rejected)} mentioned but rejected."]
+        lines = [
+            f"{found.name} ({found.id}) in the last {hours} h: {len(items)} stored items "
+            f"checked, {len(matched)} matched, {len(rejected)} mentioned but rejected."
+        ]
         for stored, m in matched[:MAX_TEST_LINES]:
             lines.append(f"✓ {item_title(stored)} — {m.alias!r} in the {m.field.value}")
         if len(matched) > MAX_TEST_LINES:
@@ -297,18 +307,22 @@ def _explain_text(view: ChannelWatchlist, text: str) -> list[str]:
             continue
         seen.add((c.entry_id, c.alias, c.reason))
         name = entries[c.entry_id].name if c.entry_id in entries else c.entry_id
-        lines.append(f"✗ {name} ({c.entry_id}): {truncate(c.alias, 60)!r} found but not "
-                     f"counted: {truncate(c.reason, 160)}")
+        lines.append(
+            f"✗ {name} ({c.entry_id}): {truncate(c.alias, 60)!r} found but not "
+            f"counted: {truncate(c.reason, 160)}"
+        )
     if not lines:
         lines.append("No entry of this channel's watchlist matches this text.")
-    return lines[:MAX_TEST_LINES * 2]
+    return lines[: MAX_TEST_LINES * 2]
 
 
 def _found_line(count: int, entry_id: str) -> str:
     days = REMATCH_WINDOW.days
     if count:
-        return (f"{count} stored {'story' if count == 1 else 'stories'} from the last {days} "
-                f"days match: /brief entry:{entry_id} hours:{days * 24} shows them.")
+        return (
+            f"{count} stored {'story' if count == 1 else 'stories'} from the last {days} "
+            f"days match: /brief entry:{entry_id} hours:{days * 24} shows them."
+        )
     return f"No stored story from the last {days} days matches yet."
 
 
@@ -336,22 +350,31 @@ def _describe_rules(e: Entry) -> str:
     if e.exclude:
         parts.append("not when part of " + ", ".join(repr(a.text) for a in e.exclude[:4]))
     if e.context:
-        parts.append("only with " + " and ".join(
-            "(" + "|".join(a.text for a in g[:4]) + ("|…" if len(g) > 4 else "") + ")"
-            for g in e.context
-        ))
+        parts.append(
+            "only with "
+            + " and ".join(
+                "(" + "|".join(a.text for a in g[:4]) + ("|…" if len(g) > 4 else "") + ")"
+                for g in e.context
+            )
+        )
     for r in e.rules[:3]:
         groups = " + ".join(
             "(" + "|".join(a.text for a in g[:3]) + ("|…" if len(g) > 3 else "") + ")"
             for g in r.all
         )
-        where = " in one sentence" if r.scope == "sentence" else (
-            f" within {r.window} words" if r.window else "")
+        where = (
+            " in one sentence"
+            if r.scope == "sentence"
+            else (f" within {r.window} words" if r.window else "")
+        )
         order = ", in this order" if r.ordered else ""
         parts.append(f"{groups}{where}{order}")
     if len(e.rules) > 3:
         parts.append(f"+{len(e.rules) - 3} more rules")
     if e.unless:
-        parts.append("not when the title or lead says " + ", ".join(
-            repr(a.text) for a in e.unless[:4]) + (", …" if len(e.unless) > 4 else ""))
+        parts.append(
+            "not when the title or lead says "
+            + ", ".join(repr(a.text) for a in e.unless[:4])
+            + (", …" if len(e.unless) > 4 else "")
+        )
     return "; ".join(parts)
