@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.commands import parse_command_line, tokenize
+from bot.core.command_line import parse_command_line, tokenize
 from bot.errors import InputError
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from bot.core.command_line import parse_command_line, tokenize
 from bot.core.commands import (
     COMMANDS,
     Autocomplete,
     OptionType,
     get_command,
     help_lines,
-    parse_command_line,
-    tokenize,
     validate_args,
 )
 from bot.errors import InputError

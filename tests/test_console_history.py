@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.console import enable_line_editing, history_path
+from bot.adapters.console import PROMPT, enable_line_editing, history_path
 
 
 def test_history_is_loaded_and_each_line_saved(tmp_path: Path) -> None:
@@ -96,6 +96,7 @@ def test_an_interactive_console_recalls_the_last_command_with_the_up_arrow(
         assert read_until(b"Feeds: 0", 1), out
         os.write(fd, b"\x1b[A\r")  # up arrow, enter: /status again
         assert read_until(b"Feeds: 0", 2), out
+        assert read_until(PROMPT.encode(), 3), out  # readline waits again
         os.write(fd, b"\x04")  # Ctrl-D
     finally:
         status = _reap(pid)

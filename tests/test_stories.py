@@ -7,7 +7,8 @@ import pytest
 from factories import T0, mi
 
 from bot.core.models import EntryKind, Field, Match
-from bot.core.stories import cluster, link_key, rank
+from bot.core.ranking import rank
+from bot.core.stories import cluster, link_key
 
 
 def groups(stories):

@@ -34,7 +34,8 @@ from typing import IO, TYPE_CHECKING
 
 from typing_extensions import override
 
-from bot.core.commands import OptionType, parse_command_line
+from bot.core.command_line import parse_command_line
+from bot.core.commands import OptionType
 from bot.core.delivery import Sink
 from bot.core.digest import Digest
 from bot.core.ports import ChannelRecord

@@ -29,8 +29,9 @@ from zoneinfo import ZoneInfo
 
 from bot.core.models import EntryKind, FeedHealth, Field, Match
 from bot.core.ports import MatchedItem
+from bot.core.ranking import rank
 from bot.core.safety import safe_url
-from bot.core.stories import Story, cluster, rank
+from bot.core.stories import Story, cluster
 from bot.core.text import plain, truncate
 from bot.core.timeparse import zone
 from bot.errors import InputError, StorageError

@@ -1,7 +1,7 @@
 """``/briefbot <subcommand>``: one slash command whose text is a command in the console's
 syntax (``/briefbot track kind:actor name:"Li Qiang" aliases:"Premier Li"``,
 ``/briefbot digest now``, ``/briefbot help``), parsed by the core's own parser
-(:func:`bot.core.commands.parse_command_line`, as the console does).
+(:func:`bot.core.command_line.parse_command_line`, as the console does).
 
 Every request is acknowledged within Slack's 3 seconds: if the core answers within
 :data:`ACK_WITHIN` seconds the answer *is* the acknowledgement, else the request is
@@ -69,13 +69,12 @@ from bot.adapters.slack.views import (
     values_of,
     view_args,
 )
+from bot.core.command_line import parse_command_line, tokenize
 from bot.core.commands import (
     Autocomplete,
     CommandSpec,
     OptionType,
     get_command,
-    parse_command_line,
-    tokenize,
     validate_args,
 )
 from bot.core.opml import MAX_OPML_BYTES
