@@ -20,6 +20,7 @@ from typing import Any
 import discord
 import pytest
 import yarl
+from factories import seed_app
 
 pytest_plugins = ["fakediscord.pytest_plugin"]
 
@@ -100,36 +101,9 @@ class DiscordEnv:
     ) -> list[Any]:
         """Store items as the poller would (fetched ``ago`` before NOW), with the
         default watchlist's matches."""
-        from bot.core.matching import compile_watchlist
-        from bot.core.models import Item
-        from bot.core.watchlist import slugify
-        from bot.feeds.dedupe import keys_for_batch
-
-        storage = self.app.storage
-        fid = next(f.id for f in await storage.all_feeds() if f.url == feed_url)
-        when = NOW - ago
-        items = []
-        for i, t in enumerate(titles):
-            link = f"{feed_url.removesuffix('/rss')}/{slugify(t)[:60] or 'item'}-{i}"
-            items.append(
-                Item(
-                    guid=link,
-                    title=t,
-                    summary=summary,
-                    link=link,
-                    canonical_link=link,
-                    published=when,
-                    feed_url=feed_url,
-                    source=source,
-                )
-            )
-        stored = await storage.insert_items(fid, keys_for_batch(items), fetched_at=when)
-        matcher = compile_watchlist(self.app.config.watchlist)
-        for s in stored:
-            found = matcher.match(s.item.title, s.item.summary)
-            if found:
-                await storage.add_matches(s.id, found, scope=None)
-        return list(stored)
+        return await seed_app(
+            self.app, titles, now=NOW, feed_url=feed_url, source=source, ago=ago, summary=summary
+        )
 
 
 async def start_discord_env(

@@ -84,3 +84,46 @@ def digest_of(items: Sequence[MatchedItem], entries: Mapping[str, E], **kw: Any)
     }
     args.update(kw)
     return build_digest(items, **args)
+
+
+async def seed_app(
+    app: Any,
+    titles: Sequence[str],
+    *,
+    now: datetime,
+    feed_url: str,
+    source: str,
+    ago: timedelta,
+    summary: str = "",
+) -> list[Any]:
+    """Store items in ``app``'s storage as the poller would (fetched ``ago`` before
+    ``now``), with the app's watchlist matches: what the chat-adapter tests brief."""
+    from bot.core.matching import compile_watchlist
+    from bot.core.watchlist import slugify
+    from bot.feeds.dedupe import keys_for_batch
+
+    storage = app.storage
+    fid = next(f.id for f in await storage.all_feeds() if f.url == feed_url)
+    when = now - ago
+    items = []
+    for i, t in enumerate(titles):
+        link = f"{feed_url.removesuffix('/rss')}/{slugify(t)[:60] or 'item'}-{i}"
+        items.append(
+            Item(
+                guid=link,
+                title=t,
+                summary=summary,
+                link=link,
+                canonical_link=link,
+                published=when,
+                feed_url=feed_url,
+                source=source,
+            )
+        )
+    stored = await storage.insert_items(fid, keys_for_batch(items), fetched_at=when)
+    matcher = compile_watchlist(app.config.watchlist)
+    for s in stored:
+        found = matcher.match(s.item.title, s.item.summary)
+        if found:
+            await storage.add_matches(s.id, found, scope=None)
+    return list(stored)

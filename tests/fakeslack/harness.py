@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from factories import seed_app
+
 from .server import FakeSlack
 from .signing import SlackRequests
 
@@ -75,36 +77,9 @@ class SlackEnv:
         ago: timedelta = timedelta(hours=2),
         summary: str = "",
     ) -> list[Any]:
-        from bot.core.matching import compile_watchlist
-        from bot.core.models import Item
-        from bot.core.watchlist import slugify
-        from bot.feeds.dedupe import keys_for_batch
-
-        storage = self.app.storage
-        fid = next(f.id for f in await storage.all_feeds() if f.url == feed_url)
-        when = NOW - ago
-        items = []
-        for i, t in enumerate(titles):
-            link = f"{feed_url.removesuffix('/rss')}/{slugify(t)[:60] or 'item'}-{i}"
-            items.append(
-                Item(
-                    guid=link,
-                    title=t,
-                    summary=summary,
-                    link=link,
-                    canonical_link=link,
-                    published=when,
-                    feed_url=feed_url,
-                    source=source,
-                )
-            )
-        stored = await storage.insert_items(fid, keys_for_batch(items), fetched_at=when)
-        matcher = compile_watchlist(self.app.config.watchlist)
-        for s in stored:
-            found = matcher.match(s.item.title, s.item.summary)
-            if found:
-                await storage.add_matches(s.id, found, scope=None)
-        return list(stored)
+        return await seed_app(
+            self.app, titles, now=NOW, feed_url=feed_url, source=source, ago=ago, summary=summary
+        )
 
 
 def build(
