@@ -37,8 +37,16 @@ class ChannelsMixin(StorageBase):
         name: str | None = None,
         default_tz: str = "UTC",
     ) -> ChannelRecord:
-        """Get or create; a given guild_id / name updates the stored one."""
+        """Get or create; a given guild_id / name updates the stored one. Every command
+        calls it: a known channel with nothing to update costs only a read (which does
+        not wait for the poller's writes)."""
         where = and_(channels.c.platform == platform, channels.c.external_id == external_id)
+        async with self._read() as conn:
+            row = (await conn.execute(select(channels).where(where))).first()
+        if row is not None and all(
+            v is None or getattr(row, k) == v for k, v in (("guild_id", guild_id), ("name", name))
+        ):
+            return to_channel(row)
         async with self._tx() as conn:
             await conn.execute(
                 self._insert(channels)
@@ -65,14 +73,14 @@ class ChannelsMixin(StorageBase):
         return to_channel(row)
 
     async def channel_by_id(self, channel_id: int) -> ChannelRecord:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return to_channel(await require_channel(conn, channel_id))
 
     async def all_channels(self, platform: str | None = None) -> list[ChannelRecord]:
         stmt = select(channels).order_by(channels.c.id)
         if platform is not None:
             stmt = stmt.where(channels.c.platform == platform)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return [to_channel(r) for r in (await conn.execute(stmt)).all()]
 
     async def set_schedule(
@@ -118,7 +126,7 @@ class ChannelsMixin(StorageBase):
             .where(channel_entries.c.channel_id == channel_id)
             .order_by(channel_entries.c.entry_id)
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [ChannelEntryRecord(r.entry_id, dict(r.definition), AlertMode(r.mode)) for r in rows]
 
@@ -126,7 +134,7 @@ class ChannelsMixin(StorageBase):
         stmt = select(channel_disabled.c.entry_id).where(
             channel_disabled.c.channel_id == channel_id
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return set((await conn.execute(stmt)).scalars())
 
     async def put_channel_entry(

@@ -67,7 +67,7 @@ class DeliveriesMixin(StorageBase):
         stmt = select(deliveries).where(
             deliveries.c.channel_id == channel_id, deliveries.c.key == key
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(stmt)).first()
         return None if row is None else to_delivery(row)
 
@@ -104,7 +104,7 @@ class DeliveriesMixin(StorageBase):
         if channel_id is not None:
             stmt = stmt.where(deliveries.c.channel_id == channel_id)
         stmt = stmt.order_by(deliveries.c.created_at, deliveries.c.id)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return [to_delivery(r) for r in (await conn.execute(stmt)).all()]
 
     async def last_sent_at(self, channel_id: int, kind: str) -> datetime | None:
@@ -114,7 +114,7 @@ class DeliveriesMixin(StorageBase):
             deliveries.c.kind == kind,
             deliveries.c.status == DeliveryStatus.SENT,
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             value = (await conn.execute(stmt)).scalar_one_or_none()
         return as_utc_opt(value)
 
@@ -122,7 +122,7 @@ class DeliveriesMixin(StorageBase):
         """Items carried by any ``alert`` delivery of the channel, whatever its status."""
         ids = list(dict.fromkeys(item_ids))
         found: set[int] = set()
-        async with self._tx() as conn:
+        async with self._read() as conn:
             for i in range(0, len(ids), KEY_CHUNK):
                 stmt = (
                     select(delivery_items.c.item_id)

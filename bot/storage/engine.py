@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,6 +87,8 @@ class StorageBase:
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
         self._lock: asyncio.Lock | None = None
+        #: the engine reads go through (None: the write engine, ``_engine``)
+        self._reader: AsyncEngine | None = None
         memory = False
         if self.dialect == "sqlite":
             self._lock = asyncio.Lock()
@@ -119,6 +121,11 @@ class StorageBase:
             raise ConfigError(f"cannot use the database {self.display_url}: {err}") from None
         if self.dialect == "sqlite":
             _configure_sqlite(self._engine, wal=not memory, busy_timeout=busy_timeout)
+            if not memory:
+                # readers of their own: a file database in WAL mode lets them read
+                # beside the writer (an in-memory database is one shared connection)
+                self._reader = create_async_engine(parsed, **kwargs)
+                _configure_sqlite(self._reader, wal=True, busy_timeout=busy_timeout, read_only=True)
 
     @property
     def display_url(self) -> str:
@@ -148,7 +155,11 @@ class StorageBase:
             raise
 
     async def close(self) -> None:
-        await self._engine.dispose()
+        try:
+            if self._reader is not None:
+                await self._reader.dispose()
+        finally:
+            await self._engine.dispose()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -156,21 +167,27 @@ class StorageBase:
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction (committed on success, rolled back on error)."""
-        try:
+        """One write transaction (committed on success, rolled back on error)."""
+        with _mapped_errors():
             if self._lock is not None:
                 async with self._lock, self._engine.begin() as conn:
                     yield conn
             else:
                 async with self._engine.begin() as conn:
                     yield conn
-        except (IntegrityError, ProgrammingError, DataError, NotSupportedError):
-            raise  # a constraint the caller handles, or a bug: not the database failing
-        except (OperationalError, InterfaceError, DatabaseError) as err:
-            # locked, disk full, connection lost, a corrupt file
-            raise StorageError(f"The database failed: {err.orig or err}") from err
-        except OSError as err:  # the connection to the server failed
-            raise StorageError(f"The database failed: {err.strerror or err}") from err
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """One read-only transaction: a consistent snapshot of the last committed state.
+        On a SQLite file it does not wait for the process's writes (its own connection,
+        WAL); elsewhere it is :meth:`_tx`. Writing through it fails."""
+        if self._reader is None:
+            async with self._tx() as conn:
+                yield conn
+            return
+        with _mapped_errors():
+            async with self._reader.begin() as conn:
+                yield conn
 
     def _open_failure(self, err: BaseException) -> str:
         """What went wrong opening the database, and what to do."""
@@ -215,7 +232,27 @@ class StorageBase:
 # -- helpers -------------------------------------------------------------------------
 
 
-def _configure_sqlite(engine: AsyncEngine, *, wal: bool, busy_timeout: float) -> None:
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """The database failing (locked, disk full, connection lost, a corrupt file) as a
+    :class:`StorageError`; a constraint the caller handles, or a bug, as it is."""
+    try:
+        yield
+    except (IntegrityError, ProgrammingError, DataError, NotSupportedError):
+        raise
+    except (OperationalError, InterfaceError, DatabaseError) as err:
+        raise StorageError(f"The database failed: {err.orig or err}") from err
+    except OSError as err:  # the connection to the server failed
+        raise StorageError(f"The database failed: {err.strerror or err}") from err
+
+
+def _configure_sqlite(
+    engine: AsyncEngine, *, wal: bool, busy_timeout: float, read_only: bool = False
+) -> None:
+    """Every connection: foreign keys, the busy timeout, WAL; transactions that take the
+    write lock at once (``BEGIN IMMEDIATE``), or, ``read_only``, that cannot write and
+    take no lock (a deferred ``BEGIN``)."""
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # let SQLAlchemy, not the driver, start transactions (see _on_begin)
@@ -223,14 +260,18 @@ def _configure_sqlite(engine: AsyncEngine, *, wal: bool, busy_timeout: float) ->
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
-        if wal:
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+        elif wal:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def _on_do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:

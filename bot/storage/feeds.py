@@ -150,14 +150,14 @@ class FeedsMixin(StorageBase):
 
     async def channel_feeds(self, channel_id: int) -> list[FeedHealth]:
         stmt = self._health_select().where(in_channel(channel_id))
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(stmt.order_by(func.lower(feeds.c.name), feeds.c.id))).all()
         return [to_feed_health(r) for r in rows]
 
     async def all_feeds(self) -> list[FeedHealth]:
         """Every active feed."""
         stmt = self._health_select().where(feeds.c.active.is_(True))
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(stmt.order_by(func.lower(feeds.c.name), feeds.c.id))).all()
         return [to_feed_health(r) for r in rows]
 
@@ -168,12 +168,12 @@ class FeedsMixin(StorageBase):
         stmt = select(feeds, count.label("item_count")).where(
             feeds.c.url == url, feeds.c.active.is_(True)
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(stmt)).first()
         return None if row is None else to_feed_health(row)
 
     async def feed_states(self) -> list[FeedState]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (
                 await conn.execute(
                     select(feeds).where(feeds.c.active.is_(True)).order_by(feeds.c.id)
@@ -190,7 +190,7 @@ class FeedsMixin(StorageBase):
             )
             .order_by(feeds.c.id)
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [to_feed_state(r) for r in rows]
 
@@ -293,6 +293,6 @@ class FeedsMixin(StorageBase):
             feed_errors.c.at < as_utc(end),
         )
         stmt = self._health_select().where(failed).order_by(func.lower(feeds.c.name), feeds.c.id)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [to_feed_health(r) for r in rows]

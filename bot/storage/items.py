@@ -332,7 +332,7 @@ class ItemsMixin(StorageBase):
         await conn.execute(stmt, rows)
 
     async def sightings(self, item_ids: Sequence[int]) -> dict[int, tuple[Sighting, ...]]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return await self._sightings(conn, item_ids)
 
     async def _sightings(
@@ -364,7 +364,7 @@ class ItemsMixin(StorageBase):
             )
             .order_by(when().desc(), items.c.id.desc())
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [to_stored(r) for r in rows]
 
@@ -426,7 +426,7 @@ class ItemsMixin(StorageBase):
             .where(*conditions)
             .order_by(when().desc(), items.c.id.desc(), matches.c.entry_id)
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
             seen = await self._sightings(conn, (r.id for r in rows))
         out: list[MatchedItem] = []
@@ -457,7 +457,7 @@ class ItemsMixin(StorageBase):
 
     async def count_items_since(self, since: datetime) -> int:
         stmt = select(func.count()).select_from(items).where(items.c.fetched_at >= as_utc(since))
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
 

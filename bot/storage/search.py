@@ -77,7 +77,7 @@ class SearchMixin(StorageBase):
         stmt = stmt.where(*conditions).order_by(
             literal_column("score").desc(), when().desc(), items.c.id.desc()
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             try:
                 rows = (await conn.execute(stmt.limit(limit))).all()
             except OperationalError as err:  # defensive: quoting should prevent this
