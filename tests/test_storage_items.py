@@ -25,6 +25,7 @@ from storage_support import (
 from bot.core.models import FeedSource, Field, Item, Match
 from bot.core.ports import Sighting
 from bot.errors import InputError
+from bot.storage.ingest import KnownKeys
 from bot.storage.sql import SqlStorage
 
 
@@ -430,7 +431,7 @@ async def test_a_key_claimed_by_another_writer_since_the_lookup_is_a_duplicate(
     async def stale_first_lookup(self: SqlStorage, conn, feed_id, keys_):  # type: ignore[no-untyped-def]
         nonlocal calls
         calls += 1
-        return {} if calls == 1 else await real(self, conn, feed_id, keys_)
+        return KnownKeys({}) if calls == 1 else await real(self, conn, feed_id, keys_)
 
     monkeypatch.setattr(SqlStorage, "_known_keys", stale_first_lookup)
     via_b = copy_of(one, "b-1", feed_url=B_URL, source="Outlet B", link="https://b.test/1")

@@ -41,14 +41,33 @@ class FetchSuccess:
     title: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FeedRows:
+    """Some of one feed's parsed items, in document order (a part of a batch)."""
+
+    feed_id: int
+    rows: Sequence[ItemRow]
+
+
 class CycleStore(Protocol):
+    async def store_batch(
+        self,
+        parts: Sequence[FeedRows],
+        *,
+        fetched_at: datetime,
+        records: Sequence[FetchSuccess] = (),
+    ) -> list[list[MatchedItem]]:
+        """Many feeds' items and fetch records in ONE transaction:
+        :meth:`~bot.core.ports.ItemStore.insert_items` of each part in order (a copy of
+        an item an earlier part stored becomes a sighting of it), the new items'
+        default matches (:meth:`~bot.core.ports.ItemStore.add_matches_bulk`), and
+        :meth:`record_fetch_successes` of ``records``. Returns each part's new items,
+        in order. Every row must be matched (``matches`` not None)."""
+
     async def store_items(
         self, feed_id: int, rows: Sequence[ItemRow], *, fetched_at: datetime
     ) -> list[MatchedItem]:
-        """:meth:`~bot.core.ports.ItemStore.insert_items` and
-        :meth:`~bot.core.ports.ItemStore.add_matches_bulk` (default scope) in ONE
-        transaction: the new items (in order) with their matches. Every row must be
-        matched (``matches`` not None)."""
+        """One feed's :meth:`store_batch` (no fetch record)."""
 
     async def record_fetch_successes(self, records: Sequence[FetchSuccess]) -> None:
         """:meth:`~bot.core.ports.FeedStore.record_fetch_success` for many feeds in one
@@ -59,4 +78,4 @@ class CycleStorage(Storage, CycleStore, Protocol):
     """The storage a poll cycle needs."""
 
 
-__all__ = ["CycleStorage", "CycleStore", "FetchSuccess", "ItemRow"]
+__all__ = ["CycleStorage", "CycleStore", "FeedRows", "FetchSuccess", "ItemRow"]

@@ -227,38 +227,8 @@ class FeedsMixin(StorageBase):
         (two when some records carry a feed title). A feed deleted since is skipped."""
         if not records:
             return
-        when = feeds.c.next_poll_at.type
-        rows = [
-            {
-                "b_id": r.feed_id,
-                "b_at": as_utc(r.at),
-                "b_next": as_utc(r.next_poll_at),
-                "b_etag": r.etag,
-                "b_lm": r.last_modified,
-                "b_hash": r.content_hash,
-                "b_title": (r.title or "").strip(),
-            }
-            for r in records
-        ]
-        values: dict[str, Any] = {
-            "last_success_at": bindparam("b_at", type_=when),
-            "next_poll_at": bindparam("b_next", type_=when),
-            "etag": bindparam("b_etag"),
-            "last_modified": bindparam("b_lm"),
-            "content_hash": bindparam("b_hash"),
-            "consecutive_failures": 0,
-        }
-        where = feeds.c.id == bindparam("b_id")
-        titled = [r for r in rows if r["b_title"]]
-        untitled = [r for r in rows if not r["b_title"]]
         async with self._tx() as conn:
-            if untitled:
-                await conn.execute(update(feeds).where(where).values(values), untitled)
-            if titled:
-                values["name"] = case(
-                    (feeds.c.name == feeds.c.url, bindparam("b_title")), else_=feeds.c.name
-                )
-                await conn.execute(update(feeds).where(where).values(values), titled)
+            await write_fetch_successes(conn, records)
 
     async def record_fetch_failure(
         self, feed_id: int, *, at: datetime, next_poll_at: datetime, error: str
@@ -296,3 +266,41 @@ class FeedsMixin(StorageBase):
         async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [to_feed_health(r) for r in rows]
+
+
+async def write_fetch_successes(conn: AsyncConnection, records: Sequence[FetchSuccess]) -> None:
+    """The fetch records of many feeds in the caller's transaction (see
+    :meth:`FeedsMixin.record_fetch_successes`)."""
+    if not records:
+        return
+    when = feeds.c.next_poll_at.type
+    rows = [
+        {
+            "b_id": r.feed_id,
+            "b_at": as_utc(r.at),
+            "b_next": as_utc(r.next_poll_at),
+            "b_etag": r.etag,
+            "b_lm": r.last_modified,
+            "b_hash": r.content_hash,
+            "b_title": (r.title or "").strip(),
+        }
+        for r in records
+    ]
+    values: dict[str, Any] = {
+        "last_success_at": bindparam("b_at", type_=when),
+        "next_poll_at": bindparam("b_next", type_=when),
+        "etag": bindparam("b_etag"),
+        "last_modified": bindparam("b_lm"),
+        "content_hash": bindparam("b_hash"),
+        "consecutive_failures": 0,
+    }
+    where = feeds.c.id == bindparam("b_id")
+    titled = [r for r in rows if r["b_title"]]
+    untitled = [r for r in rows if not r["b_title"]]
+    if untitled:
+        await conn.execute(update(feeds).where(where).values(values), untitled)
+    if titled:
+        values["name"] = case(
+            (feeds.c.name == feeds.c.url, bindparam("b_title")), else_=feeds.c.name
+        )
+        await conn.execute(update(feeds).where(where).values(values), titled)

@@ -4,7 +4,9 @@ It is composed of one mixin per domain, each in its own module, over the engine:
 
 - :mod:`bot.storage.engine`: URL checks, connecting, migrations, transactions, errors;
 - :mod:`bot.storage.feeds`: feeds and fetch results (``FeedStore``);
-- :mod:`bot.storage.items`: items, sightings, matches, a channel's view (``ItemStore``);
+- :mod:`bot.storage.ingest`: items coming in, across feeds, with their matches and the
+  cycle's fetch records (``ItemStore`` writes, ``CycleStore``);
+- :mod:`bot.storage.items`: sightings, matches, a channel's view (``ItemStore`` reads);
 - :mod:`bot.storage.search`: full-text search (FTS5 / tsvector; ``ItemStore.search``);
 - :mod:`bot.storage.channels`: channels, schedules, own entries (``ChannelStore``);
 - :mod:`bot.storage.deliveries`: the outbox (``DeliveryStore``);
@@ -28,13 +30,20 @@ from bot.storage.channels import ChannelsMixin
 from bot.storage.deliveries import DeliveriesMixin
 from bot.storage.engine import MIGRATIONS_DIR
 from bot.storage.feeds import FeedsMixin
+from bot.storage.ingest import IngestMixin
 from bot.storage.items import ItemsMixin
 from bot.storage.retention import RetentionMixin
 from bot.storage.search import SearchMixin
 
 
 class SqlStorage(
-    FeedsMixin, ItemsMixin, SearchMixin, ChannelsMixin, DeliveriesMixin, RetentionMixin
+    FeedsMixin,
+    IngestMixin,
+    ItemsMixin,
+    SearchMixin,
+    ChannelsMixin,
+    DeliveriesMixin,
+    RetentionMixin,
 ):
     """The Storage Protocol on SQLAlchemy 2 async (SQLite or PostgreSQL)."""
 
