@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from feedserver import FeedServer, Reply, rss
@@ -103,9 +104,17 @@ def make_poller(
     clock: FakeClock,
     pool: ParserPool,
     matcher: KeywordMatcher = MATCHER,
+    **kwargs: Any,
 ) -> Poller:
     return Poller(
-        storage, fetcher, lambda: matcher, clock, Settings(), parser=pool, rng=random.Random(5)
+        storage,
+        fetcher,
+        lambda: matcher,
+        clock,
+        Settings(),
+        parser=pool,
+        rng=random.Random(5),
+        **kwargs,
     )
 
 
@@ -579,30 +588,31 @@ class CountingStorage(SqlStorage):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self.calls: list[tuple[str, int]] = []
+        #: (method, items, fetch records)
+        self.calls: list[tuple[str, int, int]] = []
 
-    async def store_items(self, feed_id, rows, *, fetched_at):  # type: ignore[no-untyped-def]
-        self.calls.append(("store_items", len(rows)))
-        return await super().store_items(feed_id, rows, fetched_at=fetched_at)
+    async def store_batch(self, parts, *, fetched_at, records=()):  # type: ignore[no-untyped-def]
+        self.calls.append(("store_batch", sum(len(p.rows) for p in parts), len(records)))
+        return await super().store_batch(parts, fetched_at=fetched_at, records=records)
 
     async def insert_items(self, feed_id, items_, *, fetched_at):  # type: ignore[no-untyped-def]
-        self.calls.append(("insert_items", len(items_)))
+        self.calls.append(("insert_items", len(items_), 0))
         return await super().insert_items(feed_id, items_, fetched_at=fetched_at)
 
     async def add_matches(self, item_id, matches_, *, scope=None):  # type: ignore[no-untyped-def]
-        self.calls.append(("add_matches", 1))
+        self.calls.append(("add_matches", 1, 0))
         await super().add_matches(item_id, matches_, scope=scope)
 
     async def add_matches_bulk(self, batch, *, scope=None):  # type: ignore[no-untyped-def]
-        self.calls.append(("add_matches_bulk", len(batch)))
+        self.calls.append(("add_matches_bulk", len(batch), 0))
         await super().add_matches_bulk(batch, scope=scope)
 
     async def record_fetch_success(self, feed_id, **kwargs):  # type: ignore[no-untyped-def]
-        self.calls.append(("record_fetch_success", 1))
+        self.calls.append(("record_fetch_success", 0, 1))
         await super().record_fetch_success(feed_id, **kwargs)
 
     async def record_fetch_successes(self, records):  # type: ignore[no-untyped-def]
-        self.calls.append(("record_fetch_successes", len(records)))
+        self.calls.append(("record_fetch_successes", 0, len(records)))
         await super().record_fetch_successes(records)
 
 
@@ -620,21 +630,59 @@ async def test_items_and_matches_are_stored_a_batch_at_a_time(
     await storage.open()
     try:
         await add_feeds(storage, (url, "Wire"))
-        report = await make_poller(storage, fetcher, clock, pool).poll_once()
+        poller = make_poller(storage, fetcher, clock, pool, store_batch=100, store_linger=60)
+        report = await poller.poll_once()
         assert (report.new_items, report.matched_items) == (250, 125)
-        # one transaction per batch: the items with their matches (issue 9), then the
-        # feed's fetch record, written with the other feeds' records
+        # one transaction per batch: the items with their matches (issue 9), and the
+        # feed's fetch record with its last items
         assert storage.calls == [
-            ("store_items", 100),
-            ("store_items", 100),
-            ("store_items", 50),
-            ("record_fetch_successes", 1),
+            ("store_batch", 100, 0),
+            ("store_batch", 100, 0),
+            ("store_batch", 50, 1),
         ]
         channel = await storage.get_channel("console", "c1")
         seen = await storage.matched_items(
             channel.id, T0 - timedelta(days=60), T0 + timedelta(minutes=1), max_age=None
         )
         assert len(seen) == 125
+        assert (await health(storage, report.results[0].feed_id)).last_success_at == T0
+    finally:
+        await storage.close()
+
+
+async def test_a_batch_spans_feeds_with_their_fetch_records(
+    server: FeedServer, fetcher: Fetcher, clock: FakeClock, pool: ParserPool
+) -> None:
+    """Storage in batches across feeds (issue 9): twelve feeds of 30 items, 100 items a
+    batch, each feed's fetch record with its last items; a feed answering 304 next cycle
+    has only its record written, with the others'."""
+    sources = []
+    for f in range(12):
+        stories = [
+            dict(OTHER, guid=f"f{f}-{i}", link=f"https://wire.example/{f}/{i}") for i in range(30)
+        ]
+        sources.append((server.feed(f"/f{f}.xml", rss(stories)), f"Feed {f}"))
+    storage = CountingStorage("sqlite+aiosqlite:///:memory:")
+    await storage.open()
+    try:
+        await add_feeds(storage, *sources)
+        # batches fill by size, and the last when every feed has queued its items
+        poller = make_poller(storage, fetcher, clock, pool, store_batch=100, store_linger=60)
+        report = await poller.poll_once()
+        assert report.new_items == 360
+        assert not report.errors
+        # 360 items across 12 feeds: four transactions, not twelve
+        assert [c[1] for c in storage.calls] == [100, 100, 100, 60]
+        assert sum(c[2] for c in storage.calls) == 12
+        assert all(c[0] == "store_batch" for c in storage.calls)
+        # every feed's items and validators are stored
+        for state in await storage.feed_states():
+            assert state.content_hash is not None
+        storage.calls.clear()
+        clock.advance(minutes=30)
+        again = await poller.poll_once(only_due=False)
+        assert sum(1 for r in again.results if r.unchanged or r.not_modified) == 12
+        assert storage.calls == [("store_batch", 0, 12)]
     finally:
         await storage.close()
 

@@ -21,7 +21,7 @@ from feedserver import FeedServer, rss
 from bot.app import service_options
 from bot.config import HttpSettings, PollSettings, Settings
 from bot.core.clock import FakeClock
-from bot.core.cycle import ItemRow
+from bot.core.cycle import FeedRows, FetchSuccess
 from bot.core.delivery import Outbox
 from bot.core.digest import Digest
 from bot.core.matching import compile_watchlist
@@ -33,7 +33,7 @@ from bot.errors import StorageError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.guard import make_url_guard
 from bot.feeds.parse import ParserPool
-from bot.feeds.poll import STORE_BATCH, Poller
+from bot.feeds.poll import Poller
 from bot.feeds.probe import FeedProbe
 from bot.storage.sql import SqlStorage
 from bot.watchlist_files import default_watchlist
@@ -41,6 +41,7 @@ from bot.watchlist_files import default_watchlist
 T0 = datetime(2023, 11, 14, 8, 0, tzinfo=UTC)
 ADMIN = ChannelContext("console", "news", channel_name="news", can_manage=True)
 MATCHER = compile_watchlist(default_watchlist())
+STORE_BATCH = 100  # new items per transaction in these tests
 ITEMS = 150  # a feed of one and a half store batches
 
 
@@ -60,7 +61,7 @@ class Crash(BaseException):
 
 
 class FailingStorage(SqlStorage):
-    """A real SQLite storage whose ``store_items`` call number ``fail_on`` (counting
+    """A real SQLite storage whose ``store_batch`` call number ``fail_on`` (counting
     from 1) raises ``error`` instead of storing; every other call works."""
 
     def __init__(self, url: str, *, fail_on: int | None, error: BaseException) -> None:
@@ -69,13 +70,17 @@ class FailingStorage(SqlStorage):
         self.error = error
         self.inserts = 0
 
-    async def store_items(  # type: ignore[override]
-        self, feed_id: int, rows: Sequence[ItemRow], *, fetched_at: datetime
-    ) -> list[MatchedItem]:
+    async def store_batch(  # type: ignore[override]
+        self,
+        parts: Sequence[FeedRows],
+        *,
+        fetched_at: datetime,
+        records: Sequence[FetchSuccess] = (),
+    ) -> list[list[MatchedItem]]:
         self.inserts += 1
         if self.inserts == self.fail_on:
             raise self.error
-        return await super().store_items(feed_id, rows, fetched_at=fetched_at)
+        return await super().store_batch(parts, fetched_at=fetched_at, records=records)
 
 
 class RecordingSink:
@@ -145,7 +150,14 @@ async def start(
         outbox=Outbox(storage, clock, {"console": sink}),
     )
     poller = Poller(
-        storage, fetcher, lambda: MATCHER, clock, Settings(), parser=pool, rng=random.Random(3)
+        storage,
+        fetcher,
+        lambda: MATCHER,
+        clock,
+        Settings(),
+        parser=pool,
+        rng=random.Random(3),
+        store_batch=STORE_BATCH,
     )
     run = Run(storage, poller, service, sink)
 

@@ -14,17 +14,18 @@ time; the other feeds of the cycle are not affected.
 A body whose SHA-256 equals the one stored for the feed is not parsed again (servers
 without ETag/Last-Modified often send the same bytes every time).
 
-Feeds fetch and parse concurrently, but store their items one feed at a time in feed-id
-order (:class:`_StoreTurns`, an ordered handoff), so a cycle stores the same copy of a
-story carried by several feeds whichever finished downloading first; the other copies
-become sightings of it (their outlets are credited). Items handed to ``on_new_items``
+Feeds fetch and parse concurrently, but queue their items for storage one feed at a time
+in feed-id order (:class:`_StoreTurns`, an ordered handoff), so a cycle stores the same
+copy of a story carried by several feeds whichever finished downloading first; the other
+copies become sightings of it (their outlets are credited). Items handed to ``on_new_items``
 carry the sightings recorded so far in the cycle (all of them when the cycle's new items
 fit in one hand-off batch, ``HANDOFF_BATCH``).
 
 The parser workers prepare what is stored (dedupe keys, plain text and, when the pool
 compiled the default watchlist, the matches): the loop thread only moves rows into
-storage, one short transaction per ``STORE_BATCH`` items with their keys, sightings and
-matches; fetch records are written ``FETCH_RECORD_BATCH`` feeds at a time.
+storage, in batches across feeds (:class:`~bot.feeds.writer.BatchWriter`): one short
+transaction per ``STORE_BATCH`` items with their keys, sightings and matches and the
+fetch records of the feeds they complete.
 
 Every item a cycle commits is handed to ``on_new_items`` (the alert fan-out): the
 batches a feed committed before it failed too, and, when the hook itself fails, again
@@ -57,6 +58,7 @@ from bot.feeds.decide import PollDecision, PollPolicy, Verdict, decide, failure
 from bot.feeds.fetch import Fetcher, UrlGuard
 from bot.feeds.parse import ParsedFeed, ParserPool, PreparingParser, prepare_items
 from bot.feeds.probe import probe_feed
+from bot.feeds.writer import LINGER, STORE_BATCH, BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +66,6 @@ log = logging.getLogger(__name__)
 #: are dropped beyond it, with an error logged; the start-up recovery still has them).
 MAX_HANDOFF_RETRY = 10_000
 
-#: New items are stored this many at a time (one short transaction for the items, their
-#: keys, sightings and matches), so that a chat command's storage call never waits long
-#: behind a large feed.
-STORE_BATCH = 100
-#: Successful fetches are recorded this many feeds at a time (one transaction each).
-FETCH_RECORD_BATCH = 250
 #: New items go to the alert fan-out (``on_new_items``) at least this many at a time
 #: (and the rest when the cycle ends).
 HANDOFF_BATCH = 1_000
@@ -209,6 +205,20 @@ class _StoreTurns:
         if not self._done[position].done():
             self._done[position].set_result(None)
 
+    def when_all_done(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once every position has stored (or has nothing to)."""
+        if not self._done:
+            return
+        self._done[-1].add_done_callback(lambda _: callback())
+
+
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    """One cycle's store order and writer."""
+
+    turns: _StoreTurns
+    writer: BatchWriter
+
 
 class _HandOff:
     """A cycle's new items on their way to ``on_new_items``: handed over as soon as
@@ -273,6 +283,8 @@ class Poller:
         on_new_items: NewItemsHook | None = None,
         chat_url_guard: UrlGuard | None = None,
         rng: random.Random | None = None,
+        store_batch: int = STORE_BATCH,
+        store_linger: float = LINGER,
     ) -> None:
         self.storage = storage
         self.fetcher = fetcher
@@ -288,15 +300,15 @@ class Poller:
         #: told about every cycle (``briefbot run``: log line, metrics, health)
         self.telemetry: Telemetry = NULL_TELEMETRY
         self._lock = asyncio.Lock()
-        #: successful fetches not recorded yet (written FETCH_RECORD_BATCH at a time)
-        self._fetch_records: list[FetchSuccess] = []
-        self._fetch_flush: asyncio.Task[None] | None = None
+        #: new items per transaction (across feeds), and how long a batch waits to fill
+        self.store_batch = store_batch
+        self.store_linger = store_linger
         #: new items whose hand-off to ``on_new_items`` failed: handed again next cycle
         self._unhanded: list[MatchedItem] = []
-        # One feed at a time stores its items (the ordered handoff of _StoreTurns).
-        # SQLite serialises every storage call (a FIFO lock): with all the feeds of a big
-        # poll queued on it at once, a chat command waited behind all of them (23 s
-        # measured by the old scripts/bench_poll.py; benchmarks/cycle.py measures it now).
+        # One writer per cycle stores the feeds' items in batches (BatchWriter), in the
+        # order of _StoreTurns. SQLite serialises writes (a FIFO lock): with all the feeds
+        # of a big poll queued on it at once, a chat command waited behind all of them (23
+        # s measured by the old scripts/bench_poll.py; benchmarks/cycle.py measures it).
 
     @property
     def policy(self) -> PollPolicy:
@@ -330,11 +342,21 @@ class Poller:
             else:
                 feeds = await self.storage.feed_states()
             feeds = sorted(feeds, key=lambda f: f.id)
-            turns = _StoreTurns(len(feeds))
+            cycle = _Cycle(
+                _StoreTurns(len(feeds)),
+                BatchWriter(
+                    self.storage,
+                    fetched_at=started,
+                    batch_items=self.store_batch,
+                    linger=self.store_linger,
+                ),
+            )
+            # every feed has queued its rows: write the last batch now
+            cycle.turns.when_all_done(cycle.writer.flush)
             handoff = _HandOff(self)
 
             async def poll_and_hand(feed: FeedState, n: int) -> _Outcome:
-                outcome = await self._poll_feed_safely(feed, started, matcher, turns, n)
+                outcome = await self._poll_feed_safely(feed, started, matcher, cycle, n)
                 await handoff.add(outcome)
                 return outcome
 
@@ -343,7 +365,7 @@ class Poller:
                     *(poll_and_hand(feed, n) for n, feed in enumerate(feeds))
                 )
             finally:
-                await self._flush_fetch_records(wait=True)
+                await cycle.writer.close()
             await handoff.flush()
             report = PollReport(
                 started_at=started,
@@ -395,11 +417,12 @@ class Poller:
         ]
 
     async def _poll_feed_safely(
-        self, feed: FeedState, now: datetime, matcher: ItemMatcher, turns: _StoreTurns, n: int
+        self, feed: FeedState, now: datetime, matcher: ItemMatcher, cycle: _Cycle, n: int
     ) -> _Outcome:
         progress = _Progress()
+        turns = cycle.turns
         try:
-            return await self._poll_feed(feed, now, matcher, turns, n, progress=progress)
+            return await self._poll_feed(feed, now, matcher, cycle, n, progress=progress)
         except Exception as err:
             if isinstance(err, BriefbotError):
                 error = str(err)
@@ -439,7 +462,7 @@ class Poller:
         feed: FeedState,
         now: datetime,
         matcher: ItemMatcher,
-        turns: _StoreTurns,
+        cycle: _Cycle,
         n: int,
         *,
         progress: _Progress,
@@ -469,10 +492,12 @@ class Poller:
         # what it means (pure)
         decision = decide(feed, probe, now, self.policy, jitter=self._rng.random())
         if decision.verdict is not Verdict.CHANGED or decision.parsed is None:
-            turns.done(n)  # nothing to store
             if decision.verdict is Verdict.FAILED:
+                cycle.turns.done(n)  # nothing to store
                 return await self._failed(feed, now, decision, base)
-            await self._record_success(feed, now, decision)
+            # queued before its turn passes: the cycle's last batch has it
+            cycle.writer.add_record(_fetch_record(feed, now, decision))
+            cycle.turns.done(n)
             return _Outcome(
                 replace(
                     base,
@@ -484,9 +509,12 @@ class Poller:
         # new content: store, match, then remember the validators
         parsed = decision.parsed
         progress.seen = len(parsed.items)
-        async with turns.turn(n):
-            await self._store(feed, now, matcher, parsed, progress)
-        await self._record_success(feed, now, decision)
+        async with cycle.turns.turn(n):
+            rows = await self._matched_rows(parsed, matcher, progress)
+            parts = cycle.writer.add_rows(feed.id, rows, _fetch_record(feed, now, decision))
+        for part in parts:
+            # committed: whatever fails from here on, these go to the fan-out
+            progress.committed.extend(await part)
         if parsed.bozo_warning:
             log.info("%s is ill-formed but readable: %s", feed.url, parsed.bozo_warning)
         result = replace(
@@ -496,71 +524,20 @@ class Poller:
         )
         return _Outcome(result, progress.committed)
 
-    async def _record_success(self, feed: FeedState, now: datetime, decision: PollDecision) -> None:
-        """Queue the feed's successful fetch; the records are written a batch of feeds
-        at a time (one short transaction each), the rest when the cycle ends."""
-        self._fetch_records.append(
-            FetchSuccess(
-                feed.id,
-                at=now,
-                next_poll_at=decision.next_poll_at,
-                etag=decision.etag,
-                last_modified=decision.last_modified,
-                content_hash=decision.content_hash,
-                title=decision.title,
-            )
-        )
-        if len(self._fetch_records) >= FETCH_RECORD_BATCH:
-            await self._flush_fetch_records(wait=False)
-
-    async def _flush_fetch_records(self, *, wait: bool) -> None:
-        """Write the queued fetch records (one writer at a time, in order). With
-        ``wait=False`` the write runs as a task: the feed that filled the batch goes on."""
-        previous = self._fetch_flush
-        records, self._fetch_records = self._fetch_records, []
-        if records:
-            self._fetch_flush = asyncio.create_task(self._write_fetch_records(previous, records))
-        if wait and self._fetch_flush is not None:
-            flush, self._fetch_flush = self._fetch_flush, None
-            await flush
-
-    async def _write_fetch_records(
-        self, previous: asyncio.Task[None] | None, records: list[FetchSuccess]
-    ) -> None:
-        if previous is not None:
-            await previous
-        try:
-            await self.storage.record_fetch_successes(records)
-        except Exception:
-            # the items are stored; only the validators and the next poll time are not:
-            # the feeds are fetched again next cycle, and their items are known
-            log.exception("recording %d successful fetches failed", len(records))
-
-    async def _store(
-        self,
-        feed: FeedState,
-        now: datetime,
-        matcher: ItemMatcher,
-        parsed: ParsedFeed,
-        progress: _Progress,
-    ) -> None:
-        """Store the document's new items with their default matches, a batch at a time
-        (one transaction each); each batch joins ``progress.committed`` as soon as it is
-        committed. The parser worker prepared the items (keys, plain text, and matches
-        when the pool compiled the default watchlist); what it did not match is matched
-        here."""
+    async def _matched_rows(
+        self, parsed: ParsedFeed, matcher: ItemMatcher, progress: _Progress
+    ) -> list[ItemRow]:
+        """The document's rows with their default matches. The parser worker prepared
+        them (keys, plain text, and matches when the pool compiled the default
+        watchlist); what it did not match is matched here."""
         rows = parsed.rows if parsed.rows is not None else prepare_items(parsed.items, None)
         trust_workers = self.parser.watchlist is not None
-        for start in range(0, len(rows), STORE_BATCH):
-            batch = [
-                r
-                if trust_workers and r.matches is not None
-                else await self._matched(r, matcher, progress)
-                for r in rows[start : start + STORE_BATCH]
-            ]
-            stored = await self.storage.store_items(feed.id, batch, fetched_at=now)
-            # committed: whatever fails from here on, these go to the fan-out
-            progress.committed.extend(stored)
+        return [
+            r
+            if trust_workers and r.matches is not None
+            else await self._matched(r, matcher, progress)
+            for r in rows
+        ]
 
     async def _matched(self, row: ItemRow, matcher: ItemMatcher, progress: _Progress) -> ItemRow:
         try:
@@ -574,6 +551,19 @@ class Poller:
         # matching is CPU work on the loop thread: let commands in between items
         await asyncio.sleep(0)
         return replace(row, matches=found)
+
+
+def _fetch_record(feed: FeedState, now: datetime, decision: PollDecision) -> FetchSuccess:
+    """What a successful fetch records (validators, next poll, the feed's own title)."""
+    return FetchSuccess(
+        feed.id,
+        at=now,
+        next_poll_at=decision.next_poll_at,
+        etag=decision.etag,
+        last_modified=decision.last_modified,
+        content_hash=decision.content_hash,
+        title=decision.title,
+    )
 
 
 def _stored_so_far(base: FeedPollResult, progress: _Progress) -> FeedPollResult:
