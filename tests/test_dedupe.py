@@ -62,6 +62,28 @@ def test_canonical_link(url: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "url",
     [
+        "HTTPS://News.Example.COM/World/Story/?b=2&a=1&utm_source=x#c",
+        "https://www.news.example/%7euser/./a/../b//amp",
+        "https://news.example/a;b?c=d;e&amp;f=g",
+        "https://news.example/a b?q=x y",
+        "https://bücher.example/ä?ü=1",
+        "https://news.example/p%2Fq?x=%2f&y=%zz",
+        "https://user:pw@news.example./a",
+        "http://www.\\u8a79\\u59c6.com/feed",  # a backslash w3lib reads as a slash
+    ],
+)
+def test_canonical_link_is_idempotent_so_keys_need_it_once(url: str) -> None:
+    """The parser gives every item its canonical link; the dedupe keys are taken from it
+    without canonicalising again (issue 9): the same keys as from the raw link."""
+    canon = canonical_link(url)
+    assert canon is not None
+    assert canonical_link(canon) == canon
+    assert dedupe_keys(item("g", url))[0] == link_key(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
         None,
         "",
         "mailto:desk@news.example",

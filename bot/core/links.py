@@ -170,7 +170,10 @@ def canonical_link(url: str | None, *, drop_params: Collection[str] = ()) -> str
     path = head[path_at:]
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
-    return head[:path_at] + path + (f"?{query}" if query else "")
+    # w3lib reads a backslash as a slash: the host can end in a dot again
+    # ("http://www.\\x" is "http://www./x"); without it, canonical_link is idempotent
+    origin = head[:path_at].rstrip(".")
+    return origin + path + (f"?{query}" if query else "")
 
 
 def printable_link(url: str | None) -> str | None:
@@ -218,8 +221,12 @@ def link_target(url: str | None, *, drop_params: Collection[str] = ()) -> str | 
     article: no http(s) URL, or a site's home page with no query, which some feeds give
     every item."""
     canon = canonical_link(url, drop_params=drop_params)
-    if canon is None:
-        return None
+    return None if canon is None else target_of_canonical(canon)
+
+
+def target_of_canonical(canon: str) -> str | None:
+    """:func:`link_target` of a link already through :func:`canonical_link` (which is
+    not run again: the parser workers give every item its canonical link)."""
     host, _, path = canon.split("://", 1)[1].partition("/")
     for prefix in _SAME_SITE_PREFIXES:
         if host.startswith(prefix) and host.count(".") >= 2:

@@ -26,6 +26,7 @@ from bot.core.links import (
     canonical_link,
     is_tracking_param,
     link_target,
+    target_of_canonical,
 )
 from bot.core.models import Item
 
@@ -67,7 +68,11 @@ def guid_key(item: Item) -> str:
 def dedupe_keys(item: Item) -> list[str]:
     """Every key ``item`` is known by: its link key (if any) and its guid key."""
     keys = []
-    lk = link_key(item.canonical_link or item.link)
+    if item.canonical_link:  # as the parser made it: not canonicalised twice
+        target = target_of_canonical(item.canonical_link)
+        lk = None if target is None else f"link:{target}"
+    else:
+        lk = link_key(item.link)
     if lk is not None:
         keys.append(lk)
     gk = guid_key(item)

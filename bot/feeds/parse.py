@@ -239,7 +239,7 @@ def parse_feed_bytes(
 
 
 class _Matcher(Protocol):
-    def match(self, title: str, summary: str) -> Any: ...
+    def match_plain(self, title: str, summary: str) -> Any: ...
 
 
 def prepare_items(items: list[Item], matcher: _Matcher | None) -> list[ItemRow]:
@@ -249,13 +249,14 @@ def prepare_items(items: list[Item], matcher: _Matcher | None) -> list[ItemRow]:
     it)."""
     rows = []
     for item, keys in keys_for_batch(items):
+        title, summary = plain(item.title), plain(item.summary)
         found: tuple[Match, ...] | None = None
         if matcher is not None:
             try:
-                found = tuple(matcher.match(item.title, item.summary))
+                found = tuple(matcher.match_plain(title, summary))
             except Exception:
                 found = None
-        rows.append(ItemRow(item, keys, plain(item.title), plain(item.summary), found))
+        rows.append(ItemRow(item, keys, title, summary, found))
     return rows
 
 
