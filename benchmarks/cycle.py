@@ -19,8 +19,10 @@ Measured in ONE run, so that the ratios hold on a shared, loaded machine:
 - **warm cycle**: the same feeds again (2/3 answer 304, 1/3 send the same bytes).
 - **warm cycle, CLI**: ``python -m bot poll --once --all --json`` in a fresh process on
   the same database and config (start-up included), at the reference size (1,000).
-- **command latency** during both cycles: a task makes the storage read a chat command
-  makes (``all_channels``) every 50 ms; p50/p99/max of how long each took.
+- **command latency** during both cycles: a task runs a chat command (``/watchlist`` in a
+  channel, through ``BriefingService.dispatch`` as every adapter calls it) every 50 ms;
+  p50/p99/max of how long each took, and the same for 2 s before the cycles ("quiet":
+  what the command costs with nothing else running).
 - **peak RSS** of the polling process (and of its largest parser worker).
 - **linearity**: the cold cycle's cost per feed at each size against the smallest size.
 
@@ -342,15 +344,15 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _with_probe(work: Any, storage: Any) -> tuple[Any, dict[str, float], float]:
-    """Run ``work`` while a task makes a chat command's storage read every 50 ms."""
+async def _with_probe(work: Any, command: Any) -> tuple[Any, dict[str, float], float]:
+    """Run ``work`` while a task runs a chat command (``command()``) every 50 ms."""
     samples: list[float] = []
     stop = False
 
     async def probe() -> None:
         while not stop:
             t0 = time.perf_counter()
-            await storage.all_channels()
+            await command()
             samples.append(time.perf_counter() - t0)
             await asyncio.sleep(max(0.0, PROBE_EVERY - (time.perf_counter() - t0)))
 
@@ -390,18 +392,26 @@ def _worker_peak_mb() -> float:
 
 async def _cycle_size(cfg: Path) -> dict[str, Any]:
     from bot.app import build_app, load_config
+    from bot.core.replies import ChannelContext
 
     app = build_app(load_config(cfg))
     await app.open()
     gc.freeze()  # as `briefbot run` and `briefbot poll` do after start-up
+    ctx = ChannelContext("console", "bench", channel_name="bench")
+
+    async def command() -> None:
+        """/watchlist in a channel, through the service (as every adapter calls it)."""
+        reply = await app.service.dispatch(ctx, "watchlist", {})
+        assert not reply.error, reply.text
+
     out: dict[str, Any] = {}
     try:
         gc.collect()
         out["rss_before_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # the same command with nothing else running: the baseline of its latency
+        _, out["quiet"], _ = await _with_probe(asyncio.sleep(2.0), command)
         for label in ("cold", "warm"):
-            report, latency, wall = await _with_probe(
-                app.poller.poll_once(only_due=False), app.storage
-            )
+            report, latency, wall = await _with_probe(app.poller.poll_once(only_due=False), command)
             out[label] = {"seconds": wall, **_report(report), **latency}
     finally:
         await app.close()
@@ -498,6 +508,7 @@ def print_table(out: dict[str, Any]) -> None:
         f"{'worker MB':>9} {'ms/feed':>8} {'x first':>7}"
     )
     print(head)
+    quiet = []
     for n, e in sorted(out["sizes"].items(), key=lambda kv: int(kv[0])):
         c, w = e["cold"], e["warm"]
         print(
@@ -507,6 +518,9 @@ def print_table(out: dict[str, Any]) -> None:
             f"{e['rss_peak_mb']:>7.0f} {e['worker_peak_mb']:>9.0f} "
             f"{e['cost_per_feed_ms']:>8.2f} {e['per_feed_vs_smallest']:>6.2f}x"
         )
+        if "quiet" in e:
+            q = e["quiet"]
+            quiet.append(f"{n}: {q['p50_ms']:.0f}/{q['p99_ms']:.0f}")
         if c["errors"] or w["errors"]:
             print(f"       errors: cold {c['errors']}, warm {w['errors']}")
         if "warm_cli" in e:
@@ -518,6 +532,8 @@ def print_table(out: dict[str, Any]) -> None:
                     f"       warm cycle via `briefbot poll --once --all` (start-up included): "
                     f"{cli['seconds']:.2f} s = {e['warm_cli_ratio']:.3f}x the floor"
                 )
+    if quiet:
+        print(f"  the command alone, before the cycles (p50/p99 ms): {', '.join(quiet)}")
     for name, ok in verdicts(out).items():
         print(f"  {name}: {'yes' if ok else 'NO'}")
 
