@@ -4,6 +4,7 @@ and channel views (every backend: see storage_support)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from storage_support import (
     setup_feeds,
 )
 
+from bot.core.cycle import FeedRows, FetchSuccess, ItemRow
 from bot.core.models import FeedSource, Field, Item, Match
 from bot.core.ports import Sighting
 from bot.errors import InputError
@@ -629,3 +631,41 @@ async def test_items_older_than_max_age_when_fetched_are_backlog(storage: SqlSto
     assert stricter == []
     everything = await storage.matched_items(alice.id, *window, max_age=None)
     assert len(everything) == 2
+
+
+async def test_store_batch_across_feeds_on_every_backend(storage: SqlStorage) -> None:
+    """The poll cycle's batch (issue 9): two feeds in one transaction, in order. Feed B
+    carries a story feed A stores in the same batch (a sighting of the new item, its
+    id known only after the insert), and one feed A stored before (a sighting too)."""
+    ids = await setup_feeds(storage)
+    a, b = ids[A_URL], ids[B_URL]
+    [old] = await storage.insert_items(a, [(item(1), keys(item(1)))], fetched_at=T0)
+    xi = Match("xi-jinping", "Xi", Field.TITLE)
+
+    def row(it: Item, *found: Match) -> ItemRow:
+        return ItemRow(it, keys(it), it.title, it.summary, found)
+
+    copy_old = dataclasses.replace(item(1), guid="b-1", feed_url=B_URL, source="B")
+    copy_new = dataclasses.replace(item(2), guid="b-2", feed_url=B_URL, source="B")
+    later = T0 + timedelta(hours=1)
+    out = await storage.store_batch(
+        [
+            FeedRows(a, [row(item(2), xi), row(item(3))]),
+            FeedRows(b, [row(copy_old), row(copy_new, xi), row(item(4, feed_url=B_URL))]),
+        ],
+        fetched_at=later,
+        records=[FetchSuccess(b, later, later + DAY, '"e"', None, "hb")],
+    )
+    assert [[m.stored.item.guid for m in part] for part in out] == [
+        ["urn:guid:2", "urn:guid:3"],
+        ["urn:guid:4"],
+    ]
+    new2 = out[0][0].stored
+    seen = await storage.sightings([old.id, new2.id])
+    assert [(s.feed_id, s.source) for s in seen[old.id]] == [(b, "B")]
+    assert [(s.feed_id, s.source) for s in seen[new2.id]] == [(b, "B")]
+    ch = await storage.get_channel("discord", "1")
+    view = await storage.matched_items(ch.id, T0 - DAY, T0 + DAY, max_age=None)
+    assert [(m.stored.item.guid, m.matches) for m in view] == [("urn:guid:2", (xi,))]
+    state = {f.id: f for f in await storage.feed_states()}[b]
+    assert (state.etag, state.content_hash) == ('"e"', "hb")
