@@ -720,3 +720,29 @@ async def test_new_items_reach_the_hook_batch_by_batch_each_once(
     assert sorted(handed) == sorted(f"f{f}-{i}" for f in range(4) for i in range(3))
     assert len(calls) >= 2  # not held until the end
     assert all(len(call) >= 4 for call in calls[:-1])
+
+
+async def test_a_cycle_starts_its_feeds_a_slice_at_a_time() -> None:
+    """gather_staggered: every coroutine runs and its result comes back in order, but
+    other tasks get the loop between slices of START_SLICE task starts (3,000 first
+    steps in one turn of the loop held a chat command up)."""
+    from bot.feeds.order import START_SLICE, gather_staggered
+
+    events: list[str] = []
+
+    async def feed(n: int) -> int:
+        events.append("feed")
+        await asyncio.sleep(0)
+        return n * 2
+
+    async def command() -> None:
+        await asyncio.sleep(0)
+        events.append("command")
+
+    count = START_SLICE * 4
+    other = asyncio.create_task(command())
+    results = await gather_staggered([feed(n) for n in range(count)])
+    await other
+    assert results == [n * 2 for n in range(count)]
+    # the command ran before the last slice's feeds had started
+    assert events.index("command") < count

@@ -15,11 +15,11 @@ A body whose SHA-256 equals the one stored for the feed is not parsed again (ser
 without ETag/Last-Modified often send the same bytes every time).
 
 Feeds fetch and parse concurrently, but queue their items for storage one feed at a time
-in feed-id order (:class:`_StoreTurns`, an ordered handoff), so a cycle stores the same
-copy of a story carried by several feeds whichever finished downloading first; the other
-copies become sightings of it (their outlets are credited). Items handed to ``on_new_items``
-carry the sightings recorded so far in the cycle (all of them when the cycle's new items
-fit in one hand-off batch, ``HANDOFF_BATCH``).
+in feed-id order (:class:`~bot.feeds.order.StoreTurns`, an ordered handoff), so a cycle
+stores the same copy of a story carried by several feeds whichever finished downloading
+first; the other copies become sightings of it (their outlets are credited). Items
+handed to ``on_new_items`` carry the sightings recorded so far in the cycle (all of them
+when the cycle's new items fit in one hand-off batch, ``HANDOFF_BATCH``).
 
 The parser workers prepare what is stored (dedupe keys, plain text and, when the pool
 compiled the default watchlist, the matches): the loop thread only moves rows into
@@ -41,11 +41,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Sequence,
+)
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.config import PollSettings, Settings
 from bot.core.clock import Clock
@@ -56,11 +60,14 @@ from bot.core.telemetry import NULL_TELEMETRY, PollCycle, Telemetry
 from bot.errors import BriefbotError
 from bot.feeds.decide import PollDecision, PollPolicy, Verdict, decide, failure
 from bot.feeds.fetch import Fetcher, UrlGuard
+from bot.feeds.order import StoreTurns, gather_staggered
 from bot.feeds.parse import ParsedFeed, ParserPool, PreparingParser, prepare_items
 from bot.feeds.probe import probe_feed
 from bot.feeds.writer import LINGER, STORE_BATCH, BatchWriter
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: At most this many items whose hand-off failed wait for the next cycle's (the oldest
 #: are dropped beyond it, with an error logged; the start-up recovery still has them).
@@ -171,52 +178,11 @@ class _Outcome:
     new: list[MatchedItem] = field(default_factory=list)
 
 
-class _StoreTurns:
-    """An ordered handoff: the feeds of a cycle store their items one at a time, in a
-    fixed order (position 0, 1, 2...), whenever each finishes fetching and parsing.
-
-    ``async with turns.turn(i)`` waits until every earlier position is done. A feed
-    that stores nothing (failed, not modified) calls :meth:`done`: its turn passes as
-    soon as the previous one has, without making the feed's task wait."""
-
-    def __init__(self, count: int) -> None:
-        loop = asyncio.get_running_loop()
-        self._done: list[asyncio.Future[None]] = [loop.create_future() for _ in range(count)]
-
-    @asynccontextmanager
-    async def turn(self, position: int) -> AsyncIterator[None]:
-        if position > 0:
-            await asyncio.shield(self._done[position - 1])
-        try:
-            yield
-        finally:
-            self._finish(position)
-
-    def done(self, position: int) -> None:
-        """Position ``position`` has nothing (more) to store."""
-        if self._done[position].done():
-            return
-        if position == 0:
-            self._finish(0)
-        else:
-            self._done[position - 1].add_done_callback(lambda _: self._finish(position))
-
-    def _finish(self, position: int) -> None:
-        if not self._done[position].done():
-            self._done[position].set_result(None)
-
-    def when_all_done(self, callback: Callable[[], object]) -> None:
-        """Call ``callback`` once every position has stored (or has nothing to)."""
-        if not self._done:
-            return
-        self._done[-1].add_done_callback(lambda _: callback())
-
-
 @dataclass(frozen=True, slots=True)
 class _Cycle:
     """One cycle's store order and writer."""
 
-    turns: _StoreTurns
+    turns: StoreTurns
     writer: BatchWriter
 
 
@@ -306,7 +272,7 @@ class Poller:
         #: new items whose hand-off to ``on_new_items`` failed: handed again next cycle
         self._unhanded: list[MatchedItem] = []
         # One writer per cycle stores the feeds' items in batches (BatchWriter), in the
-        # order of _StoreTurns. SQLite serialises writes (a FIFO lock): with all the feeds
+        # order of StoreTurns. SQLite serialises writes (a FIFO lock): with all the feeds
         # of a big poll queued on it at once, a chat command waited behind all of them (23
         # s measured by the old scripts/bench_poll.py; benchmarks/cycle.py measures it).
 
@@ -343,7 +309,7 @@ class Poller:
                 feeds = await self.storage.feed_states()
             feeds = sorted(feeds, key=lambda f: f.id)
             cycle = _Cycle(
-                _StoreTurns(len(feeds)),
+                StoreTurns(len(feeds)),
                 BatchWriter(
                     self.storage,
                     fetched_at=started,
@@ -361,8 +327,8 @@ class Poller:
                 return outcome
 
             try:
-                outcomes = await asyncio.gather(
-                    *(poll_and_hand(feed, n) for n, feed in enumerate(feeds))
+                outcomes = await gather_staggered(
+                    [poll_and_hand(feed, n) for n, feed in enumerate(feeds)]
                 )
             finally:
                 await cycle.writer.close()
