@@ -50,8 +50,9 @@ import regex
 from bot.core.matching import Matcher
 from bot.core.text import CJK as _CJK
 from bot.core.text import CJK_CLASS, match_form, normalize, plain
-from bot.core.watchlist import Alias, Entry, Watchlist, make_user_entry
+from bot.core.watchlist import Alias, Entry, Watchlist
 from bot.core.watchlist_resolve import merge_watchlists
+from bot.core.watchlist_user import make_user_entry
 from bot.errors import InputError
 from bot.watchlist_files import default_watchlist
 

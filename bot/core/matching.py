@@ -57,12 +57,12 @@ class Matcher(CompiledWatchlist):
     def match(self, title: str, summary: str) -> list[Match]:
         """The entries the item matches, sorted by entry id, one Match per entry (a
         title hit preferred over a summary hit)."""
-        return list(_Evaluation(self, title, summary, explain=False).run().matches)
+        return _Evaluation(self, title, summary, explain=False).matches()
 
     def match_plain(self, title: str, summary: str) -> list[Match]:
         """:meth:`match` for text already through :func:`bot.core.text.plain` (as
         stored and displayed): the same result, without normalising again."""
-        return list(_Evaluation(self, title, summary, explain=False, is_plain=True).run().matches)
+        return _Evaluation(self, title, summary, explain=False, is_plain=True).matches()
 
     def explain(self, title: str, summary: str) -> Explanation:
         """Matches plus every candidate hit considered, accepted or rejected, with why."""

@@ -84,12 +84,27 @@ class Explanation:
         return out
 
 
-def _may_hold(r: _RuleC, hit_terms: KeysView[int]) -> bool:
-    """Whether every group of the rule has a term hit (before any check)."""
-    for g in r.group_terms:  # noqa: SIM110 (a loop: faster than all() over a generator)
+def _may_hold(needs: Sequence[frozenset[int]], hit_terms: KeysView[int]) -> bool:
+    """Whether each of the term sets ``needs`` (a rule's groups, an entry's context
+    groups...) has a term hit (before any check)."""
+    for g in needs:  # noqa: SIM110 (a loop: faster than all() over a generator)
         if hit_terms.isdisjoint(g):
             return False
     return True
+
+
+def _may_match(e: _EntryC, hit_terms: KeysView[int]) -> bool:
+    """Whether the entry can match given the terms hit (before any check): each of its
+    context groups hit, and one of its aliases or every group (and context group) of
+    one of its rules."""
+    if e.context_terms and not _may_hold(e.context_terms, hit_terms):
+        return False
+    if not hit_terms.isdisjoint(e.alias_terms):
+        return True
+    for r in e.rules:  # noqa: SIM110 (a loop: faster than any() over a generator)
+        if _may_hold(r.needs, hit_terms):
+            return True
+    return False
 
 
 def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
@@ -110,6 +125,20 @@ class _Found:
 
 class _Evaluation:
     """The state of matching one item."""
+
+    __slots__ = (
+        "_actor_spans",
+        "_present",
+        "_unless_hits",
+        "accepted",
+        "candidates",
+        "case_misses",
+        "explain",
+        "hits",
+        "implied",
+        "m",
+        "segments",
+    )
 
     def __init__(
         self,
@@ -139,6 +168,8 @@ class _Evaluation:
 
     def _veto(self, e: _EntryC) -> str | None:
         """The entry's ``unless`` phrase found in the title or the lead, if any."""
+        if not e.unless:
+            return None
         unless = _unless_of(self.m)
         phrases = unless.by_entry.get(e.index)
         if not phrases or unless.compiled is None:
@@ -154,10 +185,11 @@ class _Evaluation:
 
     # an alias's hits that count, with the reasons others do not
     def _check(self, a: _AliasC, hit: _Hit) -> str | None:
-        for x in a.exclude:
-            for xh in self.hits.get(x.id, ()):
-                if xh.seg == hit.seg and xh.start < hit.end and hit.start < xh.end:
-                    return f"excluded by {x.form!r}"
+        if not self.hits.keys().isdisjoint(a.exclude_ids):
+            for x in a.exclude:
+                for xh in self.hits.get(x.id, ()):
+                    if xh.seg == hit.seg and xh.start < hit.end and hit.start < xh.end:
+                        return f"excluded by {x.form!r}"
         for group in a.context:
             if not self._context_near(group, hit, a.window):
                 if not self.explain:
@@ -467,14 +499,17 @@ class _Evaluation:
         if veto is not None:
             self._vetoed(e, veto)
             return None
-        source = self.m.watchlist.entries[e.index]
         found: list[_Found] = []
         context_why = self._groups_ok(e.context) if e.context else None
         if context_why and not self.explain:
             return None  # without its context, no hit of the entry counts
+        hits = self.hits
+        hit_terms = hits.keys()
         for a in self.present(e.aliases):
-            for h in self.hits[a.term.id]:
-                why = self._check(a, h)
+            # nothing to check (the common case): no context, no exclusion hit
+            checked = bool(a.context) or not hit_terms.isdisjoint(a.exclude_ids)
+            for h in hits[a.term.id]:
+                why = self._check(a, h) if checked else None
                 if why is None and context_why:
                     why = f"entry context: {context_why}"
                 seg = self.segments[h.seg]
@@ -496,15 +531,14 @@ class _Evaluation:
         for r in e.rules:
             if found and not self.explain and any(f.field is Field.TITLE for f in found):
                 break
-            hits = self.hits
             if not self.explain:
-                if not _may_hold(r, hits.keys()):
+                if not _may_hold(r.needs, hit_terms):
                     continue
             else:
                 present = sum(1 for g in r.groups if any(self.ok(a) for a in g))
                 if present < min(2, len(r.groups)):
                     continue
-            f, why = self._rule(r, source.rules[r.index].ordered)
+            f, why = self._rule(r, r.ordered)
             if f is not None and context_why:
                 f, why = None, f"entry context: {context_why}"
             if f is not None:
@@ -524,41 +558,66 @@ class _Evaluation:
             return None
         return min(found, key=lambda f: (f.field is not Field.TITLE, f.pos))
 
+    def matches(self) -> list[Match]:
+        """The matches (not explaining): :meth:`run`'s, without the explanation."""
+        hits = self.hits
+        if not hits:
+            return []  # the common case: no term in the item
+        triggers = self.m._match_triggers
+        touched: set[int] = set()
+        for term_id in hits:
+            triggered = triggers.get(term_id)
+            if triggered:
+                touched |= triggered
+        matches: list[Match] = []
+        entries = self.m._entries
+        hit_terms = hits.keys()
+        for index in sorted(touched):
+            e = entries[index]
+            # the common case: touched by a word of a rule that cannot hold, or without
+            # its context
+            if _may_match(e, hit_terms):
+                f = self._entry(e)
+                if f is not None:
+                    matches.append(Match(entry_id=e.id, alias=f.alias, field=f.field))
+        if self.implied:
+            self._add_implied(matches)
+        if len(matches) > 1:
+            matches.sort(key=lambda m: m.entry_id)
+        return matches
+
+    def _add_implied(self, matches: list[Match]) -> None:
+        """The entries the matched aliases imply, not matched already."""
+        matched = {m.entry_id for m in matches}
+        index_by_id = self.m._index_by_id
+        for target, f in sorted(
+            self.implied, key=lambda x: (x[0], x[1].field is not Field.TITLE, x[1].pos)
+        ):
+            if target not in matched and target in index_by_id:
+                matched.add(target)
+                matches.append(Match(entry_id=target, alias=f.alias, field=f.field))
+
     def run(self) -> Explanation:
+        if not self.explain:
+            return Explanation(matches=tuple(self.matches()))
         if not self.hits and not self.case_misses:
             return Explanation(matches=())  # the common case: no term in the item
         touched: set[int] = set()
-        triggers = self.m._triggers if self.explain else self.m._match_triggers
+        triggers = self.m._triggers
         for term_id in self.hits:
             triggered = triggers.get(term_id)
             if triggered:
                 touched |= triggered
         matches = []
         entries = self.m._entries
-        hit_terms = self.hits.keys()
         for index in sorted(touched):
             e = entries[index]
-            if (
-                not self.explain
-                and hit_terms.isdisjoint(e.alias_terms)
-                and not any(_may_hold(r, hit_terms) for r in e.rules)
-            ):
-                # the common case: touched by a word of a rule that cannot hold (another
-                # group has no hit), none of its aliases hit
-                continue
             f = self._entry(e)
             if f is not None:
                 matches.append(Match(entry_id=e.id, alias=f.alias, field=f.field))
         if self.implied:
-            matched = {m.entry_id for m in matches}
-            index_by_id = self.m._index_by_id
-            for target, f in sorted(
-                self.implied, key=lambda x: (x[0], x[1].field is not Field.TITLE, x[1].pos)
-            ):
-                if target not in matched and target in index_by_id:
-                    matched.add(target)
-                    matches.append(Match(entry_id=target, alias=f.alias, field=f.field))
-        if self.explain and self.case_misses:
+            self._add_implied(matches)
+        if self.case_misses:
             for h in self.case_misses:
                 for index in sorted(self.m._triggers.get(h.term.id, set())):
                     e = self.m._entries[index]

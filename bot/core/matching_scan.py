@@ -109,14 +109,16 @@ class CompiledWatchlist:
         done = self._aliases.get(a)
         if done is not None:
             return done
+        exclude = tuple(self._term(x.text, x.case) for x in a.exclude)
         compiled = _AliasC(
             id=len(self._alias_list),
             text=a.text,
             term=self._term(a.text, a.case),
-            exclude=tuple(self._term(x.text, x.case) for x in a.exclude),
+            exclude=exclude,
             context=tuple(tuple(self._alias(x) for x in g) for g in a.context),
             window=a.window,
             implies=a.implies,
+            exclude_ids=frozenset(x.id for x in exclude),
         )
         self._aliases[a] = compiled
         self._alias_list.append(compiled)
@@ -137,6 +139,7 @@ class CompiledWatchlist:
                     context=ac.context,
                     window=ac.window,
                     implies=ac.implies,
+                    exclude_ids=ac.exclude_ids | {x.id for x in entry_excl},
                 )
                 ac.id = len(self._alias_list)
                 self._alias_list.append(ac)
@@ -155,27 +158,34 @@ class CompiledWatchlist:
             if rc.group_terms:
                 for term_id in min(rc.group_terms, key=len):
                     self._match_triggers.setdefault(term_id, set()).add(index)
+        context = tuple(tuple(self._alias(x) for x in g) for g in e.context)
         return _EntryC(
             index=index,
             id=e.id,
             kind=e.kind,
             aliases=tuple(aliases),
-            context=tuple(tuple(self._alias(x) for x in g) for g in e.context),
+            context=context,
             rules=tuple(rules),
             alias_terms=frozenset(a.term.id for a in aliases),
+            context_terms=tuple(frozenset(a.term.id for a in g) for g in context),
+            unless=bool(e.unless),
         )
 
     def _compile_rule(self, index: int, r: Rule) -> _RuleC:
         groups = tuple(tuple(self._alias(a) for a in g) for g in r.all)
+        context = tuple(tuple(self._alias(a) for a in g) for g in r.context)
+        group_terms = tuple(frozenset(a.term.id for a in g) for g in groups)
         return _RuleC(
             index=index,
             groups=groups,
-            group_terms=tuple(frozenset(a.term.id for a in g) for g in groups),
+            group_terms=group_terms,
             scope=r.scope,
             window=r.window,
             last_follows=r.last_follows,
-            context=tuple(tuple(self._alias(a) for a in g) for g in r.context),
+            context=context,
             exclusive=r.exclusive,
+            ordered=r.ordered,
+            needs=group_terms + tuple(frozenset(a.term.id for a in g) for g in context),
         )
 
     def _build_automaton(self) -> Any:
@@ -187,7 +197,11 @@ class CompiledWatchlist:
         automaton = ahocorasick.Automaton()
         for key, terms in self._by_key.items():
             first = terms[0]
-            automaton.add_word(key, (len(key), first.bound_start, first.bound_end, tuple(terms)))
+            # the common case, one term without a case rule: its id (else None)
+            simple = first.id if len(terms) == 1 and not first.exact else None
+            automaton.add_word(
+                key, (len(key), first.bound_start, first.bound_end, tuple(terms), simple)
+            )
         if self._by_key:
             automaton.make_automaton()
         return automaton
@@ -204,20 +218,31 @@ class CompiledWatchlist:
             return hits
         iterate = self._automaton.iter
         word = _WORD_CHARS
+        get = hits.get
         for seg in segments:
             text = seg.text
             if not text:
                 continue
             n = len(text)
             seg_index = seg.index
+            low = text.lower()
+            if len(low) != n:
+                low = _lower(text)
             # the automaton reports a hit at its end: one key's hits (of one length) come
             # in the order of their starts
-            for last, (length, bound_start, bound_end, terms) in iterate(_lower(text)):
+            for last, (length, bound_start, bound_end, terms, simple) in iterate(low):
                 end = last + 1
                 start = end - length
                 if bound_end and end < n and word[text[end]]:
                     continue
                 if bound_start and start > 0 and word[text[start - 1]]:
+                    continue
+                if simple is not None:
+                    got = get(simple)
+                    if got is None:
+                        hits[simple] = [_Hit(terms[0], seg_index, start, end)]
+                    else:
+                        got.append(_Hit(terms[0], seg_index, start, end))
                     continue
                 for term in terms:
                     exact = term.exact
@@ -231,7 +256,7 @@ class CompiledWatchlist:
                             if case_misses is not None:
                                 case_misses.append(_Hit(term, seg_index, start, end))
                             continue
-                    got = hits.get(term.id)
+                    got = get(term.id)
                     if got is None:
                         hits[term.id] = [_Hit(term, seg_index, start, end)]
                     else:

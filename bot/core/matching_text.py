@@ -238,6 +238,8 @@ class _AliasC:
     context: tuple[tuple[_AliasC, ...], ...]
     window: int | None
     implies: tuple[str, ...] = ()
+    # the term ids of ``exclude``: an alias hit can only be excluded when one is hit
+    exclude_ids: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -251,6 +253,10 @@ class _RuleC:
     exclusive: bool = False
     # the term ids of each group: the rule can only hold when each group has a hit
     group_terms: tuple[frozenset[int], ...] = ()
+    ordered: bool = False  # as watchlist.Rule.ordered
+    # group_terms and the term ids of each context group: the rule can only hold when
+    # each has a hit
+    needs: tuple[frozenset[int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -262,6 +268,9 @@ class _EntryC:
     context: tuple[tuple[_AliasC, ...], ...]
     rules: tuple[_RuleC, ...]
     alias_terms: frozenset[int] = frozenset()  # the term ids of its aliases
+    # the term ids of each context group: no hit of the entry counts unless each has one
+    context_terms: tuple[frozenset[int], ...] = ()
+    unless: bool = False  # whether it has ``unless`` phrases
 
 
 @dataclass(slots=True)
