@@ -28,6 +28,8 @@ from bot.core.matching_text import (
     _Hit,
     _RuleC,
     _Segment,
+    _Term,
+    _unpacked,
 )
 from bot.core.models import Field, Match
 from bot.core.text import match_form, plain
@@ -128,11 +130,13 @@ class _Evaluation:
 
     __slots__ = (
         "_actor_spans",
+        "_hit_lists",
         "_present",
         "_unless_hits",
         "accepted",
         "candidates",
         "case_misses",
+        "cut",
         "explain",
         "hits",
         "implied",
@@ -158,13 +162,25 @@ class _Evaluation:
             _Segment(1, Field.SUMMARY, match_form(summary or "")),
         ]
         self.case_misses: list[_Hit] | None = [] if explain else None
+        # term id -> where it is hit (see :func:`_unpacked`); the hits: :meth:`hits_of`
         self.hits = matcher._scan(self.segments, self.case_misses)
+        self.cut = len(self.segments[0].text)
+        self._hit_lists: dict[int, list[_Hit]] = {}
         self.accepted: dict[int, list[_Hit]] = {}
         self.candidates: list[Candidate] = []
         self.implied: list[tuple[str, _Found]] = []
         self._actor_spans: list[list[tuple[int, int]]] | None = None
         self._present: dict[int, list[_AliasC]] = {}
-        self._unless_hits: dict[int, list[_Hit]] | None = None
+        self._unless_hits: dict[int, list[int]] | None = None
+
+    def hits_of(self, term: _Term) -> list[_Hit]:
+        """The hits of a term, in text order."""
+        got = self._hit_lists.get(term.id)
+        if got is None:
+            cut = self.cut
+            got = [_unpacked(term, at, cut) for at in self.hits.get(term.id, ())]
+            self._hit_lists[term.id] = got
+        return got
 
     def _veto(self, e: _EntryC) -> str | None:
         """The entry's ``unless`` phrase found in the title or the lead, if any."""
@@ -177,7 +193,8 @@ class _Evaluation:
         if self._unless_hits is None:
             self._unless_hits = unless.compiled._scan(self.segments)
         for a in phrases:
-            for h in self._unless_hits.get(a.term.id, ()):
+            for at in self._unless_hits.get(a.term.id, ()):
+                h = _unpacked(a.term, at, self.cut)
                 if h.seg == 0 or self.segments[1].in_lead(h.start):
                     where = "title" if h.seg == 0 else "lead"
                     return f"vetoed: unless {a.text!r} (in the {where})"
@@ -185,9 +202,12 @@ class _Evaluation:
 
     # an alias's hits that count, with the reasons others do not
     def _check(self, a: _AliasC, hit: _Hit) -> str | None:
-        if not self.hits.keys().isdisjoint(a.exclude_ids):
+        hits = self.hits
+        if not hits.keys().isdisjoint(a.exclude_ids):
             for x in a.exclude:
-                for xh in self.hits.get(x.id, ()):
+                if x.id not in hits:
+                    continue
+                for xh in self.hits_of(x):
                     if xh.seg == hit.seg and xh.start < hit.end and hit.start < xh.end:
                         return f"excluded by {x.form!r}"
         for group in a.context:
@@ -235,7 +255,7 @@ class _Evaluation:
         if done is not None:
             return done
         self.accepted[a.id] = []  # guards against a (malformed) context cycle
-        out = [h for h in self.hits.get(a.term.id, ()) if self._check(a, h) is None]
+        out = [h for h in self.hits_of(a.term) if self._check(a, h) is None]
         self.accepted[a.id] = out
         return out
 
@@ -487,7 +507,7 @@ class _Evaluation:
         if not self.explain:
             return
         for a in e.aliases:
-            for h in self.hits.get(a.term.id, ()):
+            for h in self.hits_of(a.term):
                 seg = self.segments[h.seg]
                 snippet = seg.snippet(h.start, h.end)
                 self.candidates.append(Candidate(e.id, a.text, seg.field, False, why, snippet))
@@ -508,7 +528,7 @@ class _Evaluation:
         for a in self.present(e.aliases):
             # nothing to check (the common case): no context, no exclusion hit
             checked = bool(a.context) or not hit_terms.isdisjoint(a.exclude_ids)
-            for h in hits[a.term.id]:
+            for h in self.hits_of(a.term):
                 why = self._check(a, h) if checked else None
                 if why is None and context_why:
                     why = f"entry context: {context_why}"
@@ -558,6 +578,55 @@ class _Evaluation:
             return None
         return min(found, key=lambda f: (f.field is not Field.TITLE, f.pos))
 
+    def _entry_match(self, e: _EntryC) -> _Found | None:
+        """:meth:`_entry` when not explaining: the same result, from the fewest hits
+        (the first in the title, else the first in the summary; on a tie, the first
+        alias, then the first rule)."""
+        if e.unless and self._veto(e) is not None:
+            return None
+        if e.context and self._groups_ok(e.context):
+            return None  # without its context, no hit of the entry counts
+        hits = self.hits
+        hit_terms = hits.keys()
+        cut = self.cut
+        best = -1  # where the best hit is (as the scanner gives it), -1 for none yet
+        alias = ""
+        # the aliases hit, in the entry's order (usually one)
+        positions: list[int] = []
+        for term_id in hit_terms & e.alias_terms:
+            positions += e.alias_positions[term_id]
+        if len(positions) > 1:
+            positions.sort()
+        aliases = e.aliases
+        for p in positions:
+            a = aliases[p]
+            if a.context or a.implies or not hit_terms.isdisjoint(a.exclude_ids):
+                for h in self.hits_of(a.term):
+                    if self._check(a, h) is None:
+                        for target in a.implies:
+                            f = _Found(self.segments[h.seg].field, h.start, a.text)
+                            self.implied.append((target, f))
+                        at = h.start + h.seg * (cut + 1)
+                        if best < 0 or at < best:
+                            best, alias = at, a.text
+            else:  # every hit counts: the first (a term's hits are in text order)
+                at = hits[a.term.id][0]
+                if best < 0 or at < best:
+                    best, alias = at, a.text
+        for r in e.rules:
+            if 0 <= best < cut:
+                break  # in the title: no rule does better
+            if _may_hold(r.needs, hit_terms):
+                f, _ = self._rule(r, r.ordered)
+                if f is not None:
+                    at = f.pos if f.field is Field.TITLE else f.pos + cut + 1
+                    if best < 0 or at < best:
+                        best, alias = at, f.alias
+        if best < 0:
+            return None
+        seg, start = (1, best - cut - 1) if best > cut else (0, best)
+        return _Found(self.segments[seg].field, start, alias)
+
     def matches(self) -> list[Match]:
         """The matches (not explaining): :meth:`run`'s, without the explanation."""
         hits = self.hits
@@ -576,10 +645,13 @@ class _Evaluation:
             e = entries[index]
             # the common case: touched by a word of a rule that cannot hold, or without
             # its context
-            if _may_match(e, hit_terms):
-                f = self._entry(e)
-                if f is not None:
-                    matches.append(Match(entry_id=e.id, alias=f.alias, field=f.field))
+            if (e.context_terms or hit_terms.isdisjoint(e.alias_terms)) and not _may_match(
+                e, hit_terms
+            ):
+                continue
+            f = self._entry_match(e)
+            if f is not None:
+                matches.append(Match(entry_id=e.id, alias=f.alias, field=f.field))
         if self.implied:
             self._add_implied(matches)
         if len(matches) > 1:

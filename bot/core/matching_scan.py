@@ -68,10 +68,7 @@ class CompiledWatchlist:
         key = id(group)
         got = self._group_positions.get(key)
         if got is None:
-            index: dict[int, list[int]] = {}
-            for i, a in enumerate(group):
-                index.setdefault(a.term.id, []).append(i)
-            got = {tid: tuple(ps) for tid, ps in index.items()}
+            got = _positions_by_term(group)
             self._group_positions[key] = got
         return got
 
@@ -167,6 +164,7 @@ class CompiledWatchlist:
             context=context,
             rules=tuple(rules),
             alias_terms=frozenset(a.term.id for a in aliases),
+            alias_positions=_positions_by_term(aliases),
             context_terms=tuple(frozenset(a.term.id for a in g) for g in context),
             unless=bool(e.unless),
         )
@@ -191,16 +189,16 @@ class CompiledWatchlist:
     def _build_automaton(self) -> Any:
         """One Aho-Corasick automaton (pyahocorasick) over every term's lower-cased key:
         a single pass over a field finds every occurrence of every term, overlaps
-        included ("Hunter Biden" / "Biden"). The value of a key: its length, whether
-        its first / last character is a word character (Latin script: a hit must not
-        continue a word there; CJK has no word boundaries), and its terms."""
+        included ("Hunter Biden" / "Biden"). The value of a key: its length less one,
+        whether its first / last character is a word character (Latin script: a hit must
+        not continue a word there; CJK has no word boundaries), its terms, and the one
+        term's id when the key has one term without a case rule (the common case)."""
         automaton = ahocorasick.Automaton()
         for key, terms in self._by_key.items():
             first = terms[0]
-            # the common case, one term without a case rule: its id (else None)
             simple = first.id if len(terms) == 1 and not first.exact else None
             automaton.add_word(
-                key, (len(key), first.bound_start, first.bound_end, tuple(terms), simple)
+                key, (len(key) - 1, first.bound_start, first.bound_end, tuple(terms), simple)
             )
         if self._by_key:
             automaton.make_automaton()
@@ -209,61 +207,72 @@ class CompiledWatchlist:
     # -- scanning -----------------------------------------------------------------------
     def _scan(
         self, segments: Sequence[_Segment], case_misses: list[_Hit] | None = None
-    ) -> dict[int, list[_Hit]]:
-        """Every term hit in ``segments`` at word boundaries (Latin script) whose case
-        rule holds, by term id, each term's hits in text order; a hit failing its case
-        rule goes to ``case_misses`` (when given), in text order."""
-        hits: dict[int, list[_Hit]] = {}
+    ) -> dict[int, list[int]]:
+        """Every term hit in an item's title and summary (``segments``) at word
+        boundaries (Latin script) whose case rule holds: term id -> where each starts in
+        the text read (the title, a line break, the summary: see :func:`_unpacked`), in
+        text order; a hit failing its case rule goes to ``case_misses`` (when given), in
+        text order. (Just ints: most hits are of words no entry needs, built into a
+        :class:`_Hit` only when looked at.)"""
+        hits: dict[int, list[int]] = {}
         if not self._by_key:
             return hits
-        iterate = self._automaton.iter
+        title, summary = segments
+        # one pass over both fields: no term has a line break (folded to a space), and
+        # a line break is no word character: a field's edge is a word boundary
+        text = f"{title.text}\n{summary.text}"
+        cut = len(title.text)
+        low = text.lower()
+        if len(low) != len(text):
+            low = _lower(text)
+        after = text[1:] + " "  # after[i]: the character after text[i]; a space at the end
+        before = " " + text  # before[i]: the character before text[i]; a space first
         word = _WORD_CHARS
         get = hits.get
-        for seg in segments:
-            text = seg.text
-            if not text:
+        # the automaton reports a hit at its end: one key's hits (of one length) come in
+        # the order of their starts
+        for last, (most, bound_start, bound_end, terms, simple) in self._automaton.iter(low):
+            if bound_end and word[after[last]]:
                 continue
-            n = len(text)
-            seg_index = seg.index
-            low = text.lower()
-            if len(low) != n:
-                low = _lower(text)
-            # the automaton reports a hit at its end: one key's hits (of one length) come
-            # in the order of their starts
-            for last, (length, bound_start, bound_end, terms, simple) in iterate(low):
-                end = last + 1
-                start = end - length
-                if bound_end and end < n and word[text[end]]:
-                    continue
-                if bound_start and start > 0 and word[text[start - 1]]:
-                    continue
-                if simple is not None:
-                    got = get(simple)
-                    if got is None:
-                        hits[simple] = [_Hit(terms[0], seg_index, start, end)]
-                    else:
-                        got.append(_Hit(terms[0], seg_index, start, end))
-                    continue
-                for term in terms:
-                    exact = term.exact
-                    if exact:
-                        form = term.form
-                        if (
-                            text[start:end] != form
-                            and any(text[start + k] != form[k] for k in exact)
-                            and not (seg.caps and not _numeral_after_name(text, start, end))
-                        ):
+            start = last - most
+            if bound_start and word[before[start]]:
+                continue
+            if simple is not None:
+                got = get(simple)
+                if got is None:
+                    hits[simple] = [start]
+                else:
+                    got.append(start)
+                continue
+            for term in terms:
+                exact = term.exact
+                if exact:
+                    form = term.form
+                    if text[start : last + 1] != form and any(
+                        text[start + k] != form[k] for k in exact
+                    ):
+                        seg, at = (summary, start - cut - 1) if start > cut else (title, start)
+                        end = at + len(form)
+                        if not (seg.caps and not _numeral_after_name(seg.text, at, end)):
                             if case_misses is not None:
-                                case_misses.append(_Hit(term, seg_index, start, end))
+                                case_misses.append(_Hit(term, seg.index, at, end))
                             continue
-                    got = get(term.id)
-                    if got is None:
-                        hits[term.id] = [_Hit(term, seg_index, start, end)]
-                    else:
-                        got.append(_Hit(term, seg_index, start, end))
+                got = get(term.id)
+                if got is None:
+                    hits[term.id] = [start]
+                else:
+                    got.append(start)
         if case_misses:
             case_misses.sort(key=_hit_order)
         return hits
+
+
+def _positions_by_term(group: Sequence[_AliasC]) -> dict[int, tuple[int, ...]]:
+    """Term id -> the positions of the group's aliases with that term."""
+    index: dict[int, list[int]] = {}
+    for i, a in enumerate(group):
+        index.setdefault(a.term.id, []).append(i)
+    return {tid: tuple(ps) for tid, ps in index.items()}
 
 
 def _hit_order(h: _Hit) -> tuple[int, int, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Literal
 
@@ -271,6 +271,8 @@ class _EntryC:
     # the term ids of each context group: no hit of the entry counts unless each has one
     context_terms: tuple[frozenset[int], ...] = ()
     unless: bool = False  # whether it has ``unless`` phrases
+    # term id -> the positions in ``aliases`` of the aliases with that term
+    alias_positions: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -279,6 +281,16 @@ class _Hit:
     seg: int  # 0 title, 1 summary
     start: int
     end: int
+
+
+def _unpacked(term: _Term, at: int, cut: int) -> _Hit:
+    """The hit of ``term`` at ``at`` in an item's text as the scanner reads it: the
+    title (``cut`` characters), a line break, the summary."""
+    if at > cut:
+        seg, start = 1, at - cut - 1
+    else:
+        seg, start = 0, at
+    return _Hit(term, seg, start, start + len(term.key))
 
 
 class _Segment:
