@@ -578,7 +578,7 @@ class _Evaluation:
             return None
         return min(found, key=lambda f: (f.field is not Field.TITLE, f.pos))
 
-    def _entry_match(self, e: _EntryC) -> _Found | None:
+    def _entry_match(self, e: _EntryC) -> Match | None:
         """:meth:`_entry` when not explaining: the same result, from the fewest hits
         (the first in the title, else the first in the summary; on a tie, the first
         alias, then the first rule)."""
@@ -593,7 +593,7 @@ class _Evaluation:
         alias = ""
         # the aliases hit, in the entry's order (usually one)
         positions: list[int] = []
-        for term_id in hit_terms & e.alias_terms:
+        for term_id in e.alias_terms.intersection(hits):
             positions += e.alias_positions[term_id]
         if len(positions) > 1:
             positions.sort()
@@ -624,8 +624,7 @@ class _Evaluation:
                         best, alias = at, f.alias
         if best < 0:
             return None
-        seg, start = (1, best - cut - 1) if best > cut else (0, best)
-        return _Found(self.segments[seg].field, start, alias)
+        return Match(entry_id=e.id, alias=alias, field=self.segments[best > cut].field)
 
     def matches(self) -> list[Match]:
         """The matches (not explaining): :meth:`run`'s, without the explanation."""
@@ -649,9 +648,9 @@ class _Evaluation:
                 e, hit_terms
             ):
                 continue
-            f = self._entry_match(e)
-            if f is not None:
-                matches.append(Match(entry_id=e.id, alias=f.alias, field=f.field))
+            match = self._entry_match(e)
+            if match is not None:
+                matches.append(match)
         if self.implied:
             self._add_implied(matches)
         if len(matches) > 1:
