@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from bot.core.matching_rules import Candidate, Explanation, _Evaluation
+from bot.core.matching_rules import Candidate, Explanation, explain_item, match_item
 from bot.core.matching_scan import CompiledWatchlist
 from bot.core.models import Match
 from bot.core.watchlist import Watchlist
@@ -57,16 +57,16 @@ class Matcher(CompiledWatchlist):
     def match(self, title: str, summary: str) -> list[Match]:
         """The entries the item matches, sorted by entry id, one Match per entry (a
         title hit preferred over a summary hit)."""
-        return _Evaluation(self, title, summary, explain=False).matches()
+        return match_item(self, title, summary, is_plain=False)
 
     def match_plain(self, title: str, summary: str) -> list[Match]:
         """:meth:`match` for text already through :func:`bot.core.text.plain` (as
         stored and displayed): the same result, without normalising again."""
-        return _Evaluation(self, title, summary, explain=False, is_plain=True).matches()
+        return match_item(self, title, summary, is_plain=True)
 
     def explain(self, title: str, summary: str) -> Explanation:
         """Matches plus every candidate hit considered, accepted or rejected, with why."""
-        return _Evaluation(self, title, summary, explain=True).run()
+        return explain_item(self, title, summary)
 
 
 # -- compile cache -----------------------------------------------------------------------

@@ -6,12 +6,12 @@ parties, implied entries), and the :class:`Explanation` of every candidate consi
 from __future__ import annotations
 
 import itertools
-from collections.abc import KeysView, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.core.matching_order import in_order as _in_order
 from bot.core.matching_order import unless_of as _unless_of
-from bot.core.matching_scan import CompiledWatchlist
+from bot.core.matching_scan import CompiledWatchlist, _may_hold
 from bot.core.matching_text import (
     _CALENDAR,
     _CJK_CLAUSE_END,
@@ -86,29 +86,6 @@ class Explanation:
         return out
 
 
-def _may_hold(needs: Sequence[frozenset[int]], hit_terms: KeysView[int]) -> bool:
-    """Whether each of the term sets ``needs`` (a rule's groups, an entry's context
-    groups...) has a term hit (before any check)."""
-    for g in needs:  # noqa: SIM110 (a loop: faster than all() over a generator)
-        if hit_terms.isdisjoint(g):
-            return False
-    return True
-
-
-def _may_match(e: _EntryC, hit_terms: KeysView[int]) -> bool:
-    """Whether the entry can match given the terms hit (before any check): each of its
-    context groups hit, and one of its aliases or every group (and context group) of
-    one of its rules."""
-    if e.context_terms and not _may_hold(e.context_terms, hit_terms):
-        return False
-    if not hit_terms.isdisjoint(e.alias_terms):
-        return True
-    for r in e.rules:  # noqa: SIM110 (a loop: faster than any() over a generator)
-        if _may_hold(r.needs, hit_terms):
-            return True
-    return False
-
-
 def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
     texts: list[str] = []
     for a in group:
@@ -147,24 +124,19 @@ class _Evaluation:
     def __init__(
         self,
         matcher: CompiledWatchlist,
-        title: str,
-        summary: str,
+        segments: list[_Segment],
+        hits: dict[int, list[int]],
+        case_misses: list[_Hit] | None = None,
         *,
         explain: bool,
-        is_plain: bool = False,
     ) -> None:
         self.m = matcher
         self.explain = explain
-        if not is_plain:
-            title, summary = plain(title or ""), plain(summary or "")
-        self.segments = [
-            _Segment(0, Field.TITLE, match_form(title or "")),
-            _Segment(1, Field.SUMMARY, match_form(summary or "")),
-        ]
-        self.case_misses: list[_Hit] | None = [] if explain else None
+        self.segments = segments
+        self.case_misses = case_misses
         # term id -> where it is hit (see :func:`_unpacked`); the hits: :meth:`hits_of`
-        self.hits = matcher._scan(self.segments, self.case_misses)
-        self.cut = len(self.segments[0].text)
+        self.hits = hits
+        self.cut = len(segments[0].text)
         self._hit_lists: dict[int, list[_Hit]] = {}
         self.accepted: dict[int, list[_Hit]] = {}
         self.candidates: list[Candidate] = []
@@ -604,8 +576,8 @@ class _Evaluation:
                 for h in self.hits_of(a.term):
                     if self._check(a, h) is None:
                         for target in a.implies:
-                            f = _Found(self.segments[h.seg].field, h.start, a.text)
-                            self.implied.append((target, f))
+                            at_hit = _Found(self.segments[h.seg].field, h.start, a.text)
+                            self.implied.append((target, at_hit))
                         at = h.start + h.seg * (cut + 1)
                         if best < 0 or at < best:
                             best, alias = at, a.text
@@ -617,37 +589,21 @@ class _Evaluation:
             if 0 <= best < cut:
                 break  # in the title: no rule does better
             if _may_hold(r.needs, hit_terms):
-                f, _ = self._rule(r, r.ordered)
-                if f is not None:
-                    at = f.pos if f.field is Field.TITLE else f.pos + cut + 1
+                found, _ = self._rule(r, r.ordered)
+                if found is not None:
+                    at = found.pos if found.field is Field.TITLE else found.pos + cut + 1
                     if best < 0 or at < best:
-                        best, alias = at, f.alias
+                        best, alias = at, found.alias
         if best < 0:
             return None
         return Match(entry_id=e.id, alias=alias, field=self.segments[best > cut].field)
 
-    def matches(self) -> list[Match]:
-        """The matches (not explaining): :meth:`run`'s, without the explanation."""
-        hits = self.hits
-        if not hits:
-            return []  # the common case: no term in the item
-        triggers = self.m._match_triggers
-        touched: set[int] = set()
-        for term_id in hits:
-            triggered = triggers.get(term_id)
-            if triggered:
-                touched |= triggered
+    def matches(self, entries: list[_EntryC]) -> list[Match]:
+        """The matches (not explaining) among ``entries`` (those that may match, in
+        order: :meth:`CompiledWatchlist._to_match`): :meth:`run`'s, without the
+        explanation."""
         matches: list[Match] = []
-        entries = self.m._entries
-        hit_terms = hits.keys()
-        for index in sorted(touched):
-            e = entries[index]
-            # the common case: touched by a word of a rule that cannot hold, or without
-            # its context
-            if (e.context_terms or hit_terms.isdisjoint(e.alias_terms)) and not _may_match(
-                e, hit_terms
-            ):
-                continue
+        for e in entries:
             match = self._entry_match(e)
             if match is not None:
                 matches.append(match)
@@ -669,8 +625,7 @@ class _Evaluation:
                 matches.append(Match(entry_id=target, alias=f.alias, field=f.field))
 
     def run(self) -> Explanation:
-        if not self.explain:
-            return Explanation(matches=tuple(self.matches()))
+        """The matches and the explanation (explaining)."""
         if not self.hits and not self.case_misses:
             return Explanation(matches=())  # the common case: no term in the item
         touched: set[int] = set()
@@ -709,3 +664,33 @@ class _Evaluation:
                             break
         matches.sort(key=lambda m: m.entry_id)
         return Explanation(matches=tuple(matches), candidates=tuple(self.candidates))
+
+
+def _segments(title: str, summary: str) -> list[_Segment]:
+    return [
+        _Segment(0, Field.TITLE, match_form(title or "")),
+        _Segment(1, Field.SUMMARY, match_form(summary or "")),
+    ]
+
+
+def match_item(m: CompiledWatchlist, title: str, summary: str, *, is_plain: bool) -> list[Match]:
+    """:meth:`bot.core.matching.Matcher.match` (and ``match_plain``, for text already
+    through :func:`plain`)."""
+    if not is_plain:
+        title, summary = plain(title or ""), plain(summary or "")
+    segments = _segments(title, summary)
+    hits = m._scan(segments)
+    if not hits:
+        return []  # the common case: no term in the item
+    entries = m._to_match(hits)
+    if not entries:
+        return []  # the next most common: only words of rules that cannot hold
+    return _Evaluation(m, segments, hits, explain=False).matches(entries)
+
+
+def explain_item(m: CompiledWatchlist, title: str, summary: str) -> Explanation:
+    """:meth:`bot.core.matching.Matcher.explain`."""
+    segments = _segments(plain(title or ""), plain(summary or ""))
+    case_misses: list[_Hit] = []
+    hits = m._scan(segments, case_misses)
+    return _Evaluation(m, segments, hits, case_misses, explain=True).run()

@@ -9,7 +9,7 @@ every term in one pass over a field; each hit is then checked for its word bound
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import KeysView, Sequence
 from typing import Any
 
 import ahocorasick
@@ -204,6 +204,30 @@ class CompiledWatchlist:
             automaton.make_automaton()
         return automaton
 
+    def _to_match(self, hits: dict[int, list[int]]) -> list[_EntryC]:
+        """The entries worth deciding for an item's hits when matching (not
+        explaining), in order: those a hit triggers (an alias, a word of a rule's
+        deciding group) that can match with the terms hit (:func:`_may_match`)."""
+        triggers = self._match_triggers
+        touched: set[int] = set()
+        for term_id in hits:
+            triggered = triggers.get(term_id)
+            if triggered:
+                touched |= triggered
+        entries = self._entries
+        hit_terms = hits.keys()
+        out = []
+        for index in sorted(touched):
+            e = entries[index]
+            # the common case: touched by a word of a rule that cannot hold, or
+            # without its context
+            if (e.context_terms or hit_terms.isdisjoint(e.alias_terms)) and not _may_match(
+                e, hit_terms
+            ):
+                continue
+            out.append(e)
+        return out
+
     # -- scanning -----------------------------------------------------------------------
     def _scan(
         self, segments: Sequence[_Segment], case_misses: list[_Hit] | None = None
@@ -265,6 +289,29 @@ class CompiledWatchlist:
         if case_misses:
             case_misses.sort(key=_hit_order)
         return hits
+
+
+def _may_hold(needs: Sequence[frozenset[int]], hit_terms: KeysView[int]) -> bool:
+    """Whether each of the term sets ``needs`` (a rule's groups, an entry's context
+    groups...) has a term hit (before any check)."""
+    for g in needs:  # noqa: SIM110 (a loop: faster than all() over a generator)
+        if hit_terms.isdisjoint(g):
+            return False
+    return True
+
+
+def _may_match(e: _EntryC, hit_terms: KeysView[int]) -> bool:
+    """Whether the entry can match given the terms hit (before any check): each of its
+    context groups hit, and one of its aliases or every group (and context group) of
+    one of its rules."""
+    if e.context_terms and not _may_hold(e.context_terms, hit_terms):
+        return False
+    if not hit_terms.isdisjoint(e.alias_terms):
+        return True
+    for r in e.rules:  # noqa: SIM110 (a loop: faster than any() over a generator)
+        if _may_hold(r.needs, hit_terms):
+            return True
+    return False
 
 
 def _positions_by_term(group: Sequence[_AliasC]) -> dict[int, tuple[int, ...]]:
