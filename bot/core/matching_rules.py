@@ -13,26 +13,19 @@ from bot.core.matching_order import in_order as _in_order
 from bot.core.matching_order import unless_of as _unless_of
 from bot.core.matching_scan import CompiledWatchlist, _may_hold
 from bot.core.matching_text import (
-    _CALENDAR,
-    _CJK_CLAUSE_END,
-    _CJK_CLAUSE_START,
-    _CJK_RE,
-    _CLAUSE_BREAK,
-    _CLAUSE_END,
-    _NEXT_WORD,
-    _PARTNER_SKIP,
-    _PREV_WORDS,
-    _SPEECH,
     _AliasC,
     _EntryC,
     _Hit,
+    _item_segments,
+    _partner_spans,
     _RuleC,
     _Segment,
     _Term,
+    _tied,
     _unpacked,
 )
 from bot.core.models import Field, Match
-from bot.core.text import match_form, plain
+from bot.core.text import plain
 
 # -- results -----------------------------------------------------------------------------
 
@@ -256,96 +249,9 @@ class _Evaluation:
     def _tie(
         self, hit: _Hit, partners: Sequence[tuple[int, int]], *, after_only: bool = False
     ) -> int:
-        """What a relation word (a meeting) is tied to: 1 to one of the rule's own
-        people (``partners``: (start, end) of their hits in this field: "talks with
-        Biden", "Xi and Biden hold talks"), -1 to someone else ("talks with (Russia's)
-        Putin", "met Albanese": a capitalised name in sentence-case text, "Xi-Putin
-        talks": a tracked person right before it), 0 to nobody in particular. With
-        ``after_only``, only a partner the relation word names ("a meeting with Biden",
-        "to meet Biden") ties it, not one before it ("Biden talks tough")."""
+        """:func:`_tied`, with the tracked people of the hit's field."""
         seg = self.segments[hit.seg]
-        text = seg.text
-        actors = self.actor_spans(hit.seg)
-        starts = {a for a, _ in partners}
-        if _CJK_RE.match(text[hit.start]) or _CJK_RE.match(text[hit.end - 1]):
-            return self._tie_cjk(hit, starts, [*actors, *partners])
-        # a tracked person just before it, in its clause: "Xi-Putin talks", "Putin holds
-        # talks with Xi" (but "Sullivan says talks with Xi ..." is about the talks)
-        m = _PREV_WORDS.search(text, max(0, hit.start - 60), hit.start)
-        if m is not None:
-            near = [
-                (end, a)
-                for a, end in actors
-                if m.start() <= a
-                and end <= hit.start
-                and not _CLAUSE_BREAK.search(text, end, hit.start)
-            ]
-            if near:
-                end, a = max(near)
-                between = text[end : hit.start].split()
-                if a not in starts and not any(w.lower() in _SPEECH for w in between):
-                    return -1
-        named = False
-        pos = hit.end
-        for _ in range(6):
-            m = _NEXT_WORD.match(text, pos)
-            if m is None:
-                break
-            start = m.start(1)
-            if start in starts:
-                return 1
-            if any(a == start for a, _ in actors):
-                return -1
-            word = m.group(1)
-            core = word.strip(".,;:!?\"'()[]")
-            low = core.lower()
-            if not core or low in _CALENDAR:
-                break
-            if low not in _PARTNER_SKIP:
-                if not core[0].isupper():
-                    break
-                if not seg.title_case:
-                    named = True
-            if word[-1] in _CLAUSE_END or (word[-1] == "." and "." not in core):
-                break
-            pos = m.end(1)
-        if named:
-            return -1
-        if after_only:
-            return 0
-        # one of them just before it, in the same clause: "Xi and Biden hold talks",
-        # "the two leaders last met", "their four-hour talks"
-        tok = seg.token(hit.start)
-        sentence = seg.sentence(hit.start)
-        for a, end in partners:
-            if (
-                a < hit.start
-                and tok - seg.token(end - 1) <= 3
-                and seg.sentence(a) == sentence
-                and not _CLAUSE_BREAK.search(text, end, hit.start)
-            ):
-                return 1
-        return 0
-
-    def _tie_cjk(self, hit: _Hit, partners: set[int], people: list[tuple[int, int]]) -> int:
-        """Chinese has no word spaces: the person nearest the relation word in its
-        clause, just before ("习近平同普京会谈") or after ("会见俄罗斯总统普京"), decides."""
-        text = self.segments[hit.seg].text
-        lo = max(0, hit.start - 8)
-        m = _CJK_CLAUSE_START.search(text, lo, hit.start)
-        left = m.end() if m else lo
-        hi = min(len(text), hit.end + 10)
-        m = _CJK_CLAUSE_END.search(text, hit.end, hi)
-        right = m.start() if m else hi
-        before = max(
-            ((end, a) for a, end in people if left <= a and end <= hit.start), default=None
-        )
-        after = min(((a, end) for a, end in people if hit.end <= a < right), default=None)
-        if (before is not None and before[1] not in partners) or (
-            after is not None and after[0] not in partners
-        ):
-            return -1
-        return 1 if before is not None or after is not None else 0
+        return _tied(seg, hit, partners, self.actor_spans(hit.seg), after_only=after_only)
 
     def _named_partner(self, hit: _Hit, combo: Sequence[tuple[_Hit, _AliasC]]) -> bool:
         """In a spread over title and lead, the relation word must name its partner
@@ -353,18 +259,10 @@ class _Evaluation:
         partners = [(h.start, h.end) for h, _ in combo[:-1] if h.seg == hit.seg]
         return bool(partners) and self._tie(hit, partners, after_only=True) == 1
 
-    @staticmethod
-    def _partners(per_group: list[list[tuple[_Hit, _AliasC]]]) -> list[list[tuple[int, int]]]:
-        spans: list[list[tuple[int, int]]] = [[], []]
-        for g in per_group[:-1]:
-            for h, _ in g:
-                spans[h.seg].append((h.start, h.end))
-        return spans
-
     def _rule(self, r: _RuleC, ordered: bool = False) -> tuple[_Found | None, str]:
         per_group = [self._group_hits(g) for g in r.groups]
         if r.exclusive and all(per_group):
-            partners = self._partners(per_group)
+            partners = _partner_spans(per_group)
             per_group[-1] = [x for x in per_group[-1] if self._tie(x[0], partners[x[0].seg]) >= 0]
             if not per_group[-1]:
                 if not self.explain:
@@ -666,19 +564,12 @@ class _Evaluation:
         return Explanation(matches=tuple(matches), candidates=tuple(self.candidates))
 
 
-def _segments(title: str, summary: str) -> list[_Segment]:
-    return [
-        _Segment(0, Field.TITLE, match_form(title or "")),
-        _Segment(1, Field.SUMMARY, match_form(summary or "")),
-    ]
-
-
 def match_item(m: CompiledWatchlist, title: str, summary: str, *, is_plain: bool) -> list[Match]:
     """:meth:`bot.core.matching.Matcher.match` (and ``match_plain``, for text already
     through :func:`plain`)."""
     if not is_plain:
         title, summary = plain(title or ""), plain(summary or "")
-    segments = _segments(title, summary)
+    segments = _item_segments(title, summary)
     hits = m._scan(segments)
     if not hits:
         return []  # the common case: no term in the item
@@ -690,7 +581,7 @@ def match_item(m: CompiledWatchlist, title: str, summary: str, *, is_plain: bool
 
 def explain_item(m: CompiledWatchlist, title: str, summary: str) -> Explanation:
     """:meth:`bot.core.matching.Matcher.explain`."""
-    segments = _segments(plain(title or ""), plain(summary or ""))
+    segments = _item_segments(plain(title or ""), plain(summary or ""))
     case_misses: list[_Hit] = []
     hits = m._scan(segments, case_misses)
     return _Evaluation(m, segments, hits, case_misses, explain=True).run()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Literal
@@ -358,3 +359,121 @@ class _Segment:
         a = max(0, start - width)
         b = min(len(self.text), end + width)
         return ("…" if a > 0 else "") + self.text[a:b] + ("…" if b < len(self.text) else "")
+
+
+def _item_segments(title: str, summary: str) -> list[_Segment]:
+    """An item's title and summary (through :func:`bot.core.text.plain`) in match form."""
+    return [
+        _Segment(0, Field.TITLE, match_form(title or "")),
+        _Segment(1, Field.SUMMARY, match_form(summary or "")),
+    ]
+
+
+# -- exclusive rules: is a relation word tied to a third name? --------------------------
+
+
+def _tied(
+    seg: _Segment,
+    hit: _Hit,
+    partners: Sequence[tuple[int, int]],
+    actors: Sequence[tuple[int, int]],
+    *,
+    after_only: bool = False,
+) -> int:
+    """What a relation word (a meeting) is tied to: 1 to one of the rule's own
+    people (``partners``: (start, end) of their hits in this field: "talks with
+    Biden", "Xi and Biden hold talks"), -1 to someone else ("talks with (Russia's)
+    Putin", "met Albanese": a capitalised name in sentence-case text, "Xi-Putin
+    talks": a tracked person (``actors``: (start, end) of their hits in this field)
+    right before it), 0 to nobody in particular. With
+    ``after_only``, only a partner the relation word names ("a meeting with Biden",
+    "to meet Biden") ties it, not one before it ("Biden talks tough")."""
+    text = seg.text
+    starts = {a for a, _ in partners}
+    if _CJK_RE.match(text[hit.start]) or _CJK_RE.match(text[hit.end - 1]):
+        return _tie_cjk(text, hit, starts, [*actors, *partners])
+    # a tracked person just before it, in its clause: "Xi-Putin talks", "Putin holds
+    # talks with Xi" (but "Sullivan says talks with Xi ..." is about the talks)
+    m = _PREV_WORDS.search(text, max(0, hit.start - 60), hit.start)
+    if m is not None:
+        near = [
+            (end, a)
+            for a, end in actors
+            if m.start() <= a
+            and end <= hit.start
+            and not _CLAUSE_BREAK.search(text, end, hit.start)
+        ]
+        if near:
+            end, a = max(near)
+            between = text[end : hit.start].split()
+            if a not in starts and not any(w.lower() in _SPEECH for w in between):
+                return -1
+    named = False
+    pos = hit.end
+    for _ in range(6):
+        m = _NEXT_WORD.match(text, pos)
+        if m is None:
+            break
+        start = m.start(1)
+        if start in starts:
+            return 1
+        if any(a == start for a, _ in actors):
+            return -1
+        word = m.group(1)
+        core = word.strip(".,;:!?\"'()[]")
+        low = core.lower()
+        if not core or low in _CALENDAR:
+            break
+        if low not in _PARTNER_SKIP:
+            if not core[0].isupper():
+                break
+            if not seg.title_case:
+                named = True
+        if word[-1] in _CLAUSE_END or (word[-1] == "." and "." not in core):
+            break
+        pos = m.end(1)
+    if named:
+        return -1
+    if after_only:
+        return 0
+    # one of them just before it, in the same clause: "Xi and Biden hold talks",
+    # "the two leaders last met", "their four-hour talks"
+    tok = seg.token(hit.start)
+    sentence = seg.sentence(hit.start)
+    for a, end in partners:
+        if (
+            a < hit.start
+            and tok - seg.token(end - 1) <= 3
+            and seg.sentence(a) == sentence
+            and not _CLAUSE_BREAK.search(text, end, hit.start)
+        ):
+            return 1
+    return 0
+
+
+def _tie_cjk(text: str, hit: _Hit, partners: set[int], people: list[tuple[int, int]]) -> int:
+    """Chinese has no word spaces: the person nearest the relation word in its
+    clause, just before ("习近平同普京会谈") or after ("会见俄罗斯总统普京"), decides."""
+    lo = max(0, hit.start - 8)
+    m = _CJK_CLAUSE_START.search(text, lo, hit.start)
+    left = m.end() if m else lo
+    hi = min(len(text), hit.end + 10)
+    m = _CJK_CLAUSE_END.search(text, hit.end, hi)
+    right = m.start() if m else hi
+    before = max(((end, a) for a, end in people if left <= a and end <= hit.start), default=None)
+    after = min(((a, end) for a, end in people if hit.end <= a < right), default=None)
+    if (before is not None and before[1] not in partners) or (
+        after is not None and after[0] not in partners
+    ):
+        return -1
+    return 1 if before is not None or after is not None else 0
+
+
+def _partner_spans(per_group: list[list[tuple[_Hit, _AliasC]]]) -> list[list[tuple[int, int]]]:
+    """(start, end) of the hits of a rule's groups but the last (the relation word's),
+    by field."""
+    spans: list[list[tuple[int, int]]] = [[], []]
+    for g in per_group[:-1]:
+        for h, _ in g:
+            spans[h.seg].append((h.start, h.end))
+    return spans
