@@ -166,15 +166,28 @@ class _Evaluation:
         return None
 
     # an alias's hits that count, with the reasons others do not
-    def _check(self, a: _AliasC, hit: _Hit) -> str | None:
+    def _excluded_by(self, a: _AliasC, at: int, end: int) -> _Term | None:
+        """The first exclusion of the alias with a hit overlapping its hit at
+        ``at``..``end`` (where the scanner gives them: hits in two fields never
+        overlap), if any."""
         hits = self.hits
-        if not hits.keys().isdisjoint(a.exclude_ids):
-            for x in a.exclude:
-                if x.id not in hits:
-                    continue
-                for xh in self.hits_of(x):
-                    if xh.seg == hit.seg and xh.start < hit.end and hit.start < xh.end:
-                        return f"excluded by {x.form!r}"
+        if hits.keys().isdisjoint(a.exclude_ids):
+            return None
+        for x in a.exclude:
+            found = hits.get(x.id)
+            if found is not None:
+                n = len(x.key)
+                for x_at in found:
+                    if x_at < end and at < x_at + n:
+                        return x
+        return None
+
+    def _check(self, a: _AliasC, hit: _Hit) -> str | None:
+        if a.exclude_ids:
+            at = hit.start + hit.seg * (self.cut + 1)
+            x = self._excluded_by(a, at, at + hit.end - hit.start)
+            if x is not None:
+                return f"excluded by {x.form!r}"
         for group in a.context:
             if not self._context_near(group, hit, a.window):
                 if not self.explain:
@@ -470,7 +483,7 @@ class _Evaluation:
         aliases = e.aliases
         for p in positions:
             a = aliases[p]
-            if a.context or a.implies or not hit_terms.isdisjoint(a.exclude_ids):
+            if a.context or a.implies:
                 for h in self.hits_of(a.term):
                     if self._check(a, h) is None:
                         for target in a.implies:
@@ -479,10 +492,18 @@ class _Evaluation:
                         at = h.start + h.seg * (cut + 1)
                         if best < 0 or at < best:
                             best, alias = at, a.text
-            else:  # every hit counts: the first (a term's hits are in text order)
+            elif hit_terms.isdisjoint(a.exclude_ids):
+                # every hit counts: the first (a term's hits are in text order)
                 at = hits[a.term.id][0]
                 if best < 0 or at < best:
                     best, alias = at, a.text
+            else:  # the first hit no exclusion overlaps
+                n = len(a.term.key)
+                for at in hits[a.term.id]:
+                    if self._excluded_by(a, at, at + n) is None:
+                        if best < 0 or at < best:
+                            best, alias = at, a.text
+                        break
         for r in e.rules:
             if 0 <= best < cut:
                 break  # in the title: no rule does better
@@ -494,7 +515,7 @@ class _Evaluation:
                         best, alias = at, found.alias
         if best < 0:
             return None
-        return Match(entry_id=e.id, alias=alias, field=self.segments[best > cut].field)
+        return Match(e.id, alias, self.segments[best > cut].field)
 
     def matches(self, entries: list[_EntryC]) -> list[Match]:
         """The matches (not explaining) among ``entries`` (those that may match, in

@@ -44,11 +44,9 @@ class CompiledWatchlist:
         # term id -> entries to evaluate when the term is hit (explaining: every entry
         # that mentions the term)
         self._triggers: dict[int, set[int]] = {}
-        # ... when matching: the entries the term is an alias of, or a term of the group
-        # that decides when a rule is looked at
-        self._match_triggers: dict[int, set[int]] = {}
         for e in watchlist.entries:
             self._entries.append(self._compile_entry(e))
+        self._gates = self._build_gates()
         self._by_key: dict[str, list[_Term]] = {}
         for t in self._terms:
             self._by_key.setdefault(t.key, []).append(t)
@@ -142,7 +140,6 @@ class CompiledWatchlist:
                 self._alias_list.append(ac)
             aliases.append(ac)
             self._triggers.setdefault(ac.term.id, set()).add(index)
-            self._match_triggers.setdefault(ac.term.id, set()).add(index)
         rules = []
         for ri, r in enumerate(e.rules):
             rc = self._compile_rule(ri, r)
@@ -150,11 +147,6 @@ class CompiledWatchlist:
             for g in rc.groups:
                 for ac in g:
                     self._triggers.setdefault(ac.term.id, set()).add(index)
-            # a rule holds only with a hit in every group: one group's terms suffice to
-            # tell when to look at it, the group with the fewest
-            if rc.group_terms:
-                for term_id in min(rc.group_terms, key=len):
-                    self._match_triggers.setdefault(term_id, set()).add(index)
         context = tuple(tuple(self._alias(x) for x in g) for g in e.context)
         return _EntryC(
             index=index,
@@ -204,29 +196,47 @@ class CompiledWatchlist:
             automaton.make_automaton()
         return automaton
 
+    def _build_gates(self) -> dict[int, tuple[tuple[int, tuple[frozenset[int], ...]], ...]]:
+        """Term id -> a *gate* (entry index, term sets) for each entry the term can
+        make match: an entry can match (before any check) when one of its gates has its
+        term hit and a hit in each of its term sets. The gates: each alias's term, with
+        the entry's context groups; for each rule, each term of its group with the
+        fewest (a rule holds only with a hit in every group), with the entry's context
+        groups and the rule's other groups and context groups."""
+        gates: dict[int, dict[tuple[int, tuple[frozenset[int], ...]], None]] = {}
+        for e in self._entries:
+            for term_id in sorted(e.alias_terms):
+                gates.setdefault(term_id, {})[(e.index, e.context_terms)] = None
+            for r in e.rules:
+                if not r.group_terms:
+                    continue
+                fewest = min(r.group_terms, key=len)
+                needs = e.context_terms + tuple(g for g in r.needs if g is not fewest)
+                for term_id in sorted(fewest):
+                    gates.setdefault(term_id, {})[(e.index, needs)] = None
+        return {term_id: tuple(got) for term_id, got in gates.items()}
+
     def _to_match(self, hits: dict[int, list[int]]) -> list[_EntryC]:
         """The entries worth deciding for an item's hits when matching (not
-        explaining), in order: those a hit triggers (an alias, a word of a rule's
-        deciding group) that can match with the terms hit (:func:`_may_match`)."""
-        triggers = self._match_triggers
-        touched: set[int] = set()
-        for term_id in hits:
-            triggered = triggers.get(term_id)
-            if triggered:
-                touched |= triggered
-        entries = self._entries
+        explaining), in order: those with a gate that holds (:meth:`_build_gates`)."""
+        gates = self._gates
         hit_terms = hits.keys()
-        out = []
-        for index in sorted(touched):
-            e = entries[index]
-            # the common case: touched by a word of a rule that cannot hold, or
-            # without its context
-            if (e.context_terms or hit_terms.isdisjoint(e.alias_terms)) and not _may_match(
-                e, hit_terms
-            ):
+        chosen: set[int] = set()
+        for term_id in hits:
+            got = gates.get(term_id)
+            if got is None:
                 continue
-            out.append(e)
-        return out
+            for index, needs in got:
+                if index in chosen:
+                    continue
+                for g in needs:
+                    if hit_terms.isdisjoint(g):
+                        break  # the common case: a rule word without the rest
+                else:
+                    chosen.add(index)
+        if len(chosen) == 1:
+            return [self._entries[chosen.pop()]]
+        return list(map(self._entries.__getitem__, sorted(chosen)))
 
     # -- scanning -----------------------------------------------------------------------
     def _scan(
@@ -298,20 +308,6 @@ def _may_hold(needs: Sequence[frozenset[int]], hit_terms: KeysView[int]) -> bool
         if hit_terms.isdisjoint(g):
             return False
     return True
-
-
-def _may_match(e: _EntryC, hit_terms: KeysView[int]) -> bool:
-    """Whether the entry can match given the terms hit (before any check): each of its
-    context groups hit, and one of its aliases or every group (and context group) of
-    one of its rules."""
-    if e.context_terms and not _may_hold(e.context_terms, hit_terms):
-        return False
-    if not hit_terms.isdisjoint(e.alias_terms):
-        return True
-    for r in e.rules:  # noqa: SIM110 (a loop: faster than any() over a generator)
-        if _may_hold(r.needs, hit_terms):
-            return True
-    return False
 
 
 def _positions_by_term(group: Sequence[_AliasC]) -> dict[int, tuple[int, ...]]:
