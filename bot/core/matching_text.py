@@ -361,11 +361,14 @@ class _Segment:
         return ("…" if a > 0 else "") + self.text[a:b] + ("…" if b < len(self.text) else "")
 
 
+_TITLE, _SUMMARY = Field.TITLE, Field.SUMMARY  # (an enum member's lookup is slow)
+
+
 def _item_segments(title: str, summary: str) -> list[_Segment]:
     """An item's title and summary (through :func:`bot.core.text.plain`) in match form."""
     return [
-        _Segment(0, Field.TITLE, match_form(title or "")),
-        _Segment(1, Field.SUMMARY, match_form(summary or "")),
+        _Segment(0, _TITLE, match_form(title or "")),
+        _Segment(1, _SUMMARY, match_form(summary or "")),
     ]
 
 
