@@ -25,7 +25,7 @@ from bot.core.matching_text import (
     _unpacked,
 )
 from bot.core.models import Field, Match
-from bot.core.text import plain
+from bot.core.text import match_form, plain
 
 # -- results -----------------------------------------------------------------------------
 
@@ -156,7 +156,8 @@ class _Evaluation:
         if not phrases or unless.compiled is None:
             return None
         if self._unless_hits is None:
-            self._unless_hits = unless.compiled._scan(self.segments)
+            title, summary = self.segments
+            self._unless_hits = unless.compiled._scan(title.text, summary.text)
         for a in phrases:
             for at in self._unless_hits.get(a.term.id, ()):
                 h = _unpacked(a.term, at, self.cut)
@@ -590,19 +591,20 @@ def match_item(m: CompiledWatchlist, title: str, summary: str, *, is_plain: bool
     through :func:`plain`)."""
     if not is_plain:
         title, summary = plain(title or ""), plain(summary or "")
-    segments = _item_segments(title, summary)
-    hits = m._scan(segments)
+    title, summary = match_form(title or ""), match_form(summary or "")
+    hits = m._scan(title, summary)
     if not hits:
         return []  # the common case: no term in the item
     entries = m._to_match(hits)
     if not entries:
         return []  # the next most common: only words of rules that cannot hold
-    return _Evaluation(m, segments, hits, explain=False).matches(entries)
+    return _Evaluation(m, _item_segments(title, summary), hits, explain=False).matches(entries)
 
 
 def explain_item(m: CompiledWatchlist, title: str, summary: str) -> Explanation:
     """:meth:`bot.core.matching.Matcher.explain`."""
-    segments = _item_segments(plain(title or ""), plain(summary or ""))
+    title, summary = match_form(plain(title or "")), match_form(plain(summary or ""))
     case_misses: list[_Hit] = []
-    hits = m._scan(segments, case_misses)
+    hits = m._scan(title, summary, case_misses)
+    segments = _item_segments(title, summary)
     return _Evaluation(m, segments, hits, case_misses, explain=True).run()

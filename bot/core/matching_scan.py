@@ -22,9 +22,9 @@ from bot.core.matching_text import (
     _Hit,
     _is_word_char,
     _lower,
+    _mostly_upper,
     _numeral_after_name,
     _RuleC,
-    _Segment,
     _Term,
 )
 from bot.core.models import EntryKind
@@ -240,9 +240,9 @@ class CompiledWatchlist:
 
     # -- scanning -----------------------------------------------------------------------
     def _scan(
-        self, segments: Sequence[_Segment], case_misses: list[_Hit] | None = None
+        self, title: str, summary: str, case_misses: list[_Hit] | None = None
     ) -> dict[int, list[int]]:
-        """Every term hit in an item's title and summary (``segments``) at word
+        """Every term hit in an item's title and summary (in match form) at word
         boundaries (Latin script) whose case rule holds: term id -> where each starts in
         the text read (the title, a line break, the summary: see :func:`_unpacked`), in
         text order; a hit failing its case rule goes to ``case_misses`` (when given), in
@@ -251,11 +251,10 @@ class CompiledWatchlist:
         hits: dict[int, list[int]] = {}
         if not self._by_key:
             return hits
-        title, summary = segments
         # one pass over both fields: no term has a line break (folded to a space), and
         # a line break is no word character: a field's edge is a word boundary
-        text = f"{title.text}\n{summary.text}"
-        cut = len(title.text)
+        text = f"{title}\n{summary}"
+        cut = len(title)
         low = text.lower()
         if len(low) != len(text):
             low = _lower(text)
@@ -285,11 +284,13 @@ class CompiledWatchlist:
                     if text[start : last + 1] != form and any(
                         text[start + k] != form[k] for k in exact
                     ):
-                        seg, at = (summary, start - cut - 1) if start > cut else (title, start)
+                        seg, at = (1, start - cut - 1) if start > cut else (0, start)
+                        field = summary if seg else title
                         end = at + len(form)
-                        if not (seg.caps and not _numeral_after_name(seg.text, at, end)):
+                        # a field in capitals relaxes the case rules (_Segment.caps)
+                        if not (_mostly_upper(field) and not _numeral_after_name(field, at, end)):
                             if case_misses is not None:
-                                case_misses.append(_Hit(term, seg.index, at, end))
+                                case_misses.append(_Hit(term, seg, at, end))
                             continue
                 got = get(term.id)
                 if got is None:

@@ -365,11 +365,8 @@ _TITLE, _SUMMARY = Field.TITLE, Field.SUMMARY  # (an enum member's lookup is slo
 
 
 def _item_segments(title: str, summary: str) -> list[_Segment]:
-    """An item's title and summary (through :func:`bot.core.text.plain`) in match form."""
-    return [
-        _Segment(0, _TITLE, match_form(title or "")),
-        _Segment(1, _SUMMARY, match_form(summary or "")),
-    ]
+    """An item's title and summary, in match form."""
+    return [_Segment(0, _TITLE, title), _Segment(1, _SUMMARY, summary)]
 
 
 # -- exclusive rules: is a relation word tied to a third name? --------------------------
