@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from bot.core.matching_order import in_order as _in_order
 from bot.core.matching_order import unless_of as _unless_of
 from bot.core.matching_scan import CompiledWatchlist, _may_hold
 from bot.core.matching_text import (
+    Candidate,
+    Explanation,
     _AliasC,
+    _describe,
     _EntryC,
+    _Found,
     _Hit,
     _item_segments,
     _partner_spans,
@@ -26,73 +29,6 @@ from bot.core.matching_text import (
 )
 from bot.core.models import Field, Match
 from bot.core.text import match_form, plain
-
-# -- results -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A hit the matcher considered for an entry, accepted or not, and why."""
-
-    entry_id: str
-    alias: str
-    field: Field
-    accepted: bool
-    reason: str
-    snippet: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Explanation:
-    """What :meth:`Matcher.explain` found: the matches and every candidate with its
-    reason, for ``/test`` and ``briefbot match --explain``."""
-
-    matches: tuple[Match, ...]
-    candidates: tuple[Candidate, ...] = field(default=())
-
-    @property
-    def accepted(self) -> list[Candidate]:
-        return [c for c in self.candidates if c.accepted]
-
-    @property
-    def rejected(self) -> list[Candidate]:
-        return [c for c in self.candidates if not c.accepted]
-
-    def lines(self) -> list[str]:
-        """Human-readable: one line per match, then the near misses of the entries that
-        did not match."""
-        out: list[str] = []
-        matched = {m.entry_id for m in self.matches}
-        for m in self.matches:
-            out.append(f"✓ {m.entry_id}: {m.alias!r} in the {m.field.value}")
-        seen: set[tuple[str, str, str]] = set()
-        for c in self.rejected:
-            if c.entry_id in matched:
-                continue
-            key = (c.entry_id, c.alias, c.reason)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(f"✗ {c.entry_id}: {c.alias!r} in the {c.field.value}: {c.reason}")
-        if not out:
-            out.append("No watchlist entry is mentioned.")
-        return out
-
-
-def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
-    texts: list[str] = []
-    for a in group:
-        if a.text not in texts:
-            texts.append(a.text)
-    shown = ", ".join(repr(t) for t in texts[:limit])
-    return shown + (", …" if len(texts) > limit else "")
-
-
-@dataclass(slots=True)
-class _Found:
-    field: Field
-    pos: int
-    alias: str
 
 
 class _Evaluation:

@@ -2,8 +2,10 @@
 
 Every phrase the watchlist mentions becomes a :class:`~bot.core.matching_text._Term`; all
 terms go into one Aho-Corasick automaton (pyahocorasick), which finds every occurrence of
-every term in one pass over a field; each hit is then checked for its word boundaries
-(Latin script only) and its case rule. :class:`CompiledWatchlist` holds the result;
+every term in one pass over an item (title and summary); each hit is then checked for
+its word boundaries (Latin script only) and its case rule. The *gates* of each entry
+(:meth:`CompiledWatchlist._build_gates`) tell from the terms hit which entries matching
+needs to decide. :class:`CompiledWatchlist` holds the result;
 :class:`bot.core.matching.Matcher` adds matching and explanations on top.
 """
 

@@ -1,8 +1,9 @@
 """The text side of the watchlist matcher (:mod:`bot.core.matching`): the word, token
 and sentence model of a field in match form, capitals and roman numerals, the words that
-tie a relation word to a third party, and the compiled structures (terms, aliases, rules,
-entries, hits) that the scanner (:mod:`bot.core.matching_scan`) and the rules
-(:mod:`bot.core.matching_rules`) share.
+tie a relation word to a third party and the tie itself (exclusive rules), the compiled
+structures (terms, aliases, rules, entries, hits) that the scanner
+(:mod:`bot.core.matching_scan`) and the rules (:mod:`bot.core.matching_rules`) share, and
+the results (:class:`Explanation`, :class:`Candidate`).
 
 Scripts: "CJK" is :data:`bot.core.text.CJK_CLASS` (Han, kana, Bopomofo, Hangul): it has no
 word boundaries, every character is a token.
@@ -19,7 +20,7 @@ from typing import Literal
 
 import regex
 
-from bot.core.models import EntryKind, Field
+from bot.core.models import EntryKind, Field, Match
 from bot.core.text import CJK, CJK_CLASS, match_form, normalize
 
 _CJK_RE = CJK
@@ -292,6 +293,74 @@ def _unpacked(term: _Term, at: int, cut: int) -> _Hit:
     else:
         seg, start = 0, at
     return _Hit(term, seg, start, start + len(term.key))
+
+
+# -- results (what matching and explaining give) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A hit the matcher considered for an entry, accepted or not, and why."""
+
+    entry_id: str
+    alias: str
+    field: Field
+    accepted: bool
+    reason: str
+    snippet: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What :meth:`Matcher.explain` found: the matches and every candidate with its
+    reason, for ``/test`` and ``briefbot match --explain``."""
+
+    matches: tuple[Match, ...]
+    candidates: tuple[Candidate, ...] = field(default=())
+
+    @property
+    def accepted(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.accepted]
+
+    @property
+    def rejected(self) -> list[Candidate]:
+        return [c for c in self.candidates if not c.accepted]
+
+    def lines(self) -> list[str]:
+        """Human-readable: one line per match, then the near misses of the entries that
+        did not match."""
+        out: list[str] = []
+        matched = {m.entry_id for m in self.matches}
+        for m in self.matches:
+            out.append(f"✓ {m.entry_id}: {m.alias!r} in the {m.field.value}")
+        seen: set[tuple[str, str, str]] = set()
+        for c in self.rejected:
+            if c.entry_id in matched:
+                continue
+            key = (c.entry_id, c.alias, c.reason)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(f"✗ {c.entry_id}: {c.alias!r} in the {c.field.value}: {c.reason}")
+        if not out:
+            out.append("No watchlist entry is mentioned.")
+        return out
+
+
+def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
+    texts: list[str] = []
+    for a in group:
+        if a.text not in texts:
+            texts.append(a.text)
+    shown = ", ".join(repr(t) for t in texts[:limit])
+    return shown + (", …" if len(texts) > limit else "")
+
+
+@dataclass(slots=True)
+class _Found:
+    field: Field
+    pos: int
+    alias: str
 
 
 class _Segment:
