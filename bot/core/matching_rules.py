@@ -335,16 +335,15 @@ class _Evaluation:
             self.candidates.append(Candidate(e.id, "rules", Field.SUMMARY, False, why))
 
     def _entry(self, e: _EntryC) -> _Found | None:
+        """Explaining an entry: its best hit (:meth:`_entry_match` when matching), and a
+        candidate for each of its alias hits and each rule looked at."""
         veto = self._veto(e)
         if veto is not None:
             self._vetoed(e, veto)
             return None
         found: list[_Found] = []
         context_why = self._groups_ok(e.context) if e.context else None
-        if context_why and not self.explain:
-            return None  # without its context, no hit of the entry counts
-        hits = self.hits
-        hit_terms = hits.keys()
+        hit_terms = self.hits.keys()
         for a in self.present(e.aliases):
             # nothing to check (the common case): no context, no exclusion hit
             checked = bool(a.context) or not hit_terms.isdisjoint(a.exclude_ids)
@@ -357,43 +356,30 @@ class _Evaluation:
                     found.append(_Found(seg.field, h.start, a.text))
                     for target in a.implies:
                         self.implied.append((target, found[-1]))
-                if self.explain:
-                    self.candidates.append(
-                        Candidate(
-                            e.id,
-                            a.text,
-                            seg.field,
-                            why is None,
-                            why or "",
-                            seg.snippet(h.start, h.end),
-                        )
+                self.candidates.append(
+                    Candidate(
+                        e.id, a.text, seg.field, why is None, why or "", seg.snippet(h.start, h.end)
                     )
+                )
         for r in e.rules:
-            if found and not self.explain and any(f.field is Field.TITLE for f in found):
-                break
-            if not self.explain:
-                if not _may_hold(r.needs, hit_terms):
-                    continue
-            else:
-                present = sum(1 for g in r.groups if any(self.ok(a) for a in g))
-                if present < min(2, len(r.groups)):
-                    continue
+            present = sum(1 for g in r.groups if any(self.ok(a) for a in g))
+            if present < min(2, len(r.groups)):
+                continue
             f, why = self._rule(r, r.ordered)
             if f is not None and context_why:
                 f, why = None, f"entry context: {context_why}"
             if f is not None:
                 found.append(f)
-            if self.explain:
-                label = " + ".join(_describe(g, 2) for g in r.groups)
-                self.candidates.append(
-                    Candidate(
-                        e.id,
-                        f.alias if f is not None else f"rule {r.index + 1}: {label}",
-                        f.field if f is not None else Field.SUMMARY,
-                        f is not None,
-                        why,
-                    )
+            label = " + ".join(_describe(g, 2) for g in r.groups)
+            self.candidates.append(
+                Candidate(
+                    e.id,
+                    f.alias if f is not None else f"rule {r.index + 1}: {label}",
+                    f.field if f is not None else Field.SUMMARY,
+                    f is not None,
+                    why,
                 )
+            )
         if not found:
             return None
         return min(found, key=lambda f: (f.field is not Field.TITLE, f.pos))
