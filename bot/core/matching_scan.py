@@ -131,6 +131,8 @@ class CompiledWatchlist:
         for a in e.aliases:
             ac = self._alias(a)
             if entry_excl:
+                # (the entry's set itself when the alias has none: shared, the common case)
+                excl_ids = ac.exclude_ids | entry_excl_ids if ac.exclude_ids else entry_excl_ids
                 ac = _AliasC(
                     id=-1,
                     text=ac.text,
@@ -139,9 +141,7 @@ class CompiledWatchlist:
                     context=ac.context,
                     window=ac.window,
                     implies=ac.implies,
-                    exclude_ids=ac.exclude_ids | entry_excl_ids
-                    if ac.exclude_ids
-                    else entry_excl_ids,  # (shared: the common case)
+                    exclude_ids=excl_ids,
                 )
                 ac.id = len(self._alias_list)
                 self._alias_list.append(ac)
@@ -263,9 +263,9 @@ class CompiledWatchlist:
         # a line break is no word character: a field's edge is a word boundary
         text = f"{title}\n{summary}"
         cut = len(title)
-        low = text.lower()
+        low = text.lower()  # (as each field's: the line break ends a final sigma's word)
         if len(low) != len(text):
-            low = _lower(text)
+            low = f"{_lower(title)}\n{_lower(summary)}"
         after = text[1:] + " "  # after[i]: the character after text[i]; a space at the end
         before = " " + text  # before[i]: the character before text[i]; a space first
         word = _WORD_CHARS
