@@ -433,12 +433,20 @@ def check(rev: str, argv: list[str], ours: dict[str, Any]) -> int:
     ``git archive``, this script run on it with ``--dump``."""
     with tempfile.TemporaryDirectory() as tmp:
         command = ["git", "archive", "--format=tar", rev, "bot"]
-        archive = subprocess.run(command, cwd=ROOT, capture_output=True, check=True).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        got = subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
+        if got.returncode != 0:
+            why = got.stderr.decode(errors="replace").strip().splitlines()
+            print(f"--check {rev}: git archive failed: {why[-1] if why else '?'}", file=sys.stderr)
+            return 2
+        with tarfile.open(fileobj=io.BytesIO(got.stdout)) as tar:
             tar.extractall(tmp, filter="data")
         dump = Path(tmp) / "decisions.json"
         env = {**os.environ, "PYTHONPATH": tmp}
-        subprocess.run([sys.executable, __file__, *argv, "--dump", str(dump)], env=env, check=True)
+        dumping = [sys.executable, __file__, *argv, "--dump", str(dump)]
+        run = subprocess.run(dumping, env=env, check=False)
+        if run.returncode != 0:
+            print(f"--check {rev}: this script failed on {rev}'s bot/ (above)", file=sys.stderr)
+            return 2
         theirs = json.loads(dump.read_text(encoding="utf-8"))
         if not theirs["bot"].startswith(tmp):
             print(f"the subprocess imported {theirs['bot']}, not {rev}'s bot/", file=sys.stderr)
