@@ -28,20 +28,32 @@ this process (best of R runs), so other work on the machine disturbs them less.
 Also: compile time (uncached ``Matcher(...)``) and the memory the compiled matcher
 holds (tracemalloc), and with ``--naive`` the old baseline, one regex per phrase.
 ``--json`` prints every figure as one JSON object instead of the table.
+
+``--check REV`` measures nothing: it compares the matches and explanations of this
+tree's matcher (``match``, ``match_plain``, ``explain``: matches, candidates, lines) on
+the same items and watchlists with those of git revision REV's ``bot/`` (run in a
+subprocess), and exits 1 on any difference.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
+import io
 import json
+import os
 import random
 import re
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import ahocorasick
@@ -50,8 +62,9 @@ import regex
 from bot.core.matching import Matcher
 from bot.core.text import CJK as _CJK
 from bot.core.text import CJK_CLASS, match_form, normalize, plain
-from bot.core.watchlist import Alias, Entry, Watchlist, make_user_entry
+from bot.core.watchlist import Alias, Entry, Watchlist
 from bot.core.watchlist_resolve import merge_watchlists
+from bot.core.watchlist_user import make_user_entry
 from bot.errors import InputError
 from bot.watchlist_files import default_watchlist
 
@@ -381,6 +394,86 @@ def measure(
     return out
 
 
+# -- --check: the same decisions as another revision's matcher --------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def decisions(watchlists: dict[str, Watchlist], items: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Per watchlist: what identifies it, and per item the matches of ``match`` and
+    ``match_plain``, and ``explain``'s matches, candidates and lines (JSON-ready)."""
+    import bot
+
+    out: dict[str, Any] = {"bot": str(Path(bot.__file__).parent)}
+    for name, wl in watchlists.items():
+        m = Matcher(wl)
+        match_plain = getattr(m, "match_plain", m.match)
+        rows = []
+        for t, s in items:
+            why = m.explain(t, s)
+            rows.append(
+                [
+                    [[x.entry_id, x.alias, x.field.value] for x in m.match(t, s)],
+                    [[x.entry_id, x.alias, x.field.value] for x in match_plain(plain(t), plain(s))],
+                    [[x.entry_id, x.alias, x.field.value] for x in why.matches],
+                    [
+                        [c.entry_id, c.alias, c.field.value, c.accepted, c.reason, c.snippet]
+                        for c in why.candidates
+                    ],
+                    why.lines(),
+                ]
+            )
+        content = json.dumps([[e.id, [a.text for a in e.aliases]] for e in wl.entries])
+        out[name] = {"watchlist": hashlib.sha256(content.encode()).hexdigest(), "rows": rows}
+    return out
+
+
+def check(rev: str, argv: list[str], ours: dict[str, Any]) -> int:
+    """Compare ``ours`` (:func:`decisions`) with revision ``rev``'s: its ``bot/`` from
+    ``git archive``, this script run on it with ``--dump``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = ["git", "archive", "--format=tar", rev, "bot"]
+        got = subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
+        if got.returncode != 0:
+            why = got.stderr.decode(errors="replace").strip().splitlines()
+            print(f"--check {rev}: git archive failed: {why[-1] if why else '?'}", file=sys.stderr)
+            return 2
+        with tarfile.open(fileobj=io.BytesIO(got.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        dump = Path(tmp) / "decisions.json"
+        env = {**os.environ, "PYTHONPATH": tmp}
+        dumping = [sys.executable, __file__, *argv, "--dump", str(dump)]
+        run = subprocess.run(dumping, env=env, check=False)
+        if run.returncode != 0:
+            print(f"--check {rev}: this script failed on {rev}'s bot/ (above)", file=sys.stderr)
+            return 2
+        theirs = json.loads(dump.read_text(encoding="utf-8"))
+        if not theirs["bot"].startswith(tmp):
+            print(f"the subprocess imported {theirs['bot']}, not {rev}'s bot/", file=sys.stderr)
+            return 2
+    differ = 0
+    for name, got in ours.items():
+        if name == "bot":
+            continue
+        other = theirs[name]
+        if other["watchlist"] != got["watchlist"]:
+            print(f"{name}: the watchlists differ ({rev} builds another): not compared")
+            differ += 1
+            continue
+        pairs = zip(got["rows"], other["rows"], strict=True)
+        rows = [i for i, (a, b) in enumerate(pairs) if a != b]
+        matched = sum(1 for r in got["rows"] if r[0])
+        candidates = sum(len(r[3]) for r in got["rows"])
+        print(
+            f"{name}: {len(got['rows'])} items ({matched} matched, {candidates} candidates "
+            f"explained): {len(rows)} differ from {rev}"
+        )
+        for i in rows[:3]:
+            print(f"  item {i}:\n    here: {got['rows'][i]}\n    {rev}: {other['rows'][i]}")
+        differ += len(rows)
+    return 1 if differ else 0
+
+
 def print_table(name: str, r: dict[str, Any]) -> None:
     print(f"{name}: {r['entries']} entries, {r['phrases']} phrases")
     ref, pref = r["reference_items_per_s"], r["plain_reference_items_per_s"]
@@ -412,6 +505,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive", action="store_true", help="also the regex-per-phrase baseline")
     ap.add_argument("--naive-items", type=int, default=150, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true", help="one JSON object")
+    ap.add_argument(
+        "--check",
+        metavar="REV",
+        help="compare matches and explanations with git revision REV's matcher instead",
+    )
+    ap.add_argument("--dump", help=argparse.SUPPRESS)  # (--check's subprocess)
     args = ap.parse_args(argv)
 
     t_start = time.perf_counter()
@@ -419,6 +518,13 @@ def main(argv: list[str] | None = None) -> int:
     vocab = [t for t in phrases(wl) if t[0] not in "@$"]
     items = make_items(args.items, vocab, args.seed)
     big = big_watchlist(wl, args.extra, args.seed)
+    if args.check or args.dump:
+        watchlists = {"default": wl, f"plus_{args.extra}": big}
+        if args.dump:
+            Path(args.dump).write_text(json.dumps(decisions(watchlists, items)), encoding="utf-8")
+            return 0
+        same = ["--items", str(args.items), "--extra", str(args.extra), "--seed", str(args.seed)]
+        return check(args.check, same, decisions(watchlists, items))
     for t, s in items:  # warm-up: the first pass over the items is slower, not timed
         _norm(t), _norm(s)
     chars = sum(len(t) + len(s) for t, s in items)

@@ -110,6 +110,16 @@ def test_explain_lists_case_misses_in_text_order() -> None:
     ]
 
 
+def test_each_field_is_lower_cased_as_itself() -> None:
+    """One scan reads the title and the summary together; each is still lower-cased on
+    its own: a title letter that lowers to two ("İ") does not change how the summary's
+    final sigma lowers."""
+    m = Matcher(Watchlist(entries=(entry("odos", "ΟΔΟΣ", kind="topic"),)))
+    for title in ("", "İstanbul", "ΟΔΟΣ"):
+        assert ids(m, title, "η ΟΔΟΣ εδώ") == {"odos"}, title
+        assert m.match_plain(title, "η ΟΔΟΣ εδώ") == list(m.explain(title, "η ΟΔΟΣ εδώ").matches)
+
+
 def test_match_plain_is_match_on_plain_text() -> None:
     m = Matcher(Watchlist(entries=(entry("xi", "Xi Jinping", "习近平"), entry("tw", "Taiwan"))))
     raw = "<p>Xi&nbsp;Jinping &amp; Taiwan</p>", "习近平 &#8217;s <b>visit</b>"

@@ -23,11 +23,18 @@ Reading as a reader does:
   hit of it tied to a third name ("talks with Putin", "Xi-Putin talks") does not count.
 - An alias may *imply* other entries (习拜会 credits Xi and Biden).
 
+Matching (:meth:`Matcher.match`, :meth:`Matcher.match_plain`) takes the short way:
+only the entries with a *gate* that holds are decided (worked out when compiling: a term
+that can make the entry match, and the term sets that need a hit too: a rule's other
+groups, the entry's context), hits stay positions until looked at, and each entry's best
+hit is all that is sought. Explaining walks every entry a hit mentions and every hit.
+Both decide alike.
+
 Modules: :mod:`bot.core.matching_text` (the word and sentence model, the compiled
-structures), :mod:`bot.core.matching_scan` (compiling, the automaton and the scan),
-:mod:`bot.core.matching_rules` (deciding matches, explanations); this module is the
-public face: :class:`Matcher`, :func:`compile_watchlist`, :class:`Explanation`,
-:class:`Candidate`.
+structures, the results), :mod:`bot.core.matching_scan` (compiling, the gates, the
+automaton and the scan), :mod:`bot.core.matching_rules` (deciding matches,
+explanations); this module is the public face: :class:`Matcher`,
+:func:`compile_watchlist`, :class:`Explanation`, :class:`Candidate`.
 
 Text is compared in *match form*: ``bot.core.text.plain`` (HTML and entities removed,
 NFKC, curly quotes / dashes / odd spaces folded), then ``match_form`` (hyphens as
@@ -39,8 +46,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from bot.core.matching_rules import Candidate, Explanation, _Evaluation
+from bot.core.matching_rules import explain_item, match_item
 from bot.core.matching_scan import CompiledWatchlist
+from bot.core.matching_text import Candidate, Explanation
 from bot.core.models import Match
 from bot.core.watchlist import Watchlist
 from bot.core.watchlist_inflect import inflected
@@ -57,16 +65,16 @@ class Matcher(CompiledWatchlist):
     def match(self, title: str, summary: str) -> list[Match]:
         """The entries the item matches, sorted by entry id, one Match per entry (a
         title hit preferred over a summary hit)."""
-        return list(_Evaluation(self, title, summary, explain=False).run().matches)
+        return match_item(self, title, summary, is_plain=False)
 
     def match_plain(self, title: str, summary: str) -> list[Match]:
         """:meth:`match` for text already through :func:`bot.core.text.plain` (as
         stored and displayed): the same result, without normalising again."""
-        return list(_Evaluation(self, title, summary, explain=False, is_plain=True).run().matches)
+        return match_item(self, title, summary, is_plain=True)
 
     def explain(self, title: str, summary: str) -> Explanation:
         """Matches plus every candidate hit considered, accepted or rejected, with why."""
-        return _Evaluation(self, title, summary, explain=True).run()
+        return explain_item(self, title, summary)
 
 
 # -- compile cache -----------------------------------------------------------------------

@@ -6,158 +6,125 @@ parties, implied entries), and the :class:`Explanation` of every candidate consi
 from __future__ import annotations
 
 import itertools
-from collections.abc import KeysView, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from bot.core.matching_order import in_order as _in_order
 from bot.core.matching_order import unless_of as _unless_of
-from bot.core.matching_scan import CompiledWatchlist
+from bot.core.matching_scan import CompiledWatchlist, _may_hold
 from bot.core.matching_text import (
-    _CALENDAR,
-    _CJK_CLAUSE_END,
-    _CJK_CLAUSE_START,
-    _CJK_RE,
-    _CLAUSE_BREAK,
-    _CLAUSE_END,
-    _NEXT_WORD,
-    _PARTNER_SKIP,
-    _PREV_WORDS,
-    _SPEECH,
+    Candidate,
+    Explanation,
     _AliasC,
+    _describe,
     _EntryC,
+    _Found,
     _Hit,
+    _item_segments,
+    _partner_spans,
     _RuleC,
     _Segment,
+    _Term,
+    _tied,
+    _unpacked,
 )
 from bot.core.models import Field, Match
 from bot.core.text import match_form, plain
-
-# -- results -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A hit the matcher considered for an entry, accepted or not, and why."""
-
-    entry_id: str
-    alias: str
-    field: Field
-    accepted: bool
-    reason: str
-    snippet: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Explanation:
-    """What :meth:`Matcher.explain` found: the matches and every candidate with its
-    reason, for ``/test`` and ``briefbot match --explain``."""
-
-    matches: tuple[Match, ...]
-    candidates: tuple[Candidate, ...] = field(default=())
-
-    @property
-    def accepted(self) -> list[Candidate]:
-        return [c for c in self.candidates if c.accepted]
-
-    @property
-    def rejected(self) -> list[Candidate]:
-        return [c for c in self.candidates if not c.accepted]
-
-    def lines(self) -> list[str]:
-        """Human-readable: one line per match, then the near misses of the entries that
-        did not match."""
-        out: list[str] = []
-        matched = {m.entry_id for m in self.matches}
-        for m in self.matches:
-            out.append(f"✓ {m.entry_id}: {m.alias!r} in the {m.field.value}")
-        seen: set[tuple[str, str, str]] = set()
-        for c in self.rejected:
-            if c.entry_id in matched:
-                continue
-            key = (c.entry_id, c.alias, c.reason)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(f"✗ {c.entry_id}: {c.alias!r} in the {c.field.value}: {c.reason}")
-        if not out:
-            out.append("No watchlist entry is mentioned.")
-        return out
-
-
-def _may_hold(r: _RuleC, hit_terms: KeysView[int]) -> bool:
-    """Whether every group of the rule has a term hit (before any check)."""
-    for g in r.group_terms:  # noqa: SIM110 (a loop: faster than all() over a generator)
-        if hit_terms.isdisjoint(g):
-            return False
-    return True
-
-
-def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
-    texts: list[str] = []
-    for a in group:
-        if a.text not in texts:
-            texts.append(a.text)
-    shown = ", ".join(repr(t) for t in texts[:limit])
-    return shown + (", …" if len(texts) > limit else "")
-
-
-@dataclass(slots=True)
-class _Found:
-    field: Field
-    pos: int
-    alias: str
 
 
 class _Evaluation:
     """The state of matching one item."""
 
+    __slots__ = (
+        "_actor_spans",
+        "_hit_lists",
+        "_present",
+        "_unless_hits",
+        "accepted",
+        "candidates",
+        "case_misses",
+        "cut",
+        "explain",
+        "hits",
+        "implied",
+        "m",
+        "segments",
+    )
+
     def __init__(
         self,
         matcher: CompiledWatchlist,
-        title: str,
-        summary: str,
+        segments: list[_Segment],
+        hits: dict[int, list[int]],
+        case_misses: list[_Hit] | None = None,
         *,
         explain: bool,
-        is_plain: bool = False,
     ) -> None:
         self.m = matcher
         self.explain = explain
-        if not is_plain:
-            title, summary = plain(title or ""), plain(summary or "")
-        self.segments = [
-            _Segment(0, Field.TITLE, match_form(title or "")),
-            _Segment(1, Field.SUMMARY, match_form(summary or "")),
-        ]
-        self.case_misses: list[_Hit] | None = [] if explain else None
-        self.hits = matcher._scan(self.segments, self.case_misses)
+        self.segments = segments
+        self.case_misses = case_misses
+        # term id -> where it is hit (see :func:`_unpacked`); the hits: :meth:`hits_of`
+        self.hits = hits
+        self.cut = len(segments[0].text)
+        self._hit_lists: dict[int, list[_Hit]] = {}
         self.accepted: dict[int, list[_Hit]] = {}
         self.candidates: list[Candidate] = []
         self.implied: list[tuple[str, _Found]] = []
         self._actor_spans: list[list[tuple[int, int]]] | None = None
         self._present: dict[int, list[_AliasC]] = {}
-        self._unless_hits: dict[int, list[_Hit]] | None = None
+        self._unless_hits: dict[int, list[int]] | None = None
+
+    def hits_of(self, term: _Term) -> list[_Hit]:
+        """The hits of a term, in text order."""
+        got = self._hit_lists.get(term.id)
+        if got is None:
+            cut = self.cut
+            got = [_unpacked(term, at, cut) for at in self.hits.get(term.id, ())]
+            self._hit_lists[term.id] = got
+        return got
 
     def _veto(self, e: _EntryC) -> str | None:
         """The entry's ``unless`` phrase found in the title or the lead, if any."""
+        if not e.unless:
+            return None
         unless = _unless_of(self.m)
         phrases = unless.by_entry.get(e.index)
         if not phrases or unless.compiled is None:
             return None
         if self._unless_hits is None:
-            self._unless_hits = unless.compiled._scan(self.segments)
+            title, summary = self.segments
+            self._unless_hits = unless.compiled._scan(title.text, summary.text)
         for a in phrases:
-            for h in self._unless_hits.get(a.term.id, ()):
+            for at in self._unless_hits.get(a.term.id, ()):
+                h = _unpacked(a.term, at, self.cut)
                 if h.seg == 0 or self.segments[1].in_lead(h.start):
                     where = "title" if h.seg == 0 else "lead"
                     return f"vetoed: unless {a.text!r} (in the {where})"
         return None
 
     # an alias's hits that count, with the reasons others do not
-    def _check(self, a: _AliasC, hit: _Hit) -> str | None:
+    def _excluded_by(self, a: _AliasC, at: int, end: int) -> _Term | None:
+        """The first exclusion of the alias with a hit overlapping its hit at
+        ``at``..``end`` (where the scanner gives them: hits in two fields never
+        overlap), if any."""
+        hits = self.hits
+        if hits.keys().isdisjoint(a.exclude_ids):
+            return None
         for x in a.exclude:
-            for xh in self.hits.get(x.id, ()):
-                if xh.seg == hit.seg and xh.start < hit.end and hit.start < xh.end:
-                    return f"excluded by {x.form!r}"
+            found = hits.get(x.id)
+            if found is not None:
+                n = len(x.key)
+                for x_at in found:
+                    if x_at < end and at < x_at + n:
+                        return x
+        return None
+
+    def _check(self, a: _AliasC, hit: _Hit) -> str | None:
+        if a.exclude_ids:
+            at = hit.start + hit.seg * (self.cut + 1)
+            x = self._excluded_by(a, at, at + hit.end - hit.start)
+            if x is not None:
+                return f"excluded by {x.form!r}"
         for group in a.context:
             if not self._context_near(group, hit, a.window):
                 if not self.explain:
@@ -203,7 +170,7 @@ class _Evaluation:
         if done is not None:
             return done
         self.accepted[a.id] = []  # guards against a (malformed) context cycle
-        out = [h for h in self.hits.get(a.term.id, ()) if self._check(a, h) is None]
+        out = [h for h in self.hits_of(a.term) if self._check(a, h) is None]
         self.accepted[a.id] = out
         return out
 
@@ -232,96 +199,9 @@ class _Evaluation:
     def _tie(
         self, hit: _Hit, partners: Sequence[tuple[int, int]], *, after_only: bool = False
     ) -> int:
-        """What a relation word (a meeting) is tied to: 1 to one of the rule's own
-        people (``partners``: (start, end) of their hits in this field: "talks with
-        Biden", "Xi and Biden hold talks"), -1 to someone else ("talks with (Russia's)
-        Putin", "met Albanese": a capitalised name in sentence-case text, "Xi-Putin
-        talks": a tracked person right before it), 0 to nobody in particular. With
-        ``after_only``, only a partner the relation word names ("a meeting with Biden",
-        "to meet Biden") ties it, not one before it ("Biden talks tough")."""
+        """:func:`_tied`, with the tracked people of the hit's field."""
         seg = self.segments[hit.seg]
-        text = seg.text
-        actors = self.actor_spans(hit.seg)
-        starts = {a for a, _ in partners}
-        if _CJK_RE.match(text[hit.start]) or _CJK_RE.match(text[hit.end - 1]):
-            return self._tie_cjk(hit, starts, [*actors, *partners])
-        # a tracked person just before it, in its clause: "Xi-Putin talks", "Putin holds
-        # talks with Xi" (but "Sullivan says talks with Xi ..." is about the talks)
-        m = _PREV_WORDS.search(text, max(0, hit.start - 60), hit.start)
-        if m is not None:
-            near = [
-                (end, a)
-                for a, end in actors
-                if m.start() <= a
-                and end <= hit.start
-                and not _CLAUSE_BREAK.search(text, end, hit.start)
-            ]
-            if near:
-                end, a = max(near)
-                between = text[end : hit.start].split()
-                if a not in starts and not any(w.lower() in _SPEECH for w in between):
-                    return -1
-        named = False
-        pos = hit.end
-        for _ in range(6):
-            m = _NEXT_WORD.match(text, pos)
-            if m is None:
-                break
-            start = m.start(1)
-            if start in starts:
-                return 1
-            if any(a == start for a, _ in actors):
-                return -1
-            word = m.group(1)
-            core = word.strip(".,;:!?\"'()[]")
-            low = core.lower()
-            if not core or low in _CALENDAR:
-                break
-            if low not in _PARTNER_SKIP:
-                if not core[0].isupper():
-                    break
-                if not seg.title_case:
-                    named = True
-            if word[-1] in _CLAUSE_END or (word[-1] == "." and "." not in core):
-                break
-            pos = m.end(1)
-        if named:
-            return -1
-        if after_only:
-            return 0
-        # one of them just before it, in the same clause: "Xi and Biden hold talks",
-        # "the two leaders last met", "their four-hour talks"
-        tok = seg.token(hit.start)
-        sentence = seg.sentence(hit.start)
-        for a, end in partners:
-            if (
-                a < hit.start
-                and tok - seg.token(end - 1) <= 3
-                and seg.sentence(a) == sentence
-                and not _CLAUSE_BREAK.search(text, end, hit.start)
-            ):
-                return 1
-        return 0
-
-    def _tie_cjk(self, hit: _Hit, partners: set[int], people: list[tuple[int, int]]) -> int:
-        """Chinese has no word spaces: the person nearest the relation word in its
-        clause, just before ("习近平同普京会谈") or after ("会见俄罗斯总统普京"), decides."""
-        text = self.segments[hit.seg].text
-        lo = max(0, hit.start - 8)
-        m = _CJK_CLAUSE_START.search(text, lo, hit.start)
-        left = m.end() if m else lo
-        hi = min(len(text), hit.end + 10)
-        m = _CJK_CLAUSE_END.search(text, hit.end, hi)
-        right = m.start() if m else hi
-        before = max(
-            ((end, a) for a, end in people if left <= a and end <= hit.start), default=None
-        )
-        after = min(((a, end) for a, end in people if hit.end <= a < right), default=None)
-        if (before is not None and before[1] not in partners) or (
-            after is not None and after[0] not in partners
-        ):
-            return -1
-        return 1 if before is not None or after is not None else 0
+        return _tied(seg, hit, partners, self.actor_spans(hit.seg), after_only=after_only)
 
     def _named_partner(self, hit: _Hit, combo: Sequence[tuple[_Hit, _AliasC]]) -> bool:
         """In a spread over title and lead, the relation word must name its partner
@@ -329,18 +209,10 @@ class _Evaluation:
         partners = [(h.start, h.end) for h, _ in combo[:-1] if h.seg == hit.seg]
         return bool(partners) and self._tie(hit, partners, after_only=True) == 1
 
-    @staticmethod
-    def _partners(per_group: list[list[tuple[_Hit, _AliasC]]]) -> list[list[tuple[int, int]]]:
-        spans: list[list[tuple[int, int]]] = [[], []]
-        for g in per_group[:-1]:
-            for h, _ in g:
-                spans[h.seg].append((h.start, h.end))
-        return spans
-
     def _rule(self, r: _RuleC, ordered: bool = False) -> tuple[_Found | None, str]:
         per_group = [self._group_hits(g) for g in r.groups]
         if r.exclusive and all(per_group):
-            partners = self._partners(per_group)
+            partners = _partner_spans(per_group)
             per_group[-1] = [x for x in per_group[-1] if self._tie(x[0], partners[x[0].seg]) >= 0]
             if not per_group[-1]:
                 if not self.explain:
@@ -455,7 +327,7 @@ class _Evaluation:
         if not self.explain:
             return
         for a in e.aliases:
-            for h in self.hits.get(a.term.id, ()):
+            for h in self.hits_of(a.term):
                 seg = self.segments[h.seg]
                 snippet = seg.snippet(h.start, h.end)
                 self.candidates.append(Candidate(e.id, a.text, seg.field, False, why, snippet))
@@ -463,18 +335,20 @@ class _Evaluation:
             self.candidates.append(Candidate(e.id, "rules", Field.SUMMARY, False, why))
 
     def _entry(self, e: _EntryC) -> _Found | None:
+        """Explaining an entry: its best hit (:meth:`_entry_match` when matching), and a
+        candidate for each of its alias hits and each rule looked at."""
         veto = self._veto(e)
         if veto is not None:
             self._vetoed(e, veto)
             return None
-        source = self.m.watchlist.entries[e.index]
         found: list[_Found] = []
         context_why = self._groups_ok(e.context) if e.context else None
-        if context_why and not self.explain:
-            return None  # without its context, no hit of the entry counts
+        hit_terms = self.hits.keys()
         for a in self.present(e.aliases):
-            for h in self.hits[a.term.id]:
-                why = self._check(a, h)
+            # nothing to check (the common case): no context, no exclusion hit
+            checked = bool(a.context) or not hit_terms.isdisjoint(a.exclude_ids)
+            for h in self.hits_of(a.term):
+                why = self._check(a, h) if checked else None
                 if why is None and context_why:
                     why = f"entry context: {context_why}"
                 seg = self.segments[h.seg]
@@ -482,83 +356,136 @@ class _Evaluation:
                     found.append(_Found(seg.field, h.start, a.text))
                     for target in a.implies:
                         self.implied.append((target, found[-1]))
-                if self.explain:
-                    self.candidates.append(
-                        Candidate(
-                            e.id,
-                            a.text,
-                            seg.field,
-                            why is None,
-                            why or "",
-                            seg.snippet(h.start, h.end),
-                        )
+                self.candidates.append(
+                    Candidate(
+                        e.id, a.text, seg.field, why is None, why or "", seg.snippet(h.start, h.end)
                     )
+                )
         for r in e.rules:
-            if found and not self.explain and any(f.field is Field.TITLE for f in found):
-                break
-            hits = self.hits
-            if not self.explain:
-                if not _may_hold(r, hits.keys()):
-                    continue
-            else:
-                present = sum(1 for g in r.groups if any(self.ok(a) for a in g))
-                if present < min(2, len(r.groups)):
-                    continue
-            f, why = self._rule(r, source.rules[r.index].ordered)
+            present = sum(1 for g in r.groups if any(self.ok(a) for a in g))
+            if present < min(2, len(r.groups)):
+                continue
+            f, why = self._rule(r, r.ordered)
             if f is not None and context_why:
                 f, why = None, f"entry context: {context_why}"
             if f is not None:
                 found.append(f)
-            if self.explain:
-                label = " + ".join(_describe(g, 2) for g in r.groups)
-                self.candidates.append(
-                    Candidate(
-                        e.id,
-                        f.alias if f is not None else f"rule {r.index + 1}: {label}",
-                        f.field if f is not None else Field.SUMMARY,
-                        f is not None,
-                        why,
-                    )
+            label = " + ".join(_describe(g, 2) for g in r.groups)
+            self.candidates.append(
+                Candidate(
+                    e.id,
+                    f.alias if f is not None else f"rule {r.index + 1}: {label}",
+                    f.field if f is not None else Field.SUMMARY,
+                    f is not None,
+                    why,
                 )
+            )
         if not found:
             return None
         return min(found, key=lambda f: (f.field is not Field.TITLE, f.pos))
 
+    def _entry_match(self, e: _EntryC) -> Match | None:
+        """:meth:`_entry` when not explaining: the same result, from the fewest hits
+        (the first in the title, else the first in the summary; on a tie, the first
+        alias, then the first rule)."""
+        if e.unless and self._veto(e) is not None:
+            return None
+        if e.context and self._groups_ok(e.context):
+            return None  # without its context, no hit of the entry counts
+        hits = self.hits
+        hit_terms = hits.keys()
+        cut = self.cut
+        best = -1  # where the best hit is (as the scanner gives it), -1 for none yet
+        alias = ""
+        # the aliases hit, in the entry's order (usually one)
+        positions: list[int] = []
+        for term_id in e.alias_terms.intersection(hits):
+            positions += e.alias_positions[term_id]
+        if len(positions) > 1:
+            positions.sort()
+        aliases = e.aliases
+        for p in positions:
+            a = aliases[p]
+            if a.context or a.implies:
+                for h in self.hits_of(a.term):
+                    if self._check(a, h) is None:
+                        for target in a.implies:
+                            at_hit = _Found(self.segments[h.seg].field, h.start, a.text)
+                            self.implied.append((target, at_hit))
+                        at = h.start + h.seg * (cut + 1)
+                        if best < 0 or at < best:
+                            best, alias = at, a.text
+            elif hit_terms.isdisjoint(a.exclude_ids):
+                # every hit counts: the first (a term's hits are in text order)
+                at = hits[a.term.id][0]
+                if best < 0 or at < best:
+                    best, alias = at, a.text
+            else:  # the first hit no exclusion overlaps
+                n = len(a.term.key)
+                for at in hits[a.term.id]:
+                    if self._excluded_by(a, at, at + n) is None:
+                        if best < 0 or at < best:
+                            best, alias = at, a.text
+                        break
+        for r in e.rules:
+            if 0 <= best < cut:
+                break  # in the title: no rule does better
+            if _may_hold(r.needs, hit_terms):
+                found, _ = self._rule(r, r.ordered)
+                if found is not None:
+                    at = found.pos if found.field is Field.TITLE else found.pos + cut + 1
+                    if best < 0 or at < best:
+                        best, alias = at, found.alias
+        if best < 0:
+            return None
+        return Match(e.id, alias, self.segments[best > cut].field)
+
+    def matches(self, entries: list[_EntryC]) -> list[Match]:
+        """The matches (not explaining) among ``entries`` (those that may match, in
+        order: :meth:`CompiledWatchlist._to_match`): :meth:`run`'s, without the
+        explanation."""
+        matches: list[Match] = []
+        for e in entries:
+            match = self._entry_match(e)
+            if match is not None:
+                matches.append(match)
+        if self.implied:
+            self._add_implied(matches)
+        if len(matches) > 1:
+            matches.sort(key=lambda m: m.entry_id)
+        return matches
+
+    def _add_implied(self, matches: list[Match]) -> None:
+        """The entries the matched aliases imply, not matched already."""
+        matched = {m.entry_id for m in matches}
+        index_by_id = self.m._index_by_id
+        for target, f in sorted(
+            self.implied, key=lambda x: (x[0], x[1].field is not Field.TITLE, x[1].pos)
+        ):
+            if target not in matched and target in index_by_id:
+                matched.add(target)
+                matches.append(Match(entry_id=target, alias=f.alias, field=f.field))
+
     def run(self) -> Explanation:
+        """The matches and the explanation (explaining)."""
         if not self.hits and not self.case_misses:
             return Explanation(matches=())  # the common case: no term in the item
         touched: set[int] = set()
-        triggers = self.m._triggers if self.explain else self.m._match_triggers
+        triggers = self.m._triggers
         for term_id in self.hits:
             triggered = triggers.get(term_id)
             if triggered:
                 touched |= triggered
         matches = []
         entries = self.m._entries
-        hit_terms = self.hits.keys()
         for index in sorted(touched):
             e = entries[index]
-            if (
-                not self.explain
-                and hit_terms.isdisjoint(e.alias_terms)
-                and not any(_may_hold(r, hit_terms) for r in e.rules)
-            ):
-                # the common case: touched by a word of a rule that cannot hold (another
-                # group has no hit), none of its aliases hit
-                continue
             f = self._entry(e)
             if f is not None:
                 matches.append(Match(entry_id=e.id, alias=f.alias, field=f.field))
         if self.implied:
-            matched = {m.entry_id for m in matches}
-            index_by_id = self.m._index_by_id
-            for target, f in sorted(
-                self.implied, key=lambda x: (x[0], x[1].field is not Field.TITLE, x[1].pos)
-            ):
-                if target not in matched and target in index_by_id:
-                    matched.add(target)
-                    matches.append(Match(entry_id=target, alias=f.alias, field=f.field))
-        if self.explain and self.case_misses:
+            self._add_implied(matches)
+        if self.case_misses:
             for h in self.case_misses:
                 for index in sorted(self.m._triggers.get(h.term.id, set())):
                     e = self.m._entries[index]
@@ -579,3 +506,27 @@ class _Evaluation:
                             break
         matches.sort(key=lambda m: m.entry_id)
         return Explanation(matches=tuple(matches), candidates=tuple(self.candidates))
+
+
+def match_item(m: CompiledWatchlist, title: str, summary: str, *, is_plain: bool) -> list[Match]:
+    """:meth:`bot.core.matching.Matcher.match` (and ``match_plain``, for text already
+    through :func:`plain`)."""
+    if not is_plain:
+        title, summary = plain(title or ""), plain(summary or "")
+    title, summary = match_form(title or ""), match_form(summary or "")
+    hits = m._scan(title, summary)
+    if not hits:
+        return []  # the common case: no term in the item
+    entries = m._to_match(hits)
+    if not entries:
+        return []  # the next most common: only words of rules that cannot hold
+    return _Evaluation(m, _item_segments(title, summary), hits, explain=False).matches(entries)
+
+
+def explain_item(m: CompiledWatchlist, title: str, summary: str) -> Explanation:
+    """:meth:`bot.core.matching.Matcher.explain`."""
+    title, summary = match_form(plain(title or "")), match_form(plain(summary or ""))
+    case_misses: list[_Hit] = []
+    hits = m._scan(title, summary, case_misses)
+    segments = _item_segments(title, summary)
+    return _Evaluation(m, segments, hits, case_misses, explain=True).run()

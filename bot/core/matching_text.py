@@ -1,8 +1,9 @@
 """The text side of the watchlist matcher (:mod:`bot.core.matching`): the word, token
 and sentence model of a field in match form, capitals and roman numerals, the words that
-tie a relation word to a third party, and the compiled structures (terms, aliases, rules,
-entries, hits) that the scanner (:mod:`bot.core.matching_scan`) and the rules
-(:mod:`bot.core.matching_rules`) share.
+tie a relation word to a third party and the tie itself (exclusive rules), the compiled
+structures (terms, aliases, rules, entries, hits) that the scanner
+(:mod:`bot.core.matching_scan`) and the rules (:mod:`bot.core.matching_rules`) share, and
+the results (:class:`Explanation`, :class:`Candidate`).
 
 Scripts: "CJK" is :data:`bot.core.text.CJK_CLASS` (Han, kana, Bopomofo, Hangul): it has no
 word boundaries, every character is a token.
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Literal
 
 import regex
 
-from bot.core.models import EntryKind, Field
+from bot.core.models import EntryKind, Field, Match
 from bot.core.text import CJK, CJK_CLASS, match_form, normalize
 
 _CJK_RE = CJK
@@ -238,6 +240,8 @@ class _AliasC:
     context: tuple[tuple[_AliasC, ...], ...]
     window: int | None
     implies: tuple[str, ...] = ()
+    # the term ids of ``exclude``: an alias hit can only be excluded when one is hit
+    exclude_ids: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -251,6 +255,10 @@ class _RuleC:
     exclusive: bool = False
     # the term ids of each group: the rule can only hold when each group has a hit
     group_terms: tuple[frozenset[int], ...] = ()
+    ordered: bool = False  # as watchlist.Rule.ordered
+    # group_terms and the term ids of each context group: the rule can only hold when
+    # each has a hit
+    needs: tuple[frozenset[int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -262,6 +270,11 @@ class _EntryC:
     context: tuple[tuple[_AliasC, ...], ...]
     rules: tuple[_RuleC, ...]
     alias_terms: frozenset[int] = frozenset()  # the term ids of its aliases
+    # the term ids of each context group: no hit of the entry counts unless each has one
+    context_terms: tuple[frozenset[int], ...] = ()
+    unless: bool = False  # whether it has ``unless`` phrases
+    # term id -> the positions in ``aliases`` of the aliases with that term
+    alias_positions: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -270,6 +283,84 @@ class _Hit:
     seg: int  # 0 title, 1 summary
     start: int
     end: int
+
+
+def _unpacked(term: _Term, at: int, cut: int) -> _Hit:
+    """The hit of ``term`` at ``at`` in an item's text as the scanner reads it: the
+    title (``cut`` characters), a line break, the summary."""
+    if at > cut:
+        seg, start = 1, at - cut - 1
+    else:
+        seg, start = 0, at
+    return _Hit(term, seg, start, start + len(term.key))
+
+
+# -- results (what matching and explaining give) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A hit the matcher considered for an entry, accepted or not, and why."""
+
+    entry_id: str
+    alias: str
+    field: Field
+    accepted: bool
+    reason: str
+    snippet: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What :meth:`Matcher.explain` found: the matches and every candidate with its
+    reason, for ``/test`` and ``briefbot match --explain``."""
+
+    matches: tuple[Match, ...]
+    candidates: tuple[Candidate, ...] = field(default=())
+
+    @property
+    def accepted(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.accepted]
+
+    @property
+    def rejected(self) -> list[Candidate]:
+        return [c for c in self.candidates if not c.accepted]
+
+    def lines(self) -> list[str]:
+        """Human-readable: one line per match, then the near misses of the entries that
+        did not match."""
+        out: list[str] = []
+        matched = {m.entry_id for m in self.matches}
+        for m in self.matches:
+            out.append(f"✓ {m.entry_id}: {m.alias!r} in the {m.field.value}")
+        seen: set[tuple[str, str, str]] = set()
+        for c in self.rejected:
+            if c.entry_id in matched:
+                continue
+            key = (c.entry_id, c.alias, c.reason)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(f"✗ {c.entry_id}: {c.alias!r} in the {c.field.value}: {c.reason}")
+        if not out:
+            out.append("No watchlist entry is mentioned.")
+        return out
+
+
+def _describe(group: Sequence[_AliasC], limit: int = 3) -> str:
+    texts: list[str] = []
+    for a in group:
+        if a.text not in texts:
+            texts.append(a.text)
+    shown = ", ".join(repr(t) for t in texts[:limit])
+    return shown + (", …" if len(texts) > limit else "")
+
+
+@dataclass(slots=True)
+class _Found:
+    field: Field
+    pos: int
+    alias: str
 
 
 class _Segment:
@@ -337,3 +428,121 @@ class _Segment:
         a = max(0, start - width)
         b = min(len(self.text), end + width)
         return ("…" if a > 0 else "") + self.text[a:b] + ("…" if b < len(self.text) else "")
+
+
+_TITLE, _SUMMARY = Field.TITLE, Field.SUMMARY  # (an enum member's lookup is slow)
+
+
+def _item_segments(title: str, summary: str) -> list[_Segment]:
+    """An item's title and summary, in match form."""
+    return [_Segment(0, _TITLE, title), _Segment(1, _SUMMARY, summary)]
+
+
+# -- exclusive rules: is a relation word tied to a third name? --------------------------
+
+
+def _tied(
+    seg: _Segment,
+    hit: _Hit,
+    partners: Sequence[tuple[int, int]],
+    actors: Sequence[tuple[int, int]],
+    *,
+    after_only: bool = False,
+) -> int:
+    """What a relation word (a meeting) is tied to: 1 to one of the rule's own
+    people (``partners``: (start, end) of their hits in this field: "talks with
+    Biden", "Xi and Biden hold talks"), -1 to someone else ("talks with (Russia's)
+    Putin", "met Albanese": a capitalised name in sentence-case text, "Xi-Putin
+    talks": a tracked person (``actors``: (start, end) of their hits in this field)
+    right before it), 0 to nobody in particular. With
+    ``after_only``, only a partner the relation word names ("a meeting with Biden",
+    "to meet Biden") ties it, not one before it ("Biden talks tough")."""
+    text = seg.text
+    starts = {a for a, _ in partners}
+    if _CJK_RE.match(text[hit.start]) or _CJK_RE.match(text[hit.end - 1]):
+        return _tie_cjk(text, hit, starts, [*actors, *partners])
+    # a tracked person just before it, in its clause: "Xi-Putin talks", "Putin holds
+    # talks with Xi" (but "Sullivan says talks with Xi ..." is about the talks)
+    m = _PREV_WORDS.search(text, max(0, hit.start - 60), hit.start)
+    if m is not None:
+        near = [
+            (end, a)
+            for a, end in actors
+            if m.start() <= a
+            and end <= hit.start
+            and not _CLAUSE_BREAK.search(text, end, hit.start)
+        ]
+        if near:
+            end, a = max(near)
+            between = text[end : hit.start].split()
+            if a not in starts and not any(w.lower() in _SPEECH for w in between):
+                return -1
+    named = False
+    pos = hit.end
+    for _ in range(6):
+        m = _NEXT_WORD.match(text, pos)
+        if m is None:
+            break
+        start = m.start(1)
+        if start in starts:
+            return 1
+        if any(a == start for a, _ in actors):
+            return -1
+        word = m.group(1)
+        core = word.strip(".,;:!?\"'()[]")
+        low = core.lower()
+        if not core or low in _CALENDAR:
+            break
+        if low not in _PARTNER_SKIP:
+            if not core[0].isupper():
+                break
+            if not seg.title_case:
+                named = True
+        if word[-1] in _CLAUSE_END or (word[-1] == "." and "." not in core):
+            break
+        pos = m.end(1)
+    if named:
+        return -1
+    if after_only:
+        return 0
+    # one of them just before it, in the same clause: "Xi and Biden hold talks",
+    # "the two leaders last met", "their four-hour talks"
+    tok = seg.token(hit.start)
+    sentence = seg.sentence(hit.start)
+    for a, end in partners:
+        if (
+            a < hit.start
+            and tok - seg.token(end - 1) <= 3
+            and seg.sentence(a) == sentence
+            and not _CLAUSE_BREAK.search(text, end, hit.start)
+        ):
+            return 1
+    return 0
+
+
+def _tie_cjk(text: str, hit: _Hit, partners: set[int], people: list[tuple[int, int]]) -> int:
+    """Chinese has no word spaces: the person nearest the relation word in its
+    clause, just before ("习近平同普京会谈") or after ("会见俄罗斯总统普京"), decides."""
+    lo = max(0, hit.start - 8)
+    m = _CJK_CLAUSE_START.search(text, lo, hit.start)
+    left = m.end() if m else lo
+    hi = min(len(text), hit.end + 10)
+    m = _CJK_CLAUSE_END.search(text, hit.end, hi)
+    right = m.start() if m else hi
+    before = max(((end, a) for a, end in people if left <= a and end <= hit.start), default=None)
+    after = min(((a, end) for a, end in people if hit.end <= a < right), default=None)
+    if (before is not None and before[1] not in partners) or (
+        after is not None and after[0] not in partners
+    ):
+        return -1
+    return 1 if before is not None or after is not None else 0
+
+
+def _partner_spans(per_group: list[list[tuple[_Hit, _AliasC]]]) -> list[list[tuple[int, int]]]:
+    """(start, end) of the hits of a rule's groups but the last (the relation word's),
+    by field."""
+    spans: list[list[tuple[int, int]]] = [[], []]
+    for g in per_group[:-1]:
+        for h, _ in g:
+            spans[h.seg].append((h.start, h.end))
+    return spans
