@@ -4,7 +4,7 @@ the process dies after a commit and before the fan-out (start-up recovery sends 
 and a later restart sends nothing twice).
 
 End to end: loopback feed server -> real fetcher -> real parser pool -> a real SQLite
-file (a SqlStorage that fails on its Nth ``store_items``) -> the service's fan-out ->
+file (a SqlStorage that fails on its Nth ``store_batch``) -> the service's fan-out ->
 the outbox -> a recording sink."""
 
 from __future__ import annotations

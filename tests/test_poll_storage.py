@@ -1,7 +1,7 @@
 """The storage calls a poll cycle makes in bulk (issue 9): ``store_batch`` (many feeds'
 items, keys, sightings, matches and fetch records in one transaction, SQLite through the
-driver's executemany), ``store_items`` (one feed's) and ``record_fetch_successes``
-(many feeds' fetch records at once). Real SQLite files."""
+driver's executemany; one feed's through ``store_items`` here) and
+``record_fetch_successes`` (many feeds' fetch records at once). Real SQLite files."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.cycle import FeedRows, FetchSuccess, ItemRow
 from bot.core.models import FeedSource, Field, Item, Match
+from bot.core.ports import MatchedItem
 from bot.core.text import plain
 from bot.feeds.dedupe import dedupe_keys
 from bot.storage.ingest import KnownKey, KnownKeys, Part, Pending, plan_batch
@@ -57,6 +58,14 @@ def row(it: Item, *found: Match) -> ItemRow:
     return ItemRow(it, dedupe_keys(it), plain(it.title), plain(it.summary), tuple(found))
 
 
+async def store_items(
+    storage: SqlStorage, feed_id: int, rows: list[ItemRow], *, fetched_at: datetime
+) -> list[MatchedItem]:
+    """One feed's ``store_batch``."""
+    [new] = await storage.store_batch([FeedRows(feed_id, rows)], fetched_at=fetched_at)
+    return new
+
+
 async def feed_ids(storage: SqlStorage) -> dict[str, int]:
     return {f.url: f.id for f in await storage.feed_states()}
 
@@ -67,17 +76,17 @@ async def test_store_items_stores_new_items_with_their_matches_and_credits_copie
     ids = await feed_ids(storage)
     a, b = ids["https://a.example/rss"], ids["https://b.example/rss"]
     wang = Match("wang-yi", "Wang Yi", Field.TITLE)
-    first = await storage.store_items(a, [row(item(1), wang), row(item(2))], fetched_at=T0)
+    first = await store_items(storage, a, [row(item(1), wang), row(item(2))], fetched_at=T0)
     assert [(m.stored.item.guid, m.matches) for m in first] == [("g1", (wang,)), ("g2", ())]
     assert [m.stored.id for m in first] == sorted(m.stored.id for m in first)
     # the same story from feed b: a sighting, not a new item; its new one is stored
     copy = item(1, "https://b.example/rss", guid="b1", source="B")
-    second = await storage.store_items(b, [row(copy, wang), row(item(3))], fetched_at=T0)
+    second = await store_items(storage, b, [row(copy, wang), row(item(3))], fetched_at=T0)
     assert [m.stored.item.guid for m in second] == ["g3"]
     seen = await storage.sightings([first[0].stored.id])
     assert [(s.feed_id, s.source) for s in seen[first[0].stored.id]] == [(b, "B")]
     # a re-poll stores nothing twice
-    assert await storage.store_items(a, [row(item(1), wang)], fetched_at=T0) == []
+    assert await store_items(storage, a, [row(item(1), wang)], fetched_at=T0) == []
 
     db = sqlite3.connect(tmp_path / "bot.db")
     try:
@@ -109,7 +118,7 @@ async def test_a_bad_row_refuses_the_whole_batch(
     bad = Match("x", "X", Field.TITLE)
     naive = item(2, published=datetime(2024, 1, 1))  # noqa: DTZ001 (a bug in the caller: refused)
     with pytest.raises(ValueError, match="naive"):
-        await storage.store_items(a, [row(item(1), bad), row(naive)], fetched_at=T0)
+        await store_items(storage, a, [row(item(1), bad), row(naive)], fetched_at=T0)
     assert await storage.count_items_since(T0 - timedelta(days=1)) == 0
 
 

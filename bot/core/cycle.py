@@ -64,11 +64,6 @@ class CycleStore(Protocol):
         :meth:`record_fetch_successes` of ``records``. Returns each part's new items,
         in order. Every row must be matched (``matches`` not None)."""
 
-    async def store_items(
-        self, feed_id: int, rows: Sequence[ItemRow], *, fetched_at: datetime
-    ) -> list[MatchedItem]:
-        """One feed's :meth:`store_batch` (no fetch record)."""
-
     async def record_fetch_successes(self, records: Sequence[FetchSuccess]) -> None:
         """:meth:`~bot.core.ports.FeedStore.record_fetch_success` for many feeds in one
         transaction (a feed deleted meanwhile is skipped)."""

@@ -41,15 +41,10 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import (
-    Awaitable,
-    Callable,
-    Collection,
-    Sequence,
-)
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from bot.config import PollSettings, Settings
 from bot.core.clock import Clock
@@ -66,8 +61,6 @@ from bot.feeds.probe import probe_feed
 from bot.feeds.writer import LINGER, STORE_BATCH, BatchWriter
 
 log = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 #: At most this many items whose hand-off failed wait for the next cycle's (the oldest
 #: are dropped beyond it, with an error logged; the start-up recovery still has them).

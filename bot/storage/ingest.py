@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.cycle import FeedRows, FetchSuccess, ItemRow
+from bot.core.cycle import FeedRows, FetchSuccess
 from bot.core.models import Item, Match, StoredItem
 from bot.core.ports import MatchedItem
 from bot.core.text import plain
@@ -56,13 +56,6 @@ class IngestMixin(StorageBase):
         part = Part(feed_id, [Pending(item, _clean_keys(keys)) for item, keys in items_])
         [out] = await self._store([part], fetched_at)
         return [m.stored for m in out]
-
-    async def store_items(
-        self, feed_id: int, rows: Sequence[ItemRow], *, fetched_at: datetime
-    ) -> list[MatchedItem]:
-        """One feed's :meth:`store_batch`."""
-        [out] = await self.store_batch([FeedRows(feed_id, rows)], fetched_at=fetched_at)
-        return out
 
     async def store_batch(
         self,
